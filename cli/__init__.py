@@ -1,0 +1,1 @@
+"""eqt command-line tools: one small click command per job (installed as `eqt_cli`)."""

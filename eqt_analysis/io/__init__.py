@@ -1,0 +1,131 @@
+"""Reading and writing trajectories: every reader yields the same eqt Dataset chunks.
+
+    iter_trajectory(paths, ...)  -> chunks of frames (memory flat in trajectory length)
+    open_trajectory(path, ...)   -> one Dataset (lazy, dask-backed, for eqt .nc files)
+    open_writer(path, format)    -> writer with .write(chunk) / .close()
+
+Formats: 'netcdf' (eqt/AMBER .nc), 'extxyz' (ASE), 'ipi' (i-PI xyz, detected from its
+`CELL(...)` header), 'mdanalysis' (anything MDAnalysis reads; an MDAnalysis format name such
+as 'DCD' or 'LAMMPSDUMP' may be given instead).
+"""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .. import trajectory as traj
+from ..errors import InputError
+from . import ipi, mda, netcdf, xyz
+
+NETCDF_EXT = {".nc", ".ncdf", ".netcdf"}
+XYZ_EXT = {".xyz", ".extxyz"}
+MDA_EXT = {".dcd", ".xtc", ".trr", ".gro", ".pdb", ".lammpstrj", ".dump", ".lammpsdump",
+           ".psf", ".tpr", ".crd", ".mdcrd", ".trj", ".xyz.bz2", ".lammpstrj.bz2", ".pdb.gz",
+           ".gro.gz", ".mol2", ".arc", ".h5md", ".tng", ".trz"}
+WRITE_FORMATS = {"netcdf": NETCDF_EXT, "extxyz": XYZ_EXT}
+FORMATS = ("netcdf", "extxyz", "ipi", "mdanalysis")
+
+
+def _suffix(path):
+    name = Path(str(path)).name.lower()
+    parts = name.split(".")
+    if len(parts) > 2 and parts[-1] in ("gz", "bz2"):
+        return "." + ".".join(parts[-2:])
+    return Path(name).suffix
+
+
+def detect_format(path, topology=None):
+    """Format name for `path` from its extension (and, for .xyz, its first comment line)."""
+    ext = _suffix(path)
+    if ext in NETCDF_EXT:
+        if topology is not None or not netcdf.is_eqt_netcdf(path):
+            return "mdanalysis"
+        return "netcdf"
+    if ext in XYZ_EXT:
+        try:
+            with open(path) as handle:
+                handle.readline()
+                comment = handle.readline()
+        except OSError as err:
+            raise InputError(f"cannot open ({err.strerror})", path) from None
+        except UnicodeDecodeError:
+            raise InputError("not a text xyz file", path) from None
+        return "ipi" if ipi.looks_like_ipi(comment) else "extxyz"
+    if ext in MDA_EXT or topology is not None:
+        return "mdanalysis"
+    raise InputError(f"unknown trajectory format {ext or '(no extension)'!r}; pass --format "
+                     f"({', '.join(FORMATS)}, or an MDAnalysis format name)", path)
+
+
+def _check_exists(path):
+    if not os.path.exists(path):
+        raise InputError("no such file", path)
+    if os.path.isdir(path):
+        raise InputError("is a directory, not a trajectory file", path)
+
+
+def iter_trajectory(paths, format=None, topology=None, units=None, chunk_frames=256,
+                    start=0, stop=None, stride=1):
+    """Stream a trajectory as eqt chunks.
+
+    `paths` is one path or, for i-PI runs, a list of the run's files (positions, velocities,
+    forces) to merge. `units` is the unit of untagged i-PI files. start/stop/stride select
+    frames (Python slice semantics).
+    """
+    paths = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    for p in paths:
+        _check_exists(p)
+    if topology is not None:
+        _check_exists(str(topology))
+    fmt = format or detect_format(paths[0], topology)
+    if len(paths) > 1 and fmt != "ipi":
+        raise InputError("several input files can only be merged for i-PI runs", paths[1])
+    if fmt == "ipi":
+        yield from ipi.iter_read(paths, units, chunk_frames, start, stop, stride)
+    elif fmt == "netcdf":
+        ds = open_trajectory(paths[0], chunk_frames=chunk_frames)
+        yield from traj.iter_chunks(ds.isel(frame=slice(start, stop, stride)), chunk_frames)
+    elif fmt == "extxyz":
+        yield from xyz.iter_read(paths[0], slice(start, stop, stride), chunk_frames)
+    else:
+        mda_format = None if fmt == "mdanalysis" else fmt
+        yield from mda.iter_read(paths[0], topology, mda_format, chunk_frames, start, stop, stride)
+
+
+def open_trajectory(path, format=None, topology=None, units=None, chunk_frames=256):
+    """The whole trajectory as one Dataset: lazy for eqt .nc files, loaded otherwise."""
+    path = str(path)
+    _check_exists(path)
+    fmt = format or detect_format(path, topology)
+    if fmt == "netcdf":
+        return netcdf.open_lazy(path, chunk_frames)
+    return traj.concat(iter_trajectory(path, fmt, topology, units, chunk_frames))
+
+
+def writer_format(path, format=None):
+    """Output format from `format` or the extension of `path`."""
+    if format:
+        if format not in WRITE_FORMATS:
+            raise InputError(f"cannot write format {format!r}; choose from {', '.join(WRITE_FORMATS)}")
+        return format
+    ext = _suffix(path)
+    for name, exts in WRITE_FORMATS.items():
+        if ext in exts:
+            return name
+    raise InputError(f"cannot tell the output format from {ext or '(no extension)'!r}; "
+                     f"use .nc or .xyz, or pass --to", path)
+
+
+def open_writer(target, format, float64=False, history=""):
+    """A writer for a path or (extxyz only) an open text stream."""
+    if format == "netcdf":
+        return netcdf.NetCDFWriter(target, float64=float64, history=history)
+    return xyz.XYZWriter(target)
+
+
+def spool_stdin(stream, suffix):
+    """Copy a binary stdin stream to a temporary file (for formats that need seeking)."""
+    handle = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
+    with handle:
+        shutil.copyfileobj(stream, handle)
+    return handle.name

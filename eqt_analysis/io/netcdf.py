@@ -1,0 +1,226 @@
+"""eqt trajectories on disk: AMBER NetCDF trajectory convention 1.0, NetCDF-3 64-bit offset.
+
+Convention variables keep their names and units, so MDAnalysis, MDTraj, cpptraj and VMD
+read the files unchanged: `coordinates` (Å), `time` (ps), `velocities` (Å/ps), `forces`
+(kcal/mol/Å), `cell_lengths` (Å), `cell_angles` (degrees). eqt adds `cell` (full 3x3 matrix,
+Å, rows = lattice vectors; exact for any cell orientation), `pbc`, `atomic_number`, `mass`
+(Da), `molecule`, `step`, and any per-frame or per-atom series, each with `units`.
+
+Other tools see only lengths and angles, i.e. the cell in the standard orientation (a along
+x, b in the xy plane); when an input cell is not in that orientation eqt warns, since those
+tools would then pair the unrotated coordinates with a rotated cell.
+"""
+import numpy as np
+import xarray as xr
+import netCDF4
+
+from .. import __version__
+from .. import cell as cellmod
+from .. import trajectory as traj
+from .. import units
+from ..errors import InputError
+
+FRAME_FLOAT = ("coordinates", "velocities", "forces")
+# in-memory name -> (disk name, factor from eqt units to disk units, disk units)
+CONVERTED = {
+    "positions": ("coordinates", 1.0, "angstrom"),
+    "velocities": ("velocities", 1.0, "angstrom/picosecond"),
+    "forces": ("forces", 1.0 / units.KCAL_MOL, "kilocalorie/mole/angstrom"),
+}
+LABEL_DIMS = ("spatial", "cell_spatial", "cell_angular", "label")
+
+
+class NetCDFWriter:
+    """Append trajectory chunks to an AMBER NetCDF file, flushing after each.
+
+    The first chunk fixes the schema (atoms, variables); later chunks must match it.
+    `float64=True` stores coordinates, velocities and forces in double precision
+    (exact round trip); the default float32 follows the AMBER convention.
+    """
+
+    def __init__(self, path, float64=False, title="", history=""):
+        self.path = str(path)
+        self.float64 = float64
+        self.title = title
+        self.history = history
+        self._nc = None
+        self._names = None
+        self._n = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+
+    def write(self, ds):
+        """Append the frames of one trajectory chunk (an eqt Dataset)."""
+        if self._nc is None:
+            self._create(ds)
+        names = set(ds.variables) - {"spatial", "cell_vector"}
+        if names != self._names:
+            raise InputError(f"chunk variables {sorted(names ^ self._names)} differ from the first chunk", self.path)
+        nc, lo = self._nc, self._n
+        hi = lo + ds.sizes["frame"]
+        for name, (disk, scale, _) in CONVERTED.items():
+            if name in ds:
+                nc[disk][lo:hi] = ds[name].values * scale if scale != 1.0 else ds[name].values
+        if "cell" in ds:
+            cells = ds["cell"].values
+            lengths, angles = cellmod.lengths_angles(cells)
+            nc["cell"][lo:hi] = cells
+            nc["cell_lengths"][lo:hi] = lengths
+            nc["cell_angles"][lo:hi] = angles
+        for name in ds.variables:
+            if name in CONVERTED or name == "cell" or "frame" not in ds[name].dims:
+                continue
+            nc[name][lo:hi] = ds[name].values
+        self._n = hi
+        nc.sync()
+
+    def _create(self, ds):
+        nc = netCDF4.Dataset(self.path, "w", format="NETCDF3_64BIT_OFFSET")
+        self._nc = nc
+        self._names = set(ds.variables) - {"spatial", "cell_vector"}
+        nc.Conventions = "AMBER"
+        nc.ConventionVersion = "1.0"
+        nc.program = "eqt"
+        nc.programVersion = __version__
+        nc.application = "eqt"
+        nc.title = self.title
+        if self.history:
+            nc.history = self.history
+        nc.createDimension("frame", None)
+        nc.createDimension("spatial", 3)
+        nc.createDimension("atom", ds.sizes["atom"])
+        nc.createDimension("cell_spatial", 3)
+        nc.createDimension("cell_angular", 3)
+        nc.createDimension("label", 5)
+        nc.createDimension("cell_vector", 3)
+        nc.createVariable("spatial", "S1", ("spatial",))[:] = np.array(list("xyz"), "S1")
+        nc.createVariable("cell_spatial", "S1", ("cell_spatial",))[:] = np.array(list("abc"), "S1")
+        labels = nc.createVariable("cell_angular", "S1", ("cell_angular", "label"))
+        labels[:] = np.array([list(s.ljust(5)) for s in ("alpha", "beta", "gamma")], "S1")
+        ftype = "f8" if self.float64 else "f4"
+        for name, (disk, _, unit) in CONVERTED.items():
+            if name in ds:
+                var = nc.createVariable(disk, ftype, ("frame", "atom", "spatial"))
+                var.units = unit
+        if "cell" in ds:
+            nc.createVariable("cell_lengths", "f8", ("frame", "cell_spatial")).units = "angstrom"
+            nc.createVariable("cell_angles", "f8", ("frame", "cell_angular")).units = "degree"
+            var = nc.createVariable("cell", "f8", ("frame", "cell_vector", "spatial"))
+            var.units = "angstrom"
+            var.long_name = traj.LONG_NAMES["cell"]
+            if not bool(np.all(cellmod.is_orthorhombic(ds["cell"].values[:1]) |
+                               _standard_orientation(ds["cell"].values[:1]))):
+                traj.warn("cell is not in the standard orientation (a along x, b in xy); tools that read "
+                          "only cell_lengths/cell_angles will see a rotated cell")
+        for name, var in ds.variables.items():
+            if name in CONVERTED or name in ("cell", "spatial", "cell_vector"):
+                continue
+            for dim, size in zip(var.dims, var.shape):
+                if dim not in nc.dimensions:
+                    nc.createDimension(dim, size)
+            dtype = var.dtype
+            if dtype == bool:
+                dtype = np.int8
+            elif dtype.kind in "iu":
+                dtype = np.int32
+            elif dtype.kind == "f":
+                dtype = np.float64
+            else:
+                traj.warn(f"variable {name!r} of type {dtype} cannot be stored in NetCDF-3; dropped")
+                self._names.discard(name)
+                continue
+            out = nc.createVariable(name, dtype, var.dims)
+            for key in ("units", "long_name"):
+                if key in var.attrs:
+                    setattr(out, key, var.attrs[key])
+            if "frame" not in var.dims:
+                out[:] = np.asarray(var.values).astype(dtype)
+
+
+def _standard_orientation(cells, atol=1e-6):
+    return np.all(np.abs(cells[..., [0, 0, 1], [1, 2, 2]]) <= atol, axis=-1)
+
+
+def write(ds, path, float64=False, chunk_frames=256, **kwargs):
+    """Write a whole (possibly lazy) trajectory Dataset to `path`."""
+    with NetCDFWriter(path, float64=float64, **kwargs) as writer:
+        for chunk in traj.iter_chunks(ds, chunk_frames):
+            writer.write(chunk)
+
+
+def is_eqt_netcdf(path):
+    """True when `path` is an AMBER NetCDF trajectory carrying eqt's atomic numbers."""
+    try:
+        with netCDF4.Dataset(str(path)) as nc:
+            return "atomic_number" in nc.variables
+    except OSError:
+        return False
+
+
+def open_lazy(path, chunk_frames=256):
+    """Open an AMBER NetCDF trajectory as a lazy (dask-backed) eqt Dataset in eqt units.
+
+    Honours AMBER `scale_factor` attributes. Files without eqt's `atomic_number` are refused
+    here (read them through MDAnalysis with a topology).
+    """
+    path = str(path)
+    try:
+        raw = xr.open_dataset(path, engine="netcdf4", chunks={"frame": chunk_frames},
+                              decode_times=False, decode_timedelta=False, mask_and_scale=True)
+    except (OSError, ValueError) as err:
+        raise InputError(f"not a readable NetCDF file ({err})", path) from None
+    if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw:
+        raise InputError("NetCDF file is not an AMBER trajectory (no Conventions=AMBER or no coordinates)", path)
+    if "atomic_number" not in raw:
+        raise InputError("AMBER trajectory without eqt's atomic_number variable; pass --topology "
+                         "(e.g. a prmtop or PSF) to read it through MDAnalysis", path)
+    raw = raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
+    out = {}
+    for name, (disk, scale, unit) in CONVERTED.items():
+        if disk in raw:
+            var = raw[disk].astype(np.float64)
+            disk_unit = str(raw[disk].attrs.get("units", unit)).lower()
+            if name == "positions" and disk_unit not in ("angstrom", "angstroms"):
+                raise InputError(f"coordinates in {disk_unit!r}, expected angstrom", path)
+            out[name] = var / scale if scale != 1.0 else var
+    if "cell" in raw:
+        out["cell"] = raw["cell"].astype(np.float64)
+    elif "cell_lengths" in raw:
+        out["cell"] = xr.apply_ufunc(
+            cellmod.from_lengths_angles, raw["cell_lengths"], raw["cell_angles"],
+            input_core_dims=[["cell_spatial"], ["cell_angular"]],
+            output_core_dims=[["cell_vector", "spatial"]], dask="parallelized",
+            output_dtypes=[np.float64],
+            dask_gufunc_kwargs={"output_sizes": {"cell_vector": 3, "spatial": 3}})
+    skip = {disk for disk, _, _ in CONVERTED.values()} | {"cell", "cell_lengths", "cell_angles", "time"}
+    for name in raw.data_vars:
+        if name not in skip:
+            out[name] = raw[name]
+    ds = xr.Dataset(out)
+    if "pbc" in ds:
+        ds["pbc"] = ds["pbc"].astype(bool)
+    else:
+        ds["pbc"] = ("spatial", np.full(3, "cell" in ds))
+    if "time" in raw:
+        ds = ds.assign_coords(time=raw["time"].astype(np.float64))
+    for name in ("atomic_number", "pbc", "mass", "molecule"):
+        if name in ds:
+            ds[name] = ds[name].load()
+    for name, var in ds.variables.items():
+        var.attrs = {k: v for k, v in var.attrs.items() if k in ("units", "long_name")}
+        if name in traj.UNITS:
+            var.attrs["units"] = traj.UNITS[name]
+        if name in traj.LONG_NAMES:
+            var.attrs["long_name"] = traj.LONG_NAMES[name]
+    ds.attrs = {k: v for k, v in raw.attrs.items() if k in ("title", "history")}
+    ds.encoding["source"] = path
+    return ds

@@ -1,0 +1,106 @@
+"""Molecules: bonded groups of atoms under the minimum-image convention.
+
+Two atoms are bonded when their minimum-image distance is below `scale` times the sum of
+their covalent radii (ase.data.covalent_radii; scale 1.2 by default, as ASE's
+`natural_cutoffs`). Molecules are the connected components of the bond graph, numbered
+0, 1, ... in the order of their lowest atom index, so the result does not depend on the
+atom order beyond that numbering. The bond graph is taken from one frame (the first) and
+kept for the trajectory.
+
+`make_whole` moves every atom next to its bonded neighbour along a spanning tree of each
+molecule (minimum image per bond, exact for bonds shorter than half the smallest
+perpendicular cell width), so molecules split across the boundary become whole.
+"""
+import numba
+import numpy as np
+from ase import Atoms
+from ase.data import covalent_radii
+from ase.neighborlist import neighbor_list
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+
+def bonds(numbers, positions, cell=None, pbc=(False, False, False), scale=1.2):
+    """Bonded pairs (n_bonds, 2) with i < j, from one frame (positions Å, cell (3, 3) Å)."""
+    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+    cutoffs = scale * covalent_radii[np.asarray(numbers)]
+    i, j = neighbor_list("ij", atoms, cutoffs, self_interaction=False)
+    keep = i < j
+    return np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0).reshape(-1, 2)
+
+
+def _graph(n_atoms, pairs):
+    return coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n_atoms, n_atoms)).tocsr()
+
+
+def assign(numbers, positions, cell=None, pbc=(False, False, False), scale=1.2):
+    """Molecule index of every atom (n_atoms,), numbered by lowest atom index."""
+    n_atoms = len(numbers)
+    _, labels = connected_components(_graph(n_atoms, bonds(numbers, positions, cell, pbc, scale)),
+                                     directed=False)
+    first = np.full(labels.max() + 1, n_atoms)
+    np.minimum.at(first, labels, np.arange(n_atoms))
+    rank = np.empty_like(first)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[labels].astype(np.int32)
+
+
+def spanning_edges(numbers, positions, cell=None, pbc=(False, False, False), scale=1.2):
+    """(parents, children): breadth-first spanning-forest edges, each parent placed first."""
+    n_atoms = len(numbers)
+    graph = _graph(n_atoms, bonds(numbers, positions, cell, pbc, scale))
+    graph = graph + graph.T
+    seen = np.zeros(n_atoms, bool)
+    parents, children = [], []
+    for root in range(n_atoms):
+        if seen[root]:
+            continue
+        order, pred = breadth_first_order(graph, root, directed=False, return_predecessors=True)
+        seen[order] = True
+        parents.append(pred[order[1:]])
+        children.append(order[1:])
+    return (np.concatenate(parents).astype(np.int64) if parents else np.zeros(0, np.int64),
+            np.concatenate(children).astype(np.int64) if children else np.zeros(0, np.int64))
+
+
+@numba.njit(cache=True)
+def _make_whole(positions, cells, parents, children):
+    out = positions.copy()
+    for f in range(out.shape[0]):
+        h = cells[f]
+        h_inv = np.linalg.inv(h)
+        for e in range(children.shape[0]):
+            p, c = parents[e], children[e]
+            d = out[f, c] - out[f, p]
+            s = d @ h_inv
+            for k in range(3):
+                s[k] -= np.floor(s[k] + 0.5)
+            out[f, c] = out[f, p] + s @ h
+    return out
+
+
+def make_whole(positions, cells, parents, children):
+    """Positions (n_frames, n_atoms, 3) with every molecule whole (see module doc).
+
+    cells (n_frames, 3, 3) Å, or None for an open system (positions returned unchanged).
+    Assumes periodicity along all three cell vectors.
+    """
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    if cells is None or len(children) == 0:
+        return positions.copy()
+    cells = np.ascontiguousarray(np.broadcast_to(cells, (positions.shape[0], 3, 3)), dtype=np.float64)
+    return _make_whole(positions, cells, np.asarray(parents, np.int64), np.asarray(children, np.int64))
+
+
+def water_molecules(numbers, molecule):
+    """(n_water, 3) atom indices [O, H, H] of the molecules made of exactly one O and two H."""
+    numbers = np.asarray(numbers)
+    molecule = np.asarray(molecule)
+    order = np.argsort(molecule, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(molecule[order]) != 0])
+    out = []
+    for members in np.split(order, starts[1:]):
+        z = numbers[members]
+        if len(members) == 3 and np.sum(z == 8) == 1 and np.sum(z == 1) == 2:
+            out.append(np.r_[members[z == 8], members[z == 1]])
+    return np.array(out, dtype=np.int64).reshape(-1, 3)
