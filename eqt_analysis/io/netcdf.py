@@ -21,11 +21,14 @@ from .. import units
 from ..errors import InputError
 
 FRAME_FLOAT = ("coordinates", "velocities", "forces")
-# in-memory name -> (disk name, factor from eqt units to disk units, disk units)
+# in-memory name -> (disk name, disk units, AMBER scale_factor written by eqt)
+# Forces are stored as eV/Å numbers with scale_factor = (kcal/mol)/eV, which AMBER readers
+# (MDAnalysis included) multiply in to get kcal/mol/Å; eqt reads the raw numbers, so float64
+# files round-trip exactly.
 CONVERTED = {
-    "positions": ("coordinates", 1.0, "angstrom"),
-    "velocities": ("velocities", 1.0, "angstrom/picosecond"),
-    "forces": ("forces", 1.0 / units.KCAL_MOL, "kilocalorie/mole/angstrom"),
+    "positions": ("coordinates", "angstrom", None),
+    "velocities": ("velocities", "angstrom/picosecond", None),
+    "forces": ("forces", "kilocalorie/mole/angstrom", 1.0 / units.KCAL_MOL),
 }
 LABEL_DIMS = ("spatial", "cell_spatial", "cell_angular", "label")
 
@@ -67,9 +70,9 @@ class NetCDFWriter:
             raise InputError(f"chunk variables {sorted(names ^ self._names)} differ from the first chunk", self.path)
         nc, lo = self._nc, self._n
         hi = lo + ds.sizes["frame"]
-        for name, (disk, scale, _) in CONVERTED.items():
+        for name, (disk, _, _) in CONVERTED.items():
             if name in ds:
-                nc[disk][lo:hi] = ds[name].values * scale if scale != 1.0 else ds[name].values
+                nc[disk][lo:hi] = ds[name].values
         if "cell" in ds:
             cells = ds["cell"].values
             lengths, angles = cellmod.lengths_angles(cells)
@@ -107,10 +110,13 @@ class NetCDFWriter:
         labels = nc.createVariable("cell_angular", "S1", ("cell_angular", "label"))
         labels[:] = np.array([list(s.ljust(5)) for s in ("alpha", "beta", "gamma")], "S1")
         ftype = "f8" if self.float64 else "f4"
-        for name, (disk, _, unit) in CONVERTED.items():
+        for name, (disk, unit, scale) in CONVERTED.items():
             if name in ds:
                 var = nc.createVariable(disk, ftype, ("frame", "atom", "spatial"))
+                var.set_auto_scale(False)
                 var.units = unit
+                if scale is not None:
+                    var.scale_factor = scale
         if "cell" in ds:
             nc.createVariable("cell_lengths", "f8", ("frame", "cell_spatial")).units = "angstrom"
             nc.createVariable("cell_angles", "f8", ("frame", "cell_angular")).units = "degree"
@@ -157,6 +163,11 @@ def write(ds, path, float64=False, chunk_frames=256, **kwargs):
             writer.write(chunk)
 
 
+def _scaled(var):
+    """A raw NetCDF variable as float64 with its AMBER/CF scale_factor applied."""
+    return var.astype(np.float64) * float(var.attrs.get("scale_factor", 1.0))
+
+
 def is_eqt_netcdf(path):
     """True when `path` is an AMBER NetCDF trajectory carrying eqt's atomic numbers."""
     try:
@@ -175,7 +186,7 @@ def open_lazy(path, chunk_frames=256):
     path = str(path)
     try:
         raw = xr.open_dataset(path, engine="netcdf4", chunks={"frame": chunk_frames},
-                              decode_times=False, decode_timedelta=False, mask_and_scale=True)
+                              decode_times=False, decode_timedelta=False, mask_and_scale=False)
     except (OSError, ValueError) as err:
         raise InputError(f"not a readable NetCDF file ({err})", path) from None
     if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw:
@@ -185,18 +196,22 @@ def open_lazy(path, chunk_frames=256):
                          "(e.g. a prmtop or PSF) to read it through MDAnalysis", path)
     raw = raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
     out = {}
-    for name, (disk, scale, unit) in CONVERTED.items():
+    for name, (disk, unit, eqt_scale) in CONVERTED.items():
         if disk in raw:
             var = raw[disk].astype(np.float64)
-            disk_unit = str(raw[disk].attrs.get("units", unit)).lower()
-            if name == "positions" and disk_unit not in ("angstrom", "angstroms"):
-                raise InputError(f"coordinates in {disk_unit!r}, expected angstrom", path)
-            out[name] = var / scale if scale != 1.0 else var
+            disk_unit = str(raw[disk].attrs.get("units", unit)).lower().replace(" ", "")
+            if disk_unit not in (unit, unit + "s"):
+                raise InputError(f"{disk} in {disk_unit!r}, expected {unit}", path)
+            scale = float(raw[disk].attrs.get("scale_factor", 1.0))
+            if eqt_scale is not None and np.isclose(scale, eqt_scale, rtol=1e-12, atol=0):
+                out[name] = var  # eqt's own storage: the raw numbers are eqt units
+            else:
+                out[name] = var * (scale * (units.KCAL_MOL if name == "forces" else 1.0))
     if "cell" in raw:
-        out["cell"] = raw["cell"].astype(np.float64)
+        out["cell"] = _scaled(raw["cell"])
     elif "cell_lengths" in raw:
         out["cell"] = xr.apply_ufunc(
-            cellmod.from_lengths_angles, raw["cell_lengths"], raw["cell_angles"],
+            cellmod.from_lengths_angles, _scaled(raw["cell_lengths"]), _scaled(raw["cell_angles"]),
             input_core_dims=[["cell_spatial"], ["cell_angular"]],
             output_core_dims=[["cell_vector", "spatial"]], dask="parallelized",
             output_dtypes=[np.float64],
@@ -204,14 +219,14 @@ def open_lazy(path, chunk_frames=256):
     skip = {disk for disk, _, _ in CONVERTED.values()} | {"cell", "cell_lengths", "cell_angles", "time"}
     for name in raw.data_vars:
         if name not in skip:
-            out[name] = raw[name]
+            out[name] = _scaled(raw[name]) if "scale_factor" in raw[name].attrs else raw[name]
     ds = xr.Dataset(out)
     if "pbc" in ds:
         ds["pbc"] = ds["pbc"].astype(bool)
     else:
         ds["pbc"] = ("spatial", np.full(3, "cell" in ds))
     if "time" in raw:
-        ds = ds.assign_coords(time=raw["time"].astype(np.float64))
+        ds = ds.assign_coords(time=_scaled(raw["time"]))
     for name in ("atomic_number", "pbc", "mass", "molecule"):
         if name in ds:
             ds[name] = ds[name].load()

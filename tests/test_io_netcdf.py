@@ -1,0 +1,129 @@
+"""AMBER NetCDF store: exact round trips, MDAnalysis interoperability, scale factors, chunks."""
+import ase.io
+import netCDF4
+import numpy as np
+import pytest
+
+from eqt_analysis import io, trajectory, units
+from eqt_analysis.io import netcdf
+
+COMPARED = ("positions", "cell", "velocities", "forces", "potential_energy", "time", "step",
+            "atomic_number", "mass", "pbc")
+
+
+def _read(path, **kwargs):
+    return io.open_trajectory(str(path), **kwargs).load()
+
+
+def _convert(src, dst, float64=False):
+    ds = _read(src)
+    with io.open_writer(str(dst), io.writer_format(str(dst)), float64=float64) as writer:
+        for chunk in trajectory.iter_chunks(ds, 2):  # several chunks on purpose
+            writer.write(chunk)
+
+
+def test_extxyz_netcdf_extxyz_round_trip_is_exact_in_float64(tmp_path, water_frames):
+    src = tmp_path / "in.xyz"
+    ase.io.write(src, water_frames, format="extxyz")
+    a = _read(src)
+    _convert(src, tmp_path / "mid.nc", float64=True)
+    b = _read(tmp_path / "mid.nc")
+    for name in COMPARED:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    _convert(tmp_path / "mid.nc", tmp_path / "out.xyz")
+    c = _read(tmp_path / "out.xyz")
+    for name in COMPARED:
+        if name == "velocities":  # momenta -> Å/ps -> momenta: one rounding each way
+            np.testing.assert_allclose(a[name].values, c[name].values, rtol=1e-13)
+        else:
+            np.testing.assert_array_equal(a[name].values, c[name].values, err_msg=name)
+    # an independent reader (ASE) sees the original numbers, velocities included
+    for before, after in zip(ase.io.read(src, ":"), ase.io.read(tmp_path / "out.xyz", ":")):
+        np.testing.assert_array_equal(before.positions, after.positions)
+        np.testing.assert_array_equal(before.cell.array, after.cell.array)
+        np.testing.assert_array_equal(before.get_forces(), after.get_forces())
+        np.testing.assert_allclose(before.get_velocities(), after.get_velocities(), rtol=1e-13)
+        assert before.get_potential_energy() == after.get_potential_energy()
+
+
+def test_float32_store_is_within_single_precision(tmp_path, water_frames):
+    src = tmp_path / "in.xyz"
+    ase.io.write(src, water_frames, format="extxyz")
+    _convert(src, tmp_path / "mid.nc")
+    a, b = _read(src), _read(tmp_path / "mid.nc")
+    for name in ("positions", "velocities", "forces"):
+        scale = np.abs(a[name].values).max()
+        np.testing.assert_allclose(a[name].values, b[name].values, rtol=0, atol=2 * scale * 2**-24)
+        assert not np.array_equal(a[name].values, b[name].values)  # really stored as float32
+    np.testing.assert_array_equal(a["cell"].values, b["cell"].values)  # cell stays float64
+
+
+def test_mdanalysis_reads_eqt_netcdf(tmp_path, water_frames):
+    from MDAnalysis.coordinates.TRJ import NCDFReader
+
+    src = tmp_path / "in.xyz"
+    ase.io.write(src, water_frames, format="extxyz")
+    _convert(src, tmp_path / "t.nc")
+    ours = _read(tmp_path / "t.nc")
+    reader = NCDFReader(str(tmp_path / "t.nc"))
+    assert reader.n_frames == ours.sizes["frame"]
+    for i, ts in enumerate(reader):
+        np.testing.assert_array_equal(ts.positions, ours["positions"].values[i].astype(np.float32))
+        np.testing.assert_allclose(ts.triclinic_dimensions, ours["cell"].values[i], atol=1e-4)
+        np.testing.assert_allclose(ts.velocities, ours["velocities"].values[i], rtol=1e-6)
+        # MDAnalysis converts AMBER kcal/(mol Å) to kJ/(mol Å)
+        np.testing.assert_allclose(ts.forces * units.KJ_MOL, ours["forces"].values[i], rtol=2e-6, atol=1e-6)
+        assert ts.time == pytest.approx(ours["time"].values[i], rel=1e-6)
+    reader.close()
+
+
+def test_scale_factor_attributes_are_honoured(tmp_path, water_frames):
+    src = tmp_path / "in.xyz"
+    ase.io.write(src, water_frames, format="extxyz")
+    _convert(src, tmp_path / "t.nc", float64=True)
+    expected = _read(tmp_path / "t.nc")["velocities"].values
+    with netCDF4.Dataset(tmp_path / "t.nc", "a") as nc:  # as AMBER writes velocities
+        nc["velocities"].set_auto_scale(False)
+        nc["velocities"][:] = expected / 20.455
+        nc["velocities"].scale_factor = 20.455
+    np.testing.assert_allclose(_read(tmp_path / "t.nc")["velocities"].values, expected, rtol=1e-14)
+
+
+def test_lazy_open_and_chunked_iteration_agree(tmp_path, water_frames):
+    src = tmp_path / "in.xyz"
+    ase.io.write(src, water_frames, format="extxyz")
+    _convert(src, tmp_path / "t.nc")
+    lazy = io.open_trajectory(str(tmp_path / "t.nc"), chunk_frames=2)
+    assert lazy["positions"].chunks is not None  # dask-backed, nothing read yet
+    whole = lazy.load()
+    parts = trajectory.concat(io.iter_trajectory(str(tmp_path / "t.nc"), chunk_frames=2))
+    for name in COMPARED:
+        np.testing.assert_array_equal(whole[name].values, parts[name].values)
+    picked = trajectory.concat(io.iter_trajectory(str(tmp_path / "t.nc"), start=1, stop=5, stride=2))
+    np.testing.assert_array_equal(picked["positions"].values, whole["positions"].values[1:5:2])
+
+
+def test_extxyz_unit_hints(tmp_path):
+    lines = ["2", 'Lattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:velocities:R:3 '
+                  'time=2.5 time_units=fs velocity_units=Angstrom/fs pbc="T T T"',
+             "O 0 0 0 0.01 0 0", "H 1 0 0 0 -0.02 0", ""]
+    (tmp_path / "h.xyz").write_text("\n".join(lines))
+    ds = _read(tmp_path / "h.xyz")
+    assert ds["time"].values[0] == pytest.approx(2.5e-3)
+    np.testing.assert_allclose(ds["velocities"].values[0], [[10, 0, 0], [0, -20, 0]])
+    # without hints: ASE time unit (10.18 fs) for info['time']
+    (tmp_path / "n.xyz").write_text("\n".join(lines).replace(" time_units=fs velocity_units=Angstrom/fs", ""))
+    ds = _read(tmp_path / "n.xyz")
+    assert ds["time"].values[0] == pytest.approx(2.5 * 1e-3 / ase.units.fs)
+
+
+def test_cell_orientation_warning(tmp_path, water_frames):
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_euler("xyz", [10, 20, 30], degrees=True).as_matrix()
+    for atoms in water_frames:
+        atoms.set_cell(atoms.cell.array @ rot.T, scale_atoms=True)
+    ase.io.write(tmp_path / "r.xyz", water_frames, format="extxyz")
+    with pytest.warns(trajectory.EqtWarning, match="standard orientation"):
+        _convert(tmp_path / "r.xyz", tmp_path / "r.nc", float64=True)
+    np.testing.assert_array_equal(_read(tmp_path / "r.nc")["cell"].values, _read(tmp_path / "r.xyz")["cell"].values)
