@@ -20,13 +20,15 @@ def shared_data():
 
 def water_molecules(n_mol, cell, rng):
     """Positions (3 n_mol, 3) of rigid waters (O,H,H; r_OH 0.9572 Å, 104.52°) with random
-    orientations at random places inside `cell`, and their atomic numbers."""
+    orientations, centred on a 2x2x2 grid of fractional points 0 and 1/2 (+ small jitter) of
+    `cell`, so molecules sit on the cell faces (split when wrapped) and never touch."""
     r, theta = 0.9572, np.radians(104.52)
     local = np.array([[0, 0, 0], [r, 0, 0], [r * np.cos(theta), r * np.sin(theta), 0]])
+    grid = np.array([[i, j, k] for i in (0, 0.5) for j in (0, 0.5) for k in (0, 0.5)])
     out = []
-    for _ in range(n_mol):
+    for m in range(n_mol):
         q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-        centre = rng.random(3) @ cell
+        centre = (grid[m % 8] + 0.02 * rng.normal(size=3)) @ cell
         out.append(centre + local @ q.T)
     return np.concatenate(out), np.tile([8, 1, 1], n_mol)
 

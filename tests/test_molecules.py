@@ -1,0 +1,72 @@
+"""Molecule grouping and making molecules whole, for any atom order and cell shape."""
+import numpy as np
+import pytest
+
+from eqt_analysis import io, molecules, trajectory
+
+from .conftest import TRICLINIC, water_molecules, wrap
+
+
+def _same_partition(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :])
+
+
+@pytest.mark.parametrize("cell", [np.diag([9.0, 10.0, 11.0]), TRICLINIC], ids=["orthorhombic", "triclinic"])
+def test_grouping_and_whole_for_shuffled_split_molecules(cell):
+    rng = np.random.default_rng(7)
+    pos, numbers = water_molecules(8, cell, rng)
+    truth = np.repeat(np.arange(8), 3)
+    wrapped = wrap(pos, cell)
+    split = np.any(np.abs(wrapped - pos) > 1e-9, axis=1)
+    assert split.any()  # some molecules really cross the boundary
+    order = rng.permutation(len(numbers))
+    pos_s, num_s, truth_s = wrapped[order], numbers[order], truth[order]
+
+    found = molecules.assign(num_s, pos_s, cell, [True] * 3)
+    assert _same_partition(found, truth_s)
+    assert found.min() == 0 and found.max() == 7
+    # numbered by lowest atom index
+    firsts = [np.flatnonzero(found == m)[0] for m in range(8)]
+    assert firsts == sorted(firsts)
+
+    parents, children = molecules.spanning_edges(num_s, pos_s, cell, [True] * 3)
+    whole = molecules.make_whole(pos_s[None], cell[None], parents, children)[0]
+    for m in range(8):
+        members = np.flatnonzero(truth_s == m)
+        # whole molecule = original molecule up to one lattice translation
+        shift = whole[members] - pos[order][members]
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
+        frac = shift[0] @ np.linalg.inv(cell)
+        np.testing.assert_allclose(frac, np.round(frac), atol=1e-9)
+
+    waters = molecules.water_molecules(num_s, found)
+    assert waters.shape == (8, 3)
+    assert np.all(num_s[waters] == [8, 1, 1])
+
+
+def test_open_system_has_no_periodic_bonds():
+    rng = np.random.default_rng(3)
+    pos, numbers = water_molecules(5, np.eye(3) * 30, rng)
+    found = molecules.assign(numbers, pos)
+    assert _same_partition(found, np.repeat(np.arange(5), 3))
+
+
+def test_mdanalysis_triclinic_water_box():
+    """tip125 in a triclinic box (MDAnalysisTests): molecules = the PSF's water residues."""
+    datafiles = pytest.importorskip("MDAnalysisTests.datafiles")
+    ds = trajectory.concat(io.iter_trajectory(datafiles.DCD_TRICLINIC, topology=datafiles.PSF_TRICLINIC))
+    import MDAnalysis as mda
+
+    u = mda.Universe(datafiles.PSF_TRICLINIC, datafiles.DCD_TRICLINIC)
+    assert not np.all(np.abs(ds["cell"].values[0] - np.diag(np.diag(ds["cell"].values[0]))) < 1e-6)
+    numbers, pos, cell = ds["atomic_number"].values, ds["positions"].values, ds["cell"].values
+    found = molecules.assign(numbers, pos[0], cell[0], [True] * 3)
+    assert _same_partition(found, u.atoms.resindices)
+    parents, children = molecules.spanning_edges(numbers, pos[0], cell[0], [True] * 3)
+    whole = molecules.make_whole(pos, cell, parents, children)
+    for m in range(found.max() + 1):
+        members = np.flatnonzero(found == m)
+        span = np.linalg.norm(whole[:, members, None] - whole[:, None, members], axis=-1).max()
+        assert span < 1.8  # Å: every water is whole in every frame
+    assert len(molecules.water_molecules(numbers, found)) == 125
