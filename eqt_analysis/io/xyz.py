@@ -16,6 +16,7 @@ import ase
 import ase.io
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io.extxyz import XYZError
 
 from .. import trajectory as traj
 from .. import units
@@ -135,7 +136,8 @@ def iter_read(source, index=":", chunk_frames=256, name=None):
                 buffer = []
     except InputError:
         raise
-    except (ValueError, IndexError, KeyError, StopIteration, RuntimeError, TypeError) as err:
+    except (XYZError, OSError, ValueError, IndexError, KeyError, StopIteration, RuntimeError,
+            TypeError, UnicodeDecodeError) as err:
         raise InputError(f"malformed or truncated extxyz ({type(err).__name__}: {err})", name) from None
     if buffer:
         yield frames_to_dataset(buffer, schema)

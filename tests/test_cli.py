@@ -1,0 +1,114 @@
+"""eqt-convert and eqt-info as a user runs them: results, pipes, and bad input (exit 2, no output)."""
+import json
+import os
+
+import ase.io
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eqt_analysis import io
+from eqt_cli import convert, info
+
+
+def run(cmd, args, **kwargs):
+    return CliRunner().invoke(cmd.main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+
+@pytest.fixture
+def xyz(tmp_path, water_frames):
+    path = tmp_path / "traj.xyz"
+    ase.io.write(path, water_frames, format="extxyz")
+    return path
+
+
+def test_convert_then_info(tmp_path, xyz):
+    out = tmp_path / "traj.nc"
+    result = run(convert, [xyz, out, "-q"])
+    assert result.exit_code == 0, result.output
+    result = run(info, [out, "--json"])
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 5 and summary["atoms"] == 24
+    assert summary["composition"] == "H16O8"
+    assert summary["molecules"] == 8 and summary["water_molecules"] == 8
+    assert summary["cell"]["kind"].startswith("triclinic")
+    assert summary["time_step_ps"] == pytest.approx(10 * 1e-3 / ase.units.fs)
+    assert summary["variables"]["forces"]["units"] == "electronvolt/angstrom"
+    assert set(summary["variables"]) >= {"positions", "velocities", "potential_energy", "molecule"}
+
+
+def test_frame_selection(tmp_path, xyz):
+    out = tmp_path / "sel.nc"
+    assert run(convert, [xyz, out, "--start", 1, "--stride", 2, "-q"]).exit_code == 0
+    ds = io.open_trajectory(out)
+    np.testing.assert_array_equal(ds["step"].values, [20, 60])
+
+
+def test_pipe_through_stdin_and_stdout(tmp_path, xyz):
+    result = run(convert, ["-f", "extxyz", "-", "--to", "netcdf", "-", "-q"], input=xyz.read_bytes())
+    assert result.exit_code == 0
+    (tmp_path / "piped.nc").write_bytes(result.stdout_bytes)
+    result = run(info, ["-f", "netcdf", "-", "--json"], input=result.stdout_bytes)
+    assert json.loads(result.stdout)["frames"] == 5
+
+
+def test_properties_are_attached(tmp_path, xyz):
+    rows = "\n".join(f"{20 * k} {-0.1 * k}" for k in range(5))
+    (tmp_path / "run.out").write_text("# column 1 --> step : s\n# column 2 --> potential{electronvolt} : p\n" + rows + "\n")
+    out = tmp_path / "p.nc"
+    result = run(convert, [xyz, out, "-p", tmp_path / "run.out", "-q"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(io.open_trajectory(out)["potential_energy"].values, -0.1 * np.arange(5))
+
+
+def _bad_cases(tmp_path, xyz):
+    text = xyz.read_text().splitlines()
+    cases = {}
+    cases["missing file"] = [tmp_path / "nope.xyz"]
+    (tmp_path / "data.abc").write_text("hello\n")
+    cases["unknown format"] = [tmp_path / "data.abc"]
+    (tmp_path / "trunc.xyz").write_text("\n".join(text[:-3]) + "\n")
+    cases["truncated xyz"] = [tmp_path / "trunc.xyz"]
+    bad = list(text)
+    bad[3] = "O 1.0 abc 2.0 0 0 0 0 0 0"
+    (tmp_path / "malformed.xyz").write_text("\n".join(bad) + "\n")
+    cases["malformed xyz"] = [tmp_path / "malformed.xyz"]
+    import netCDF4
+    with netCDF4.Dataset(tmp_path / "notraj.nc", "w") as nc:
+        nc.createDimension("x", 3)
+        nc.createVariable("y", "f4", ("x",))[:] = [1, 2, 3]
+    cases["netcdf not a trajectory"] = [tmp_path / "notraj.nc"]
+    n = len(text) // 5
+    short = list(text[n:2 * n])  # second frame with one atom less
+    short[0] = str(int(short[0]) - 1)
+    del short[-1]
+    (tmp_path / "counts.xyz").write_text("\n".join(text[:n] + short) + "\n")
+    cases["different atom counts"] = [tmp_path / "counts.xyz"]
+    nan = list(text)
+    nan[2] = "O nan 0.0 0.0 " + " ".join(nan[2].split()[4:])
+    (tmp_path / "nan.xyz").write_text("\n".join(nan) + "\n")
+    cases["nan coordinates"] = [tmp_path / "nan.xyz"]
+    zero = [ln.replace('Lattice="', 'Lattice="0 0 0 0 0 0 0 0 0" Old="') for ln in text]
+    (tmp_path / "zero.xyz").write_text("\n".join(zero) + "\n")
+    cases["zero-volume cell"] = [tmp_path / "zero.xyz"]
+    from MDAnalysisTests.datafiles import DCD_TRICLINIC, PSF
+    cases["topology does not match"] = [DCD_TRICLINIC, "--topology", PSF]
+    (tmp_path / "u.xyz").write_text("1\n# CELL(abcABC): 10 10 10 90 90 90 Step: 0\nO 0 0 0\n")
+    cases["i-PI units unknown"] = [tmp_path / "u.xyz"]
+    return cases
+
+
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, xyz):
+    for name, args in _bad_cases(tmp_path, xyz).items():
+        out = tmp_path / "out" / f"{name.replace(' ', '_')}.nc"
+        out.parent.mkdir(exist_ok=True)
+        result = CliRunner().invoke(convert.main, [str(a) for a in args[:1]] + [str(out), "-q"]
+                                    + [str(a) for a in args[1:]])
+        assert result.exit_code == 2, (name, result.output, result.exception)
+        lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("warning:")]
+        assert len(lines) == 1 and lines[0].startswith("Error:"), (name, result.stderr)
+        assert "Traceback" not in result.output
+        assert os.listdir(out.parent) == [], name  # nothing left behind, not even a temporary
+        result = CliRunner().invoke(info.main, [str(a) for a in args])
+        assert result.exit_code == 2, (name, result.output)
