@@ -1,5 +1,6 @@
 """Cell conventions against ASE (independent implementation) and analytic cases."""
 import numpy as np
+import pytest
 from ase.geometry import cell_to_cellpar, cellpar_to_cell
 
 from eqt_analysis import cell
@@ -21,9 +22,9 @@ def test_lengths_angles_match_ase_both_ways():
 
 def test_volume_and_widths_analytic():
     c = np.diag([3.0, 4.0, 5.0])
-    assert cell.volume(c) == 60.0
+    assert cell.volume(c) == pytest.approx(60.0, rel=1e-14)
     np.testing.assert_allclose(cell.perpendicular_widths(c), [3.0, 4.0, 5.0])
     # a sheared cell keeps the volume; its widths are the face distances, not the lengths
     sheared = np.array([[10.0, 0, 0], [5.0, 10.0, 0], [0, 0, 10.0]])
-    assert cell.volume(sheared) == 1000.0
+    assert cell.volume(sheared) == pytest.approx(1000.0, rel=1e-14)
     np.testing.assert_allclose(cell.perpendicular_widths(sheared), [10 / np.sqrt(1.25), 10.0, 10.0])
