@@ -30,6 +30,8 @@ def _universe(path, topology=None, format=None):
 
 
 def _elements(u):
+    from MDAnalysis.exceptions import NoDataError
+
     if hasattr(u.atoms, "elements"):
         names = u.atoms.elements
     else:
@@ -38,8 +40,8 @@ def _elements(u):
                 warnings.simplefilter("ignore")
                 u.guess_TopologyAttrs(to_guess=["elements"])
             names = u.atoms.elements
-        except (ValueError, AttributeError):
-            names = u.atoms.names
+        except (ValueError, AttributeError, NoDataError):
+            names = u.atoms.names if hasattr(u.atoms, "names") else [""] * u.atoms.n_atoms
     return np.array([atomic_numbers.get(str(e).strip().capitalize(), 0) for e in names], dtype=np.int32)
 
 
