@@ -16,9 +16,8 @@ NetCDF file with `eqt_analysis.io.netcdf.NetCDFWriter`):
 2. Memory flatness of `iter_trajectory` on .nc files of N and 10*N frames (the long file is
    written by appending chunks). Each file is streamed in a fresh subprocess: one plain pass
    (peak RSS: VmHWM from /proc/self/status on Linux, else resource.getrusage's ru_maxrss;
-   also as growth over the RSS after imports), then a
-   pass under tracemalloc (peak of Python/numpy allocations). Flat means the 10*N / N ratio
-   of the peaks stays near 1.
+   also as growth over the RSS after imports), then a pass under tracemalloc (peak of
+   Python/numpy allocations). Flat means the 10*N / N ratio of the peaks stays near 1.
 
 Run (from the repository root, with eqt's venv active):
 

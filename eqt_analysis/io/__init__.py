@@ -83,8 +83,7 @@ def iter_trajectory(paths, format=None, topology=None, units=None, chunk_frames=
     if fmt == "ipi":
         yield from ipi.iter_read(paths, units, chunk_frames, start, stop, stride)
     elif fmt == "netcdf":
-        ds = open_trajectory(paths[0], chunk_frames=chunk_frames)
-        yield from traj.iter_chunks(ds.isel(frame=slice(start, stop, stride)), chunk_frames)
+        yield from netcdf.iter_read(paths[0], chunk_frames, start, stop, stride)
     elif fmt == "extxyz":
         yield from xyz.iter_read(paths[0], slice(start, stop, stride), chunk_frames)
     else:

@@ -177,16 +177,11 @@ def is_eqt_netcdf(path):
         return False
 
 
-def open_lazy(path, chunk_frames=256):
-    """Open an AMBER NetCDF trajectory as a lazy (dask-backed) eqt Dataset in eqt units.
-
-    Honours AMBER `scale_factor` attributes. Files without eqt's `atomic_number` are refused
-    here (read them through MDAnalysis with a topology).
-    """
+def _open_raw(path, chunks):
     path = str(path)
     try:
-        raw = xr.open_dataset(path, engine="netcdf4", chunks={"frame": chunk_frames},
-                              decode_times=False, decode_timedelta=False, mask_and_scale=False)
+        raw = xr.open_dataset(path, engine="netcdf4", chunks=chunks, decode_times=False,
+                              decode_timedelta=False, mask_and_scale=False)
     except (OSError, ValueError) as err:
         raise InputError(f"not a readable NetCDF file ({err})", path) from None
     if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw:
@@ -194,7 +189,37 @@ def open_lazy(path, chunk_frames=256):
     if "atomic_number" not in raw:
         raise InputError("AMBER trajectory without eqt's atomic_number variable; pass --topology "
                          "(e.g. a prmtop or PSF) to read it through MDAnalysis", path)
-    raw = raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
+    return raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
+
+
+def open_lazy(path, chunk_frames=256):
+    """Open an AMBER NetCDF trajectory as a lazy (dask-backed) eqt Dataset in eqt units.
+
+    Honours AMBER `scale_factor` attributes. Files without eqt's `atomic_number` are refused
+    here (read them through MDAnalysis with a topology).
+    """
+    ds = _to_eqt(_open_raw(path, {"frame": chunk_frames}), str(path))
+    ds.encoding["source"] = str(path)
+    return ds
+
+
+def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
+    """Stream an AMBER NetCDF trajectory as eqt chunks, reading only each chunk's frames."""
+    raw = _open_raw(path, None)
+    try:
+        frames = np.arange(raw.sizes["frame"])[slice(start, stop, stride)]
+        for lo in range(0, len(frames), chunk_frames):
+            picked = frames[lo:lo + chunk_frames]
+            window = slice(picked[0], picked[-1] + 1, stride)
+            chunk = _to_eqt(raw.isel(frame=window).load(), str(path))
+            traj.validate(chunk, str(path))
+            yield chunk
+    finally:
+        raw.close()
+
+
+def _to_eqt(raw, path):
+    """Raw AMBER variables (NumPy- or dask-backed) -> eqt names and units."""
     out = {}
     for name, (disk, unit, eqt_scale) in CONVERTED.items():
         if disk in raw:
@@ -237,5 +262,4 @@ def open_lazy(path, chunk_frames=256):
         if name in traj.LONG_NAMES:
             var.attrs["long_name"] = traj.LONG_NAMES[name]
     ds.attrs = {k: v for k, v in raw.attrs.items() if k in ("title", "history")}
-    ds.encoding["source"] = path
     return ds
