@@ -1,0 +1,60 @@
+"""Block statistics for streamed analyses: partial sums per block of frames.
+
+An analysis adds one frame's partial sums at a time (a dict of float64 arrays that combine by
+addition). `Blocks` keeps the running total and per-block totals:
+
+- `block_frames=N`: blocks of N consecutive frames;
+- `block_frames=None`: automatic for streams of unknown length; blocks start one frame long
+  and adjacent pairs are merged whenever there are `max_blocks` of them, so memory stays
+  bounded and between max_blocks/2 and max_blocks equal blocks remain.
+
+A trailing incomplete block counts in the total but not in the error estimate. The standard
+error of a normalized quantity q(sums) is std(q(block_b), ddof=1) / sqrt(n_blocks).
+"""
+import numpy as np
+
+from .errors import InputError
+
+
+class Blocks:
+    def __init__(self, block_frames=None, max_blocks=64):
+        if block_frames is not None and block_frames < 1:
+            raise InputError("block length must be at least one frame")
+        self.block_frames = block_frames or 1
+        self.auto = block_frames is None
+        self.max_blocks = max_blocks
+        self.total = None
+        self.blocks = []
+        self._open = None
+        self._open_frames = 0
+        self.n_frames = 0
+
+    def add(self, sums):
+        """Add one frame's partial sums (dict of arrays)."""
+        if self.total is None:
+            self.total = {k: np.zeros_like(v, dtype=np.float64) for k, v in sums.items()}
+        if self._open is None:
+            self._open = {k: np.zeros_like(v, dtype=np.float64) for k, v in sums.items()}
+        for k, v in sums.items():
+            self.total[k] += v
+            self._open[k] += v
+        self.n_frames += 1
+        self._open_frames += 1
+        if self._open_frames == self.block_frames:
+            self.blocks.append(self._open)
+            self._open, self._open_frames = None, 0
+            if self.auto and len(self.blocks) == self.max_blocks:
+                self.blocks = [{k: a[k] + b[k] for k in a} for a, b in zip(self.blocks[::2], self.blocks[1::2])]
+                self.block_frames *= 2
+
+    def estimate(self, normalize):
+        """(value, standard error) of normalize(sums); errors are NaN with fewer than 2 blocks."""
+        if self.total is None:
+            raise InputError("no frames")
+        value = normalize(self.total)
+        if len(self.blocks) < 2:
+            return value, {k: np.full_like(np.asarray(v, float), np.nan) for k, v in value.items()}
+        per_block = [normalize(b) for b in self.blocks]
+        err = {k: np.std([np.asarray(p[k], float) for p in per_block], axis=0, ddof=1) / np.sqrt(len(per_block))
+               for k in value}
+        return value, err
