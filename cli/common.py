@@ -85,3 +85,80 @@ units_option = click.option(
     help="Unit of an i-PI xyz file that has no {unit} tag (atomic_unit or angstrom). "
          "Refused when it contradicts a tag.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+
+
+def trajectory_options(func):
+    """Options shared by every command that reads a trajectory."""
+    for option in reversed([
+        format_option, topology_option, units_option,
+        click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="First frame (0-based)."),
+        click.option("--stop", type=click.IntRange(min=0), default=None, help="Stop before this frame."),
+        click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Use every n-th frame."),
+        click.option("--chunk", type=click.IntRange(min=1), default=256, show_default=True,
+                     help="Frames held in memory at a time."),
+    ]):
+        func = option(func)
+    return func
+
+
+def read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
+    """Stream the trajectory `path` ('-' spools stdin; needs --format)."""
+    from eqt_analysis import io
+
+    if path == "-":
+        if not fmt:
+            raise InputError("reading stdin needs --format")
+        path = io.spool_stdin(sys.stdin.buffer, {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}.get(fmt, ""))
+        try:
+            yield from io.iter_trajectory(path, fmt, topology, units, chunk, start, stop, stride)
+        finally:
+            os.remove(path)
+    else:
+        yield from io.iter_trajectory(path, fmt, topology, units, chunk, start, stop, stride)
+
+
+output_options = [
+    click.option("--output", "-o", default=None, metavar="PATH",
+                 help="Result file (NetCDF). Default: derived from the input name; '-' = stdout."),
+    click.option("--dat", default=None, type=click.Path(dir_okay=False),
+                 help="Also write the curves as a whitespace text table."),
+    click.option("--plot", default=None, type=click.Path(dir_okay=False),
+                 help="Also draw the result to this PNG file."),
+]
+
+
+def default_output(path, suffix):
+    """`traj.nc` -> `traj.<suffix>.nc` in the current directory ('-' -> `stdin.<suffix>.nc`)."""
+    stem = "stdin" if path == "-" else os.path.basename(path).split(".")[0]
+    return f"{stem}.{suffix}.nc"
+
+
+def write_result(ds, output, inputs, dat=None, plot=None, draw=None):
+    """Write an analysis Dataset atomically (NetCDF-4), plus optional text table and PNG."""
+    from eqt_analysis import __version__
+
+    ds.attrs.update(command=command_line(), inputs=" ".join(str(p) for p in inputs),
+                    eqt_version=__version__)
+    with contextlib.ExitStack() as stack:  # all files appear together, or none
+        tmp = stack.enter_context(atomic_output(output, ".nc"))
+        tmp_dat = stack.enter_context(atomic_output(dat, ".dat")) if dat else None
+        tmp_png = stack.enter_context(atomic_output(plot, ".png")) if plot else None
+        ds.to_netcdf(tmp)
+        if tmp_dat:
+            write_table(ds, tmp_dat)
+        if tmp_png:
+            draw(ds, tmp_png)
+
+
+def write_table(ds, path, dim=None):
+    """Every variable along the first dimension of the Dataset as columns of a text table."""
+    dim = dim or next(iter(ds.dims))
+    names = [n for n, v in ds.variables.items() if v.dims == (dim,)]
+    header = [f"{n}[{ds[n].attrs.get('units', '')}]" for n in names]
+    import numpy as np
+
+    table = np.column_stack([ds[n].values for n in names])
+    meta = "\n".join(f"{k}: {v}" for k, v in ds.attrs.items())
+    np.savetxt(path, table, header=meta + "\n" + " ".join(header), fmt="%.10g")
