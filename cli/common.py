@@ -141,6 +141,11 @@ def write_result(ds, output, inputs, dat=None, plot=None, draw=None):
 
     ds.attrs.update(command=command_line(), inputs=" ".join(str(p) for p in inputs),
                     eqt_version=__version__)
+    growth = ds.attrs.get("error_growth_2x", float("nan"))
+    if growth > 1.2:
+        click.echo(f"warning: block errors not converged: doubling the block length raises them "
+                   f"{growth:.2f}x (frames are correlated beyond a block); use a larger --block or "
+                   "a longer trajectory", err=True)
     with contextlib.ExitStack() as stack:  # all files appear together, or none
         tmp = stack.enter_context(atomic_output(output, ".nc"))
         tmp_dat = stack.enter_context(atomic_output(dat, ".dat")) if dat else None

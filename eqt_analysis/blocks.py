@@ -9,7 +9,9 @@ addition). `Blocks` keeps the running total and per-block totals:
   bounded and between max_blocks/2 and max_blocks equal blocks remain.
 
 A trailing incomplete block counts in the total but not in the error estimate. The standard
-error of a normalized quantity q(sums) is std(q(block_b), ddof=1) / sqrt(n_blocks).
+error of a normalized quantity q(sums) is std(q(block_b), ddof=1) / sqrt(n_blocks); it is
+trustworthy only when blocks are longer than the correlation time, which `error_growth`
+checks (Flyvbjerg-Petersen style: the error must not grow when blocks are doubled).
 """
 import numpy as np
 
@@ -58,3 +60,20 @@ class Blocks:
         err = {k: np.std([np.asarray(p[k], float) for p in per_block], axis=0, ddof=1) / np.sqrt(len(per_block))
                for k in value}
         return value, err
+
+    def error_growth(self, normalize, key):
+        """Median ratio of the standard error of normalize(sums)[key] from blocks twice as long
+        to the one from the current blocks: about 1 when blocks outlast the correlation time,
+        clearly above 1 when they do not (errors then underestimated). NaN with < 8 blocks."""
+        if len(self.blocks) < 8:
+            return float("nan")
+
+        def stderr(blocks):
+            values = np.array([np.asarray(normalize(b)[key], float) for b in blocks])
+            return np.std(values, axis=0, ddof=1) / np.sqrt(len(blocks))
+
+        doubled = [{k: a[k] + b[k] for k in a} for a, b in zip(self.blocks[::2], self.blocks[1::2])]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = stderr(doubled) / stderr(self.blocks)
+        ratio = ratio[np.isfinite(ratio)]
+        return float(np.median(ratio)) if ratio.size else float("nan")

@@ -104,3 +104,16 @@ def water_molecules(numbers, molecule):
         if len(members) == 3 and np.sum(z == 8) == 1 and np.sum(z == 1) == 2:
             out.append(np.r_[members[z == 8], members[z == 1]])
     return np.array(out, dtype=np.int64).reshape(-1, 3)
+
+
+def water_dipole_axes(positions, cell, waters):
+    """Unit dipole axes (n_water, 3) of waters [O, H, H]: H-H midpoint minus O (minimum image)."""
+    o = positions[waters[:, 0]]
+    h1 = positions[waters[:, 1]] - o
+    h2 = positions[waters[:, 2]] - o
+    if cell is not None:
+        inv = np.linalg.inv(cell)
+        h1 = h1 - np.round(h1 @ inv) @ cell
+        h2 = h2 - np.round(h2 @ inv) @ cell
+    u = 0.5 * (h1 + h2)
+    return u / np.linalg.norm(u, axis=1, keepdims=True)

@@ -29,7 +29,7 @@ from scipy.special import sph_harm_y
 from . import cell as cellmod
 from .blocks import Blocks
 from .errors import InputError
-from .molecules import water_molecules
+from .molecules import water_dipole_axes, water_molecules
 from .neighbors import check_cutoff, pairs_within
 
 L_MAX = 4
@@ -78,19 +78,6 @@ def real_spherical_harmonics(unit):
         else:
             out[:, c] = y.real
     return out
-
-
-def water_dipole_axes(positions, cell, waters):
-    """Unit dipole axes (n_water, 3) of waters [O, H, H]: H-H midpoint minus O (minimum image)."""
-    o = positions[waters[:, 0]]
-    h1 = positions[waters[:, 1]] - o
-    h2 = positions[waters[:, 2]] - o
-    if cell is not None:
-        inv = np.linalg.inv(cell)
-        h1 = h1 - np.round(h1 @ inv) @ cell
-        h2 = h2 - np.round(h2 @ inv) @ cell
-    u = 0.5 * (h1 + h2)
-    return u / np.linalg.norm(u, axis=1, keepdims=True)
 
 
 def species_pairs(numbers, spec=None):
@@ -269,7 +256,8 @@ class RDF:
                            else "N_a*N_b/<V>"),
             exclude_intramolecular=int(self.exclude), r_max=self.r_max, bins=self.bins,
             n_frames=int(self.blocks.n_frames), block_frames=int(self.blocks.block_frames),
-            n_blocks=len(self.blocks.blocks))
+            n_blocks=len(self.blocks.blocks),
+            error_growth_2x=self.blocks.error_growth(self._normalize, f"g_{self.pairs[0][0]}"))
         return ds
 
 

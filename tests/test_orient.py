@@ -1,0 +1,88 @@
+"""Orientation distribution: normalization, kernel against a NumPy reference, isotropy verdicts."""
+import numpy as np
+import pytest
+
+from eqt_analysis import orient
+from eqt_analysis.errors import InputError
+
+R_OH, HOH = 0.9572, np.radians(104.52)
+
+
+def _waters_along(axes, spacing=5.0):
+    """Waters (O,H,H) whose dipole axes are the unit vectors `axes` (n, 3), placed on a line."""
+    rng = np.random.default_rng(0)
+    out = []
+    for k, u in enumerate(axes):
+        v = np.cross(u, rng.normal(size=3))
+        v /= np.linalg.norm(v)
+        half = HOH / 2
+        o = np.array([k * spacing, 0.0, 0.0])
+        out += [o, o + R_OH * (np.cos(half) * u + np.sin(half) * v), o + R_OH * (np.cos(half) * u - np.sin(half) * v)]
+    return np.array(out), np.tile([8, 1, 1], len(axes)), np.repeat(np.arange(len(axes)), 3)
+
+
+def _random_axes(rng, n):
+    u = rng.normal(size=(n, 3))
+    return u / np.linalg.norm(u, axis=1, keepdims=True)
+
+
+def test_kernel_matches_numpy_broadcast_reference():
+    rng = np.random.default_rng(1)
+    axes = _random_axes(rng, 30)
+    pos, numbers, mol = _waters_along(axes)
+    calc = orient.Orientation(numbers, mol, n_cos=20, n_phi=30, bandwidth=0.15)
+    calc.add(pos)
+    res = calc.result()
+    c, p = axes[:, 2], np.arctan2(axes[:, 1], axes[:, 0])
+    gc, gp = res["cos_theta"].values[:, None, None], res["phi"].values[None, :, None]
+    hc, hp = 0.15, np.pi * 0.15
+    kc = sum(np.exp(-0.5 * ((gc - img) / hc) ** 2) for img in (c, 2 - c, -2 - c))
+    kp = sum(np.exp(-0.5 * ((gp - img) / hp) ** 2) for img in (p, p + 2 * np.pi, p - 2 * np.pi))
+    ref = (kc * kp).sum(-1) / (2 * np.pi * hc * hp) / len(c) * 4 * np.pi
+    np.testing.assert_allclose(res["P"].values, ref, rtol=1e-4, atol=1e-5 * ref.max())
+    # normalized: the mean of P over the equal-area grid is 1 (reflection keeps all the mass)
+    assert res["P"].values.mean() == pytest.approx(1.0, abs=2e-3)
+
+
+def test_uniform_orientations_are_judged_isotropic():
+    rng = np.random.default_rng(2)
+    calc = orient.Orientation(*_waters_along(_random_axes(rng, 1))[1:], block_frames=50)
+    for _ in range(4000):  # one gas-phase molecule, a fresh random orientation per frame
+        calc.add(_waters_along(_random_axes(rng, 1))[0])
+    res = calc.result()
+    assert res.attrs["p_value"] > 0.01
+    z = (res["P_coarse"].values - 1) / res["P_coarse_err"].values
+    assert np.all(np.abs(z) < 4)
+    assert res.attrs["max_abs_F"] < 0.5
+
+
+def test_biased_orientations_are_not_isotropic():
+    rng = np.random.default_rng(3)
+    axes = _random_axes(rng, 64)
+    calc = orient.Orientation(*_waters_along(axes)[1:], block_frames=5)
+    for _ in range(100):
+        u = _random_axes(rng, 64) + np.array([0.0, 0.0, 0.4])  # a weak preference for +z
+        calc.add(_waters_along(u / np.linalg.norm(u, axis=1, keepdims=True))[0])
+    res = calc.result()
+    assert res.attrs["p_value"] < 1e-6
+    top, bottom = res["P_coarse"].values[-1].mean(), res["P_coarse"].values[0].mean()
+    assert top > 1.2 and bottom < 0.8
+
+
+def test_rotating_the_sample_moves_the_distribution():
+    """P(cos θ, φ) of axes turned by 90° about z is P shifted by a quarter turn in φ."""
+    rng = np.random.default_rng(4)
+    axes = _random_axes(rng, 200) + [0.5, 0.0, 0.2]
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    turned = axes @ np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]).T
+    results = []
+    for a in (axes, turned):
+        calc = orient.Orientation(*_waters_along(a)[1:], n_cos=10, n_phi=40)
+        calc.add(_waters_along(a)[0])
+        results.append(calc.result()["P"].values)
+    np.testing.assert_allclose(np.roll(results[0], 10, axis=1), results[1], rtol=1e-8, atol=1e-10)
+
+
+def test_needs_water():
+    with pytest.raises(InputError, match="water"):
+        orient.Orientation(np.array([18, 18]), np.array([0, 1]))
