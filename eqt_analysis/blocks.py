@@ -31,6 +31,13 @@ class Blocks:
         self._open_frames = 0
         self.n_frames = 0
 
+    def add_frames(self, sums):
+        """Add several frames' partial sums: dict of arrays with a leading frame axis. Frames
+        are added one by one, so results do not depend on how a stream was chunked."""
+        n = len(next(iter(sums.values())))
+        for f in range(n):
+            self.add({k: v[f] for k, v in sums.items()})
+
     def add(self, sums):
         """Add one frame's partial sums (dict of arrays)."""
         if self.total is None:

@@ -39,6 +39,27 @@ def _bin_of(frac, n_bins):
 
 
 @numba.njit(cache=True)
+def cell_list(frac, n_bins):
+    """Sort atoms (fractional coordinates (n, 3)) into n_bins[0] x n_bins[1] x n_bins[2] cells:
+    atoms of cell c are order[start[c]:start[c + 1]], cell c = (b0 * n1 + b1) * n2 + b2."""
+    bins = _bin_of(frac, n_bins)
+    n_cells = n_bins[0] * n_bins[1] * n_bins[2]
+    cell_of = (bins[:, 0] * n_bins[1] + bins[:, 1]) * n_bins[2] + bins[:, 2]
+    order = np.argsort(cell_of)
+    start = np.zeros(n_cells + 1, np.int64)
+    for j in range(frac.shape[0]):
+        start[cell_of[j] + 1] += 1
+    for c in range(n_cells):
+        start[c + 1] += start[c]
+    return order, start
+
+
+def cell_bins(cell, r_cut):
+    """Cells per lattice direction for a cutoff r_cut (Å): floor(width / r_cut), at least 1."""
+    return np.maximum(1, np.floor(cellmod.perpendicular_widths(cell) / r_cut)).astype(np.int64)
+
+
+@numba.njit(cache=True)
 def _pairs(positions, h, h_inv, idx_a, idx_b, same, r_cut, n_bins, i_out, j_out, vec_out):
     """Fill (i, j, minimum-image vector j - i) for pairs within r_cut; returns the count,
     or -count_needed when the output arrays are too small."""
@@ -64,15 +85,7 @@ def _pairs(positions, h, h_inv, idx_a, idx_b, same, r_cut, n_bins, i_out, j_out,
                         vec_out[n] = d
                     n += 1
         return n if n <= cap else -n
-    bins_b = _bin_of(frac_b, n_bins)
-    n_cells = n_bins[0] * n_bins[1] * n_bins[2]
-    cell_of = (bins_b[:, 0] * n_bins[1] + bins_b[:, 1]) * n_bins[2] + bins_b[:, 2]
-    order = np.argsort(cell_of)
-    start_of = np.zeros(n_cells + 1, np.int64)
-    for jb in range(idx_b.shape[0]):
-        start_of[cell_of[jb] + 1] += 1
-    for c in range(n_cells):
-        start_of[c + 1] += start_of[c]
+    order, start_of = cell_list(frac_b, n_bins)
     bins_a = _bin_of(frac_a, n_bins)
     for ia in range(idx_a.shape[0]):
         for o0 in range(-1, 2):
@@ -115,7 +128,7 @@ def pairs_within(positions, cell, r_cut, idx_a, idx_b=None):
     widths = cellmod.perpendicular_widths(h)
     if r_cut > widths.min() / 2:
         raise InputError(f"cutoff {r_cut:g} Å exceeds half the smallest perpendicular cell width {widths.min() / 2:.4g} Å")
-    n_bins = np.maximum(1, np.floor(widths / r_cut)).astype(np.int64)
+    n_bins = cell_bins(h, r_cut)
     density = len(idx_b) / cellmod.volume(h)
     cap = int(len(idx_a) * (4.19 * r_cut**3 * density * 1.5 + 8)) + 16
     while True:

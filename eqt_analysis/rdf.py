@@ -30,7 +30,7 @@ from . import cell as cellmod
 from .blocks import Blocks
 from .errors import InputError
 from .molecules import water_dipole_axes, water_molecules
-from .neighbors import check_cutoff, pairs_within
+from .neighbors import cell_bins, cell_list, check_cutoff, pairs_within
 
 L_MAX = 4
 LM = [(l, m) for l in range(1, L_MAX + 1) for m in range(-l, l + 1)]
@@ -62,6 +62,138 @@ def _kernel(d, values, weight, grid, h, out):
             g = norm * np.exp(-0.5 * x * x)
             for v in range(values.shape[1]):
                 out[v, k] += g * values[p, v]
+
+
+@numba.njit(cache=True, inline="always")
+def _spread(d, weight, v1, v2, n_values, r_max, bandwidth, grid, out, counts):
+    """Add one pair at distance d (values 1, v1, v2) to one frame's grid sums and counts."""
+    n_bins = counts.shape[0]
+    k = int(d * n_bins / r_max)
+    if k < n_bins:
+        counts[k] += weight
+    if bandwidth > 0.0:
+        dr = grid[1] - grid[0]
+        reach = KERNEL_REACH * bandwidth
+        norm = weight / (bandwidth * np.sqrt(2.0 * np.pi))
+        lo = max(0, int(np.ceil((d - reach - grid[0]) / dr)))
+        hi = min(n_bins, int(np.floor((d + reach - grid[0]) / dr)) + 1)
+        for q in range(lo, hi):
+            x = (grid[q] - d) / bandwidth
+            g = norm * np.exp(-0.5 * x * x)
+            out[0, q] += g
+            if n_values == 3:
+                out[1, q] += g * v1
+                out[2, q] += g * v2
+    elif k < n_bins:
+        out[0, k] += weight
+        if n_values == 3:
+            out[1, k] += weight * v1
+            out[2, k] += weight * v2
+
+
+@numba.njit(cache=True, inline="always")
+def _image(sorted_b, q, sa0, sa1, sa2, h):
+    """Minimum-image Cartesian vector (Å) from fractional sa to sorted_b[q], both in [0, 1)."""
+    s0 = sorted_b[q, 0] - sa0
+    s1 = sorted_b[q, 1] - sa1
+    s2 = sorted_b[q, 2] - sa2
+    s0 += (s0 < -0.5) - (s0 >= 0.5)
+    s1 += (s1 < -0.5) - (s1 >= 0.5)
+    s2 += (s2 < -0.5) - (s2 >= 0.5)
+    return (s0 * h[0, 0] + s1 * h[1, 0] + s2 * h[2, 0],
+            s0 * h[0, 1] + s1 * h[1, 1] + s2 * h[2, 1],
+            s0 * h[0, 2] + s1 * h[1, 2] + s2 * h[2, 2])
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
+def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, bandwidth, grid,
+               u, molecule, exclude, n_values, out, counts):
+    """Per-frame grid sums out (F, n_values, bins) and counts (F, bins) of pairs a-b within
+    r_cut (minimum image; r_cut below half the smallest cell width). Values: 1, and with
+    n_values == 3 the dipole products (r̂·u_i)(r̂·u_j) and u_i·u_j - (r̂·u_i)(r̂·u_j).
+
+    n_cells (F, 3): cell-list cells per direction (cells of at least r_cut); with fewer than
+    4 along some direction one cell holds everything (checking all pairs is then faster).
+    For each atom a: gather candidate b's, compute their minimum-image vectors in a tight
+    (vectorizable) loop, then spread the ones within r_cut. Fractional coordinates are
+    wrapped into [0, 1), so differences lie in (-1, 1) and one shift gives the minimum image.
+    """
+    weight = 2.0 if same else 1.0
+    r2 = r_cut * r_cut
+    n_b = idx_b.shape[0]
+    for f in numba.prange(positions.shape[0]):
+        h = cells[f]
+        u_f, out_f, counts_f = u[f], out[f], counts[f]
+        h_inv = np.linalg.inv(h)
+        frac_a = positions[f][idx_a] @ h_inv
+        frac_a -= np.floor(frac_a)
+        frac_b = positions[f][idx_b] @ h_inv
+        frac_b -= np.floor(frac_b)
+        nb = n_cells[f].copy()
+        brute = nb[0] < 4 or nb[1] < 4 or nb[2] < 4
+        if brute:
+            nb[:] = 1
+            order = np.arange(n_b)
+        else:
+            order, start = cell_list(frac_b, nb)
+        sorted_b = frac_b[order]
+        cand = np.empty(n_b, np.int64)
+        dd = np.empty(n_b)
+        h00, h11, h22 = h[0, 0], h[1, 1], h[2, 2]
+        orthorhombic = (h[0, 1] == 0.0 and h[0, 2] == 0.0 and h[1, 0] == 0.0 and h[1, 2] == 0.0
+                        and h[2, 0] == 0.0 and h[2, 1] == 0.0)
+        for ia in range(idx_a.shape[0]):
+            i = idx_a[ia]
+            sa0, sa1, sa2 = frac_a[ia, 0], frac_a[ia, 1], frac_a[ia, 2]
+            b0 = min(int(sa0 * nb[0]), nb[0] - 1)
+            b1 = min(int(sa1 * nb[1]), nb[1] - 1)
+            b2 = min(int(sa2 * nb[2]), nb[2] - 1)
+            m = 0
+            if brute:
+                for q in range(ia + 1 if same else 0, n_b):
+                    cand[m] = q
+                    m += 1
+            else:
+                for o0 in range(-1, 2):
+                    c0 = (b0 + o0) % nb[0]
+                    for o1 in range(-1, 2):
+                        c1 = (b1 + o1) % nb[1]
+                        for o2 in range(-1, 2):
+                            c = (c0 * nb[1] + c1) * nb[2] + (b2 + o2) % nb[2]
+                            for q in range(start[c], start[c + 1]):
+                                if not (same and order[q] <= ia):
+                                    cand[m] = q
+                                    m += 1
+            if orthorhombic:  # the same arithmetic without the zero off-diagonal terms
+                for t in range(m):
+                    q = cand[t]
+                    s0 = sorted_b[q, 0] - sa0
+                    s1 = sorted_b[q, 1] - sa1
+                    s2 = sorted_b[q, 2] - sa2
+                    x = (s0 + (s0 < -0.5) - (s0 >= 0.5)) * h00
+                    y = (s1 + (s1 < -0.5) - (s1 >= 0.5)) * h11
+                    z = (s2 + (s2 < -0.5) - (s2 >= 0.5)) * h22
+                    dd[t] = x * x + y * y + z * z
+            else:
+                for t in range(m):
+                    x, y, z = _image(sorted_b, cand[t], sa0, sa1, sa2, h)
+                    dd[t] = x * x + y * y + z * z
+            for t in range(m):
+                if dd[t] >= r2:
+                    continue
+                j = idx_b[order[cand[t]]]
+                if exclude and molecule[i] == molecule[j]:
+                    continue
+                d = np.sqrt(dd[t])
+                v1 = 0.0
+                v2 = 0.0
+                if n_values == 3:
+                    x, y, z = _image(sorted_b, cand[t], sa0, sa1, sa2, h)
+                    ri = (x * u_f[i, 0] + y * u_f[i, 1] + z * u_f[i, 2]) / d
+                    rj = (x * u_f[j, 0] + y * u_f[j, 1] + z * u_f[j, 2]) / d
+                    v1 = ri * rj
+                    v2 = u_f[i, 0] * u_f[j, 0] + u_f[i, 1] * u_f[j, 1] + u_f[i, 2] * u_f[j, 2] - v1
+                _spread(d, weight, v1, v2, n_values, r_max, bandwidth, grid, out_f, counts_f)
 
 
 def real_spherical_harmonics(unit):
@@ -152,52 +284,60 @@ class RDF:
         """Add one frame: positions (n_atoms, 3) Å, cell (3, 3) Å."""
         if cell is None:
             raise InputError("the RDF needs a periodic cell; this trajectory has none")
-        check_cutoff(cell[None], self.cutoff)
-        sums = {"volume": np.array(cellmod.volume(cell)), "frames": np.array(1.0)}
-        u_atom = None
+        self.add_frames(np.asarray(positions)[None], np.asarray(cell)[None])
+
+    def add_frames(self, positions, cells):
+        """Add frames: positions (F, n_atoms, 3) Å, cells (F, 3, 3) Å."""
+        positions = np.ascontiguousarray(positions, dtype=np.float64)
+        cells = np.ascontiguousarray(cells, dtype=np.float64)
+        n_frames = len(positions)
+        check_cutoff(cells, self.cutoff)
+        n_cells = cell_bins(cells, self.cutoff)
+        u = np.zeros((n_frames, self.n_atoms, 3))
         if self.dipole:
-            u_atom = np.full((self.n_atoms, 3), np.nan)
-            u = water_dipole_axes(positions, cell, self.waters)
-            for k in range(3):
-                u_atom[self.waters[:, k]] = u
+            for f in range(n_frames):
+                axes = water_dipole_axes(positions[f], cells[f], self.waters)
+                for k in range(3):
+                    u[f, self.waters[:, k]] = axes
+        n_core = 3 if self.dipole else 1
+        molecule = self.molecule if self.molecule is not None else np.zeros(self.n_atoms, np.int64)
+        sums = {"volume": cellmod.volume(cells), "frames": np.ones(n_frames)}
         for name, a, b, idx_a, idx_b in self.pairs:
-            same = a == b
-            i, j, vec = pairs_within(positions, cell, self.cutoff, idx_a, None if same else idx_b)
-            if self.exclude:
-                keep = self.molecule[i] != self.molecule[j]
-                i, j, vec = i[keep], j[keep], vec[keep]
-            d = np.sqrt(np.einsum("ij,ij->i", vec, vec))
-            values = np.empty((len(d), self.n_values))
-            values[:, 0] = 1.0
-            col = 1
-            if self.dipole or self.anisotropy:
-                unit = vec / d[:, None]
-            if self.dipole:
-                ri = np.einsum("ij,ij->i", unit, u_atom[i])
-                rj = np.einsum("ij,ij->i", unit, u_atom[j])
-                values[:, 1] = ri * rj
-                values[:, 2] = np.einsum("ij,ij->i", u_atom[i], u_atom[j]) - ri * rj
-                col = 3
+            grid_sums = np.zeros((n_frames, self.n_values, self.bins))
+            counts = np.zeros((n_frames, self.bins))
+            core = np.zeros((n_frames, n_core, self.bins))
+            _pair_sums(positions, cells, n_cells, idx_a, idx_b, a == b, self.cutoff, self.r_max,
+                       float(self.bandwidth or 0.0), self.r, u, molecule, self.exclude, n_core, core, counts)
+            grid_sums[:, :n_core] = core
             if self.anisotropy:
-                values[:, col:] = real_spherical_harmonics(unit)
-            weight = 2.0 if same else 1.0
-            grid_sums = np.zeros((self.n_values, self.bins))
-            if self.bandwidth:
-                _kernel(d, values, weight, self.r, float(self.bandwidth), grid_sums)
-            else:
-                _histogram(d, values, weight, self.r_max, grid_sums)
-            counts = np.zeros((1, self.bins))
-            _histogram(d, np.ones((len(d), 1)), weight, self.r_max, counts)
+                for f in range(n_frames):
+                    grid_sums[f, n_core:] = self._harmonic_sums(positions[f], cells[f], a, idx_a, idx_b)
             sums[name] = grid_sums
-            sums[name + ":counts"] = counts[0]
-        self.blocks.add(sums)
+            sums[name + ":counts"] = counts
+        self.blocks.add_frames(sums)
+
+    def _harmonic_sums(self, positions, cell, a, idx_a, idx_b):
+        """Sums of Y_lm(r̂) over the pairs of one frame, spread like g (len(LM), bins)."""
+        same = idx_a is idx_b or np.array_equal(idx_a, idx_b)
+        i, j, vec = pairs_within(positions, cell, self.cutoff, idx_a, None if same else idx_b)
+        if self.exclude:
+            keep = self.molecule[i] != self.molecule[j]
+            vec = vec[keep]
+        d = np.sqrt(np.einsum("ij,ij->i", vec, vec))
+        values = real_spherical_harmonics(vec / d[:, None])
+        out = np.zeros((len(LM), self.bins))
+        weight = 2.0 if same else 1.0
+        if self.bandwidth:
+            _kernel(d, values, weight, self.r, float(self.bandwidth), out)
+        else:
+            _histogram(d, values, weight, self.r_max, out)
+        return out
 
     def add_chunk(self, ds):
         """Add every frame of an eqt trajectory chunk."""
-        positions = ds["positions"].values
-        cells = ds["cell"].values if "cell" in ds else [None] * len(positions)
-        for pos, box in zip(positions, cells):
-            self.add(pos, box)
+        if "cell" not in ds:
+            raise InputError("the RDF needs a periodic cell; this trajectory has none")
+        self.add_frames(ds["positions"].values, ds["cell"].values)
 
     def _normalize(self, sums):
         frames = sums["frames"]

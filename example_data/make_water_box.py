@@ -41,14 +41,19 @@ Stored quantities and units (eqt units; the writer converts to AMBER units on di
   3 * 192 - 192 (fixed bonds) - 3 (fixed centre of mass) = 381.
   Coordinates, velocities and forces are float32 on disk (AMBER convention, writer default).
 
-Rerun (from the repository root, eqt's venv active; ~2 min on 2 CPU cores, measured
-2.0 min on the machine that produced the committed file):
+Rerun (from the repository root, eqt's venv active). Run time: 175 s wall on the 2-core
+machine that produced the committed file (it uses one core; 7000 MD steps, ~25 ms each):
 
     python example_data/make_water_box.py            # writes example_data/water64_tip3p.nc
     python example_data/make_water_box.py -o /tmp/w.nc
 
-The file is written under a temporary name and renamed at the end, so a failed run leaves
-no partial file. Result of the committed run (300 K target): see the printed summary.
+The file is written under a temporary name (<output>.tmp) and renamed at the end, so a
+failed run leaves no partial file. Rerunning reproduced the committed file byte for byte.
+
+Committed run (ASE 3.29.0, numpy default_rng(20241125)): 400 frames, 2.84 MB; production
+T = 299.5 +- 16.3 K (mean +- std over frames); conserved energy std 0.63 meV, max-min
+3.5 meV, linear drift -1e-4 meV/ps (NVE); O-O radial distribution function first peak at
+2.78 Å (g = 2.83), first minimum at ~3.48 Å (MDAnalysis InterRDF, 0.05 Å bins, all frames).
 """
 import argparse
 import os
