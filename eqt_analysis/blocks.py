@@ -57,10 +57,15 @@ class Blocks:
                 self.block_frames *= 2
 
     def estimate(self, normalize):
-        """(value, standard error) of normalize(sums); errors are NaN with fewer than 2 blocks."""
+        """(value, standard error) of normalize(sums). With fewer than 2 complete blocks the
+        errors are NaN (automatic blocks) or an InputError is raised (explicit block length)."""
         if self.total is None:
             raise InputError("no frames")
         value = normalize(self.total)
+        if len(self.blocks) < 2 and not self.auto:
+            raise InputError(f"blocks of {self.block_frames} frames leave {len(self.blocks)} complete "
+                             f"block(s) in {self.n_frames} frames; at least 2 are needed for errors "
+                             "(use a smaller --block)")
         if len(self.blocks) < 2:
             return value, {k: np.full_like(np.asarray(v, float), np.nan) for k, v in value.items()}
         per_block = [normalize(b) for b in self.blocks]

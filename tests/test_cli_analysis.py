@@ -1,0 +1,89 @@
+"""eqt-rdf and eqt-orient as a user runs them: outputs, pipes, and bad input (exit 2, nothing left)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from eqt_cli import orient, rdf
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
+
+
+def run(cmd, args, **kwargs):
+    return CliRunner().invoke(cmd.main, [str(a) for a in args], **kwargs)
+
+
+def test_rdf_writes_dataset_table_and_plot(tmp_path):
+    out, dat, png = tmp_path / "r.nc", tmp_path / "r.dat", tmp_path / "r.png"
+    result = run(rdf, [EXAMPLE, "-o", out, "--dat", dat, "--plot", png, "--stop", 50, "--dipole",
+                       "--pairs", "O-O,O-H", "--exclude-intramolecular", "-q"])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(out)
+    assert {"g_OO", "g_OO_err", "n_OO", "cL_OO", "cT_OO", "g_OH", "density_O", "mean_volume"} <= set(ds.variables)
+    assert ds["r"].attrs["units"] == "angstrom" and ds.attrs["n_frames"] == 50
+    assert ds.attrs["command"] and ds.attrs["inputs"] == str(EXAMPLE)
+    peak = float(ds["r"][ds["g_OO"].argmax()])
+    assert 2.6 < peak < 2.9  # Å, first O-O peak of liquid water
+    table = np.loadtxt(dat)
+    assert table.shape[0] == ds.sizes["r"]
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rdf_to_stdout_is_netcdf(tmp_path):
+    result = run(rdf, [EXAMPLE, "-o", "-", "--pairs", "O-O", "--stop", 10, "-q"])
+    assert result.exit_code == 0
+    (tmp_path / "s.nc").write_bytes(result.stdout_bytes)
+    assert "g_OO" in xr.open_dataset(tmp_path / "s.nc")
+
+
+def test_orient_verdict_and_per_molecule(tmp_path):
+    result = run(orient, [EXAMPLE, "-o", tmp_path / "o.nc", "--plot", tmp_path / "o.png", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "isotropic" in result.stderr and "chi2" in result.stderr
+    ds = xr.open_dataset(tmp_path / "o.nc")
+    assert ds["P"].dims == ("cos_theta", "phi") and "p_value" in ds.attrs
+    result = run(orient, [EXAMPLE, "--per-molecule", "-o", tmp_path / "a.nc", "--stop", 20, "-q"])
+    assert result.exit_code == 0
+    angles = xr.open_dataset(tmp_path / "a.nc")
+    assert angles["theta"].shape == (20, 64)
+    assert np.all((angles["theta"] >= 0) & (angles["theta"] <= np.pi))
+
+
+def _no_cell(tmp_path):
+    path = tmp_path / "gas.xyz"
+    path.write_text("3\nProperties=species:S:1:pos:R:3\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
+    return path
+
+
+def _argon(tmp_path):
+    path = tmp_path / "ar.xyz"
+    path.write_text('2\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+                    "Ar 0 0 0\nAr 3 0 0\n")
+    return path
+
+
+@pytest.mark.parametrize("cmd, args", [
+    (rdf, ["{gas}"]),                                           # no cell for a periodic analysis
+    (rdf, ["{ex}", "--rmax", "7"]),                             # r_max beyond half the cell
+    (rdf, ["{ex}", "--pairs", "O-Na"]),                         # species not present
+    (rdf, ["{ex}", "--pairs", "OO"]),                           # malformed pair
+    (rdf, ["{ar}", "--dipole", "--rmax", "4"]),                 # no water for --dipole
+    (rdf, ["{ex}", "--stop", "1", "--block", "5"]),             # block longer than trajectory
+    (orient, ["{ar}"]),                                         # no water
+    (orient, ["{ex}", "--bandwidth", "2"]),                     # bad bandwidth
+    (rdf, ["{missing}"]),                                       # missing file
+])
+def test_bad_input_exits_2_and_leaves_nothing(tmp_path, cmd, args):
+    paths = {"gas": _no_cell(tmp_path), "ex": EXAMPLE, "ar": _argon(tmp_path), "missing": tmp_path / "no.nc"}
+    args = [a.format(**paths) for a in args]
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(cmd, args + ["-o", out / "res.nc", "--plot", out / "res.png", "-q"]
+                 if cmd is rdf else args + ["-o", out / "res.nc", "-q"])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output
+    assert os.listdir(out) == []
