@@ -11,6 +11,7 @@ from eqt_analysis import cell as cellmod
 from eqt_analysis import io
 from eqt_analysis import trajectory as traj
 from eqt_analysis.errors import InputError
+from eqt_analysis.molecules import find_waters
 
 from .common import command, format_option, topology_option, units_option
 
@@ -38,9 +39,10 @@ def summarize(chunks):
         "pbc": [bool(b) for b in first["pbc"].values],
     }
     if "molecule" in first:
-        from eqt_analysis.molecules import water_molecules
         out["molecules"] = int(first["molecule"].max()) + 1
-        out["water_molecules"] = len(water_molecules(first["atomic_number"].values, first["molecule"].values))
+    out["water_molecules"] = len(find_waters(first["atomic_number"].values, first["positions"].values[0],
+                                             first["cell"].values[0] if "cell" in first else None,
+                                             first["pbc"].values))
     if times:
         t = np.concatenate(times)
         out["time_start_ps"] = float(t[0])
@@ -67,8 +69,8 @@ def as_text(path, info):
     lines = [f"file          {path}",
              f"frames        {info['frames']}",
              f"atoms         {info['atoms']}  ({info['composition']})"]
-    if "molecules" in info:
-        lines.append(f"molecules     {info['molecules']}  ({info['water_molecules']} water)")
+    molecules = f"{info['molecules']}, " if "molecules" in info else ""
+    lines.append(f"molecules     {molecules}{info['water_molecules']} water")
     if "time_step_ps" in info:
         uniform = "" if info["time_step_uniform"] else "  (NOT uniform)"
         lines.append(f"time          {info['time_start_ps']:g} .. {info['time_stop_ps']:g} ps, "

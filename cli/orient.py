@@ -49,14 +49,11 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
             if waters is None:
-                molecule = ds["molecule"].values if "molecule" in ds else molecules.assign(
-                    ds["atomic_number"].values, ds["positions"].values[0],
-                    ds["cell"].values[0] if "cell" in ds else None, ds["pbc"].values)
-                waters = molecules.water_molecules(ds["atomic_number"].values, molecule)
+                waters = molecules.find_waters(ds["atomic_number"].values, ds["positions"].values[0],
+                                               ds["cell"].values[0] if "cell" in ds else None, ds["pbc"].values)
                 if len(waters) == 0:
-                    raise InputError("no water molecules (one O bonded to two H) found", path)
-                calc = Orientation(ds["atomic_number"].values, molecule, grid[0], grid[1], bandwidth,
-                                   cells, block)
+                    raise InputError("no water molecules (an O with its two nearest H) found", path)
+                calc = Orientation(waters, grid[0], grid[1], bandwidth, cells, block)
             if per_molecule:
                 tables.append(molecule_angles(ds, waters))
             else:

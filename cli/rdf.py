@@ -29,7 +29,8 @@ from .common import (command, default_output, output_options, quiet_option, read
                    "factor) or N_a N_b ('pairs', MDAnalysis InterRDF without exclusion block).")
 @click.option("--exclude-intramolecular", is_flag=True, help="Drop pairs within one molecule.")
 @click.option("--dipole", is_flag=True,
-              help="Also the longitudinal/transverse dipole pair correlations c_L(r), c_T(r) (water).")
+              help="Also the longitudinal/transverse dipole pair correlations c_L(r), c_T(r) of "
+                   "waters (each H given to its nearest O in the first frame).")
 @click.option("--anisotropy", is_flag=True,
               help="Also lab-frame spherical-harmonic moments (l = 1..4) of pair directions and "
                    "their invariant Q_l(r); all zero for an isotropic liquid.")
@@ -60,14 +61,14 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
             if calc is None:
+                numbers, first = ds["atomic_number"].values, ds["positions"].values[0]
+                cell = ds["cell"].values[0] if "cell" in ds else None
                 molecule = ds["molecule"].values if "molecule" in ds else None
-                if molecule is None and (exclude_intramolecular or dipole):
-                    cell = ds["cell"].values[0] if "cell" in ds else None
-                    molecule = molecules.assign(ds["atomic_number"].values, ds["positions"].values[0],
-                                                cell, ds["pbc"].values)
-                calc = RDF(ds["atomic_number"].values, species_pairs(ds["atomic_number"].values, pairs),
-                           rmax, bins, bandwidth, molecule, exclude_intramolecular, dipole, anisotropy,
-                           normalization, block)
+                if molecule is None and exclude_intramolecular:
+                    molecule = molecules.assign(numbers, first, cell, ds["pbc"].values)
+                waters = molecules.find_waters(numbers, first, cell, ds["pbc"].values) if dipole else None
+                calc = RDF(numbers, species_pairs(numbers, pairs), rmax, bins, bandwidth, molecule,
+                           exclude_intramolecular, waters, anisotropy, normalization, block)
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])
     result = calc.result()

@@ -92,17 +92,27 @@ def make_whole(positions, cells, parents, children):
     return _make_whole(positions, cells, np.asarray(parents, np.int64), np.asarray(children, np.int64))
 
 
-def water_molecules(numbers, molecule):
-    """(n_water, 3) atom indices [O, H, H] of the molecules made of exactly one O and two H."""
+def find_waters(numbers, positions, cell=None, pbc=(False, False, False), r_oh=1.5):
+    """Waters as (n_water, 3) atom indices [O, H, H], sorted by the O index.
+
+    Every H is given to its nearest O within r_oh Å (minimum image); an O with exactly two
+    H is a water. This is robust to stretched O-H bonds that break the bonded grouping in
+    hot or quantum-nuclear samples; an H3O+ or OH- is simply not a water.
+    """
     numbers = np.asarray(numbers)
-    molecule = np.asarray(molecule)
-    order = np.argsort(molecule, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(molecule[order]) != 0])
+    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+    i, j, d = neighbor_list("ijd", atoms, r_oh, self_interaction=False)
+    keep = (numbers[i] == 1) & (numbers[j] == 8)
+    i, j, d = i[keep], j[keep], d[keep]
+    order = np.lexsort((d, i))  # per H, nearest O first
+    i, j = i[order], j[order]
+    first = np.r_[True, i[1:] != i[:-1]][:len(i)]
+    h_atoms, owner = i[first], j[first]
     out = []
-    for members in np.split(order, starts[1:]):
-        z = numbers[members]
-        if len(members) == 3 and np.sum(z == 8) == 1 and np.sum(z == 1) == 2:
-            out.append(np.r_[members[z == 8], members[z == 1]])
+    for o in np.flatnonzero(numbers == 8):
+        hs = np.sort(h_atoms[owner == o])
+        if len(hs) == 2:
+            out.append([o, hs[0], hs[1]])
     return np.array(out, dtype=np.int64).reshape(-1, 3)
 
 

@@ -18,7 +18,7 @@ from scipy.stats import chi2 as chi2_dist
 
 from .blocks import Blocks
 from .errors import InputError
-from .molecules import water_dipole_axes, water_molecules
+from .molecules import water_dipole_axes
 
 KERNEL_REACH = 5.0  # Gaussians cut at 5 widths (exp(-12.5) = 4e-6 of the peak)
 MAX_BANDWIDTH = 0.3  # one reflection per wall and one periodic image per side suffice
@@ -62,16 +62,15 @@ def _kde(cos_t, phi, n_cos, n_phi, h_c, h_p, out):
 class Orientation:
     """Accumulate dipole directions of the waters over frames.
 
-    numbers, molecule: per atom; n_cos, n_phi: kernel grid; bandwidth: h_c (cos θ), with
+    waters: (n_water, 3) atom indices [O, H, H] (molecules.find_waters); n_cos, n_phi: kernel grid; bandwidth: h_c (cos θ), with
     h_φ = π h_c (same length on the equator); coarse: (cells in cos θ, cells in φ) for the
     chi-square; block_frames: frames per block (None: automatic).
     """
 
-    def __init__(self, numbers, molecule, n_cos=50, n_phi=100, bandwidth=0.1, coarse=(4, 8),
-                 block_frames=None):
-        self.waters = water_molecules(numbers, molecule)
+    def __init__(self, waters, n_cos=50, n_phi=100, bandwidth=0.1, coarse=(4, 8), block_frames=None):
+        self.waters = np.asarray(waters)
         if len(self.waters) == 0:
-            raise InputError("no water molecules (one O bonded to two H) to take a dipole axis from")
+            raise InputError("no water molecules (an O with its two nearest H) to take a dipole axis from")
         if not 0 < bandwidth <= MAX_BANDWIDTH or n_cos < 2 or n_phi < 2:
             raise InputError(f"bandwidth must be in (0, {MAX_BANDWIDTH}] and the grid at least 2 x 2")
         self.n_cos, self.n_phi, self.h_c, self.h_p = n_cos, n_phi, bandwidth, np.pi * bandwidth

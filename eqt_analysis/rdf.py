@@ -29,7 +29,7 @@ from scipy.special import sph_harm_y
 from . import cell as cellmod
 from .blocks import Blocks
 from .errors import InputError
-from .molecules import water_dipole_axes, water_molecules
+from .molecules import water_dipole_axes
 from .neighbors import cell_bins, cell_list, check_cutoff, pairs_within
 
 L_MAX = 4
@@ -235,12 +235,13 @@ class RDF:
 
     numbers: atomic numbers (n_atoms,); pairs: [(symbol_a, symbol_b)]; r_max Å; bins: grid
     points on [0, r_max); bandwidth: Gaussian width h in Å (None: histogram); molecule:
-    molecule index (needed for exclude_intramolecular and dipole); normalization: 'ideal' or
-    'pairs'; block_frames: frames per block for errors (None: automatic).
+    molecule index (needed for exclude_intramolecular); waters: (n_water, 3) [O, H, H]
+    indices (molecules.find_waters) to add the dipole correlations c_L, c_T; normalization:
+    'ideal' or 'pairs'; block_frames: frames per block for errors (None: automatic).
     """
 
     def __init__(self, numbers, pairs, r_max=6.0, bins=200, bandwidth=None, molecule=None,
-                 exclude_intramolecular=False, dipole=False, anisotropy=False,
+                 exclude_intramolecular=False, waters=None, anisotropy=False,
                  normalization="ideal", block_frames=None):
         numbers = np.asarray(numbers)
         if r_max <= 0 or bins < 2:
@@ -249,8 +250,9 @@ class RDF:
             raise InputError("bandwidth must be positive")
         if normalization not in ("ideal", "pairs"):
             raise InputError(f"unknown normalization {normalization!r}")
-        if (exclude_intramolecular or dipole) and molecule is None:
-            raise InputError("molecule index needed for --exclude-intramolecular and --dipole")
+        if exclude_intramolecular and molecule is None:
+            raise InputError("molecule index needed for --exclude-intramolecular")
+        dipole = waters is not None
         self.r_max, self.bins, self.bandwidth = float(r_max), int(bins), bandwidth
         self.edges = np.linspace(0.0, self.r_max, self.bins + 1)
         self.r = 0.5 * (self.edges[1:] + self.edges[:-1])
@@ -266,17 +268,16 @@ class RDF:
             if len(idx_a) == 0 or len(idx_b) == 0 or (a == b and len(idx_a) < 2):
                 raise InputError(f"empty selection for pair {a}-{b}")
             self.pairs.append((f"{a}{b}", a, b, idx_a, idx_b))
-        self.waters = None
+        self.waters = waters
         if dipole:
-            self.waters = water_molecules(numbers, self.molecule)
+            if len(waters) == 0:
+                raise InputError("--dipole: no water molecules (an O with its two nearest H) found")
             in_water = np.zeros(self.n_atoms, bool)
             in_water[self.waters.ravel()] = True
             for name, a, b, idx_a, idx_b in self.pairs:
                 if not (in_water[idx_a].all() and in_water[idx_b].all()):
                     raise InputError(f"--dipole needs every {a} and {b} atom in a water molecule "
                                      f"(O + 2 H); pair {a}-{b} has atoms outside waters (try --pairs O-O)")
-            if len(self.waters) == 0:
-                raise InputError("--dipole: no water molecules (O + 2 H bonded) found")
         self.n_values = 1 + (2 if dipole else 0) + (len(LM) if anisotropy else 0)
         self.blocks = Blocks(block_frames)
 

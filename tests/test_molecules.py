@@ -40,9 +40,10 @@ def test_grouping_and_whole_for_shuffled_split_molecules(cell):
         frac = shift[0] @ np.linalg.inv(cell)
         np.testing.assert_allclose(frac, np.round(frac), atol=1e-9)
 
-    waters = molecules.water_molecules(num_s, found)
+    waters = molecules.find_waters(num_s, pos_s, cell, [True] * 3)
     assert waters.shape == (8, 3)
     assert np.all(num_s[waters] == [8, 1, 1])
+    assert _same_partition(np.repeat(np.arange(8), 3), found[waters.ravel()])  # each water one molecule
 
 
 def test_open_system_has_no_periodic_bonds():
@@ -69,4 +70,13 @@ def test_mdanalysis_triclinic_water_box():
         members = np.flatnonzero(found == m)
         span = np.linalg.norm(whole[:, members, None] - whole[:, None, members], axis=-1).max()
         assert span < 1.8  # Å: every water is whole in every frame
-    assert len(molecules.water_molecules(numbers, found)) == 125
+    assert len(molecules.find_waters(numbers, pos[0], cell[0], [True] * 3)) == 125
+
+
+def test_find_waters_survives_a_stretched_bond(shared_data):
+    """The first DFT frame of water_test.xyz has an O-H stretched beyond the bond cutoff:
+    bonded grouping gives 63 molecules of 3 atoms, nearest-oxygen assignment finds all 64 waters."""
+    ds = io.open_trajectory(shared_data / "water_test.xyz").isel(frame=0)
+    args = (ds["atomic_number"].values, ds["positions"].values, ds["cell"].values, [True] * 3)
+    assert np.sum(np.bincount(molecules.assign(*args)) == 3) == 63
+    assert len(molecules.find_waters(*args)) == 64

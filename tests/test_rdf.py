@@ -113,10 +113,9 @@ def _water_box(n_frames=3, seed=5, n_mol=16):
 
 def test_kernel_estimate_and_dipole_correlations_match_numpy_reference():
     frames, cells, numbers = _water_box()
-    mol = molecules.assign(numbers, frames[0], cells[0], [True] * 3)
-    waters = molecules.water_molecules(numbers, mol)
+    waters = molecules.find_waters(numbers, frames[0], cells[0], [True] * 3)
     r_max, bins, h = 5.0, 50, 0.1
-    ours = rdf.RDF(numbers, [("O", "O")], r_max, bins, bandwidth=h, molecule=mol, dipole=True)
+    ours = rdf.RDF(numbers, [("O", "O")], r_max, bins, bandwidth=h, waters=waters)
     for pos, cell in zip(frames, cells):
         ours.add(pos, cell)
     res = ours.result()
@@ -136,8 +135,9 @@ def test_invariant_under_permutation_translation_and_rotation():
     mol = molecules.assign(numbers, frames[0], cells[0], [True] * 3)
 
     def run(frames, cells, numbers, mol):
+        waters = molecules.find_waters(numbers, frames[0], cells[0], [True] * 3)
         calc = rdf.RDF(numbers, [("O", "O"), ("O", "H"), ("H", "H")], 4.0, 40, bandwidth=0.2,
-                       molecule=mol, dipole=True, anisotropy=True)
+                       molecule=mol, waters=waters, anisotropy=True)
         for pos, cell in zip(frames, cells):
             calc.add(pos, cell)
         return calc.result()
