@@ -69,8 +69,9 @@ class Blocks:
         if len(self.blocks) < 2:
             return value, {k: np.full_like(np.asarray(v, float), np.nan) for k, v in value.items()}
         per_block = [normalize(b) for b in self.blocks]
-        err = {k: np.std([np.asarray(p[k], float) for p in per_block], axis=0, ddof=1) / np.sqrt(len(per_block))
-               for k in value}
+        with np.errstate(invalid="ignore"):  # e.g. F = -ln P = inf where a block has no sample
+            err = {k: np.std([np.asarray(p[k], float) for p in per_block], axis=0, ddof=1) / np.sqrt(len(per_block))
+                   for k in value}
         return value, err
 
     def error_growth(self, normalize, key):

@@ -25,7 +25,7 @@ def test_rdf_writes_dataset_table_and_plot(tmp_path):
     assert {"g_OO", "g_OO_err", "n_OO", "cL_OO", "cT_OO", "g_OH", "density_O", "mean_volume"} <= set(ds.variables)
     assert ds["r"].attrs["units"] == "angstrom" and ds.attrs["n_frames"] == 50
     assert ds.attrs["command"] and ds.attrs["inputs"] == str(EXAMPLE)
-    peak = float(ds["r"][ds["g_OO"].argmax()])
+    peak = float(ds["r"].values[np.argmax(ds["g_OO"].values)])
     assert 2.6 < peak < 2.9  # Å, first O-O peak of liquid water
     table = np.loadtxt(dat)
     assert table.shape[0] == ds.sizes["r"]
