@@ -472,7 +472,7 @@ def main():
 
         # ---------------------------------------------------------------- 6
         M = args.mem_frames
-        print(f"\n6. peak RSS of eqt-rdf (VmHWM, fresh subprocess, default --chunk 256)")
+        print("\n6. peak RSS of eqt-rdf (VmHWM, fresh subprocess, default --chunk 256)")
         wrapper = os.path.join(tmp, "mem_wrapper.py")
         with open(wrapper, "w") as handle:
             handle.write(MEM_WRAPPER)

@@ -63,16 +63,6 @@ def atomic_output(path, suffix=""):
             os.remove(tmp)
 
 
-def input_path(stream_suffix):
-    """Resolve an input argument: '-' spools stdin to a temporary file with `stream_suffix`."""
-    def convert(ctx, param, value):
-        if value == "-":
-            from eqt_analysis.io import spool_stdin
-            return spool_stdin(sys.stdin.buffer, stream_suffix(ctx))
-        return value
-    return convert
-
-
 format_option = click.option(
     "--format", "-f", "fmt", default=None, metavar="FORMAT",
     help="Input format: netcdf, extxyz, ipi, mdanalysis, or an MDAnalysis format name "
@@ -103,20 +93,27 @@ def trajectory_options(func):
     return func
 
 
-def read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
-    """Stream the trajectory `path` ('-' spools stdin; needs --format)."""
+def read_chunks(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk=256):
+    """Stream the trajectory `paths` (one path, or several i-PI files of one run); '-' spools
+    stdin to a temporary file first (needs --format), removed when the stream ends."""
     from eqt_analysis import io
 
-    if path == "-":
-        if not fmt:
-            raise InputError("reading stdin needs --format")
-        path = io.spool_stdin(sys.stdin.buffer, {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}.get(fmt, ""))
-        try:
-            yield from io.iter_trajectory(path, fmt, topology, units, chunk, start, stop, stride)
-        finally:
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    spooled = []
+    try:
+        for k, path in enumerate(paths):
+            if path == "-":
+                if not fmt:
+                    raise InputError("reading stdin needs --format")
+                paths[k] = io.spool_stdin(sys.stdin.buffer, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
+                spooled.append(paths[k])
+        yield from io.iter_trajectory(paths, fmt, topology, units, chunk, start, stop, stride)
+    finally:
+        for path in spooled:
             os.remove(path)
-    else:
-        yield from io.iter_trajectory(path, fmt, topology, units, chunk, start, stop, stride)
+
+
+STDIN_SUFFIX = {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}
 
 
 output_options = [

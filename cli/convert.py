@@ -1,19 +1,15 @@
 """eqt-convert: any trajectory -> eqt NetCDF (or extxyz), streaming frame chunks."""
-import os
 import sys
 
 import click
-import numpy as np
 from tqdm import tqdm
 
 from eqt_analysis import io, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import (atomic_output, command, command_line, format_option, quiet_option,
+from .common import (atomic_output, command, command_line, format_option, quiet_option, read_chunks,
                      topology_option, units_option)
-
-STDIN_SUFFIX = {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,45 +56,32 @@ def main(inputs, output, fmt, out_fmt, topology, units, properties, properties_j
       eqt-convert md.dcd -t water.psf --stride 10 md.nc
       cat traj.xyz | eqt-convert -f extxyz - --to netcdf - | eqt-info -f netcdf -
     """
-    spooled = []
-    try:
-        paths = []
-        for path in inputs:
-            if path == "-":
-                if not fmt:
-                    raise InputError("reading stdin needs --format")
-                path = io.spool_stdin(sys.stdin.buffer, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
-                spooled.append(path)
-            paths.append(path)
-        if output == "-" and not out_fmt:
-            raise InputError("writing to stdout needs --to")
-        out_fmt = io.writer_format(output, out_fmt)
-        joiners = [ipi.PropertyJoiner(ipi.read_properties(p), p, properties_join, properties_skip)
-                   for p in properties]
-        chunks = io.iter_trajectory(paths, fmt, topology, units, chunk, start, stop, stride)
-        suffix = ".nc" if out_fmt == "netcdf" else ".xyz"
-        with atomic_output(output, suffix) as tmp, \
-                io.open_writer(tmp, out_fmt, float64=float64, history=command_line()) as writer, \
-                tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="convert") as bar:
-            tree, n_frames = None, 0
-            for ds in chunks:
-                if not no_molecules and "molecule" not in ds:
-                    if tree is None:
-                        tree = _molecules(ds)
-                    ds["molecule"] = ("atom", tree)
-                    ds["molecule"].attrs["long_name"] = "molecule index"
-                for join in joiners:
-                    ds = join(ds)
-                writer.write(ds)
-                n_frames += ds.sizes["frame"]
-                bar.update(ds.sizes["frame"])
-            if n_frames == 0:
-                raise InputError("no frames selected", paths[0])
+    if output == "-" and not out_fmt:
+        raise InputError("writing to stdout needs --to")
+    out_fmt = io.writer_format(output, out_fmt)
+    joiners = [ipi.PropertyJoiner(ipi.read_properties(p), p, properties_join, properties_skip)
+               for p in properties]
+    chunks = read_chunks(inputs, fmt, topology, units, start, stop, stride, chunk)
+    suffix = ".nc" if out_fmt == "netcdf" else ".xyz"
+    with atomic_output(output, suffix) as tmp, \
+            io.open_writer(tmp, out_fmt, float64=float64, history=command_line()) as writer, \
+            tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="convert") as bar:
+        tree, n_frames = None, 0
+        for ds in chunks:
+            if not no_molecules and "molecule" not in ds:
+                if tree is None:
+                    tree = _molecules(ds)
+                ds["molecule"] = ("atom", tree)
+                ds["molecule"].attrs["long_name"] = "molecule index"
             for join in joiners:
-                join.finish()
-    finally:
-        for path in spooled:
-            os.remove(path)
+                ds = join(ds)
+            writer.write(ds)
+            n_frames += ds.sizes["frame"]
+            bar.update(ds.sizes["frame"])
+        if n_frames == 0:
+            raise InputError("no frames selected", inputs[0])
+        for join in joiners:
+            join.finish()
 
 
 def _molecules(ds):

@@ -1,19 +1,16 @@
 """eqt-info: what a trajectory holds (frames, atoms, composition, time step, cell, variables)."""
 import json
-import os
-import sys
 from collections import Counter
 
 import click
 import numpy as np
 
 from eqt_analysis import cell as cellmod
-from eqt_analysis import io
 from eqt_analysis import trajectory as traj
 from eqt_analysis.errors import InputError
 from eqt_analysis.molecules import find_waters
 
-from .common import command, format_option, topology_option, units_option
+from .common import command, format_option, read_chunks, topology_option, units_option
 
 
 def summarize(chunks):
@@ -104,14 +101,5 @@ def main(path, fmt, topology, units, as_json):
     Example:
       eqt-info example_data/water64_tip3p.nc --json
     """
-    spooled = None
-    try:
-        if path == "-":
-            if not fmt:
-                raise InputError("reading stdin needs --format")
-            spooled = io.spool_stdin(sys.stdin.buffer, {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}.get(fmt, ""))
-        info = summarize(io.iter_trajectory(spooled or path, fmt, topology, units))
-        click.echo(json.dumps(info, indent=2) if as_json else as_text(path, info))
-    finally:
-        if spooled:
-            os.remove(spooled)
+    info = summarize(read_chunks(path, fmt, topology, units))
+    click.echo(json.dumps(info, indent=2) if as_json else as_text(path, info))

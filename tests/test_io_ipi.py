@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from eqt_analysis import io, trajectory, units
+from eqt_analysis import io, trajectory
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from eqt_analysis import io, trajectory, units
-from eqt_analysis.io import netcdf
 
 COMPARED = ("positions", "cell", "velocities", "forces", "potential_energy", "time", "step",
             "atomic_number", "mass", "pbc")

@@ -7,7 +7,7 @@ import pytest
 from eqt_analysis import io, molecules, rdf
 from eqt_analysis.errors import InputError
 
-from .conftest import TRICLINIC, water_molecules, wrap
+from .conftest import TRICLINIC, wrap
 
 
 def _count_tolerance(distances_near_edges, edges, eps=5e-6):

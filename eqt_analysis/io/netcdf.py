@@ -156,13 +156,6 @@ def _standard_orientation(cells, atol=1e-6):
     return np.all(np.abs(cells[..., [0, 0, 1], [1, 2, 2]]) <= atol, axis=-1)
 
 
-def write(ds, path, float64=False, chunk_frames=256, **kwargs):
-    """Write a whole (possibly lazy) trajectory Dataset to `path`."""
-    with NetCDFWriter(path, float64=float64, **kwargs) as writer:
-        for chunk in traj.iter_chunks(ds, chunk_frames):
-            writer.write(chunk)
-
-
 def _scaled(var):
     """A raw NetCDF variable as float64 with its AMBER/CF scale_factor applied."""
     return var.astype(np.float64) * float(var.attrs.get("scale_factor", 1.0))
