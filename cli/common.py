@@ -164,3 +164,22 @@ def write_table(ds, path, dim=None):
     table = np.column_stack([ds[n].values for n in names])
     meta = "\n".join(f"{k}: {v}" for k, v in ds.attrs.items())
     np.savetxt(path, table, header=meta + "\n" + " ".join(header), fmt="%.10g")
+
+
+@contextlib.contextmanager
+def whole_trajectory(path, fmt, topology, units, start=0, stop=None, stride=1):
+    """The trajectory as one Dataset (lazy for eqt .nc: atoms are then read chunk by chunk;
+    other formats are loaded whole), with the frame selection applied."""
+    from eqt_analysis import io
+
+    spooled = None
+    try:
+        if path == "-":
+            if not fmt:
+                raise InputError("reading stdin needs --format")
+            spooled = path = io.spool_stdin(sys.stdin.buffer, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
+        ds = io.open_trajectory(path, fmt, topology, units)
+        yield ds.isel(frame=slice(start, stop, stride))
+    finally:
+        if spooled:
+            os.remove(spooled)

@@ -30,6 +30,7 @@ from . import cell as cellmod
 from .blocks import Blocks
 from .errors import InputError
 from .molecules import water_dipole_axes
+from .trajectory import species
 from .neighbors import cell_bins, cell_list, check_cutoff, pairs_within
 
 L_MAX = 4
@@ -215,7 +216,7 @@ def real_spherical_harmonics(unit):
 def species_pairs(numbers, spec=None):
     """[(symbol_a, symbol_b)] from 'O-O,O-H' or, by default, every pair of the species present
     in order of first appearance (O, H for water: O-O, O-H, H-H)."""
-    present = [chemical_symbols[z] for z in dict.fromkeys(np.asarray(numbers).tolist())]
+    present = species(numbers)
     if spec is None:
         return [(a, b) for i, a in enumerate(present) for b in present[i:]]
     out = []

@@ -174,6 +174,11 @@ def symbols(ds):
     return [chemical_symbols[z] for z in np.asarray(ds["atomic_number"].values)]
 
 
+def species(numbers):
+    """Chemical symbols present, in order of first appearance (O, H for water)."""
+    return [chemical_symbols[z] for z in dict.fromkeys(np.asarray(numbers).tolist())]
+
+
 def series_names(ds):
     """Names of the per-frame and per-atom extras (everything but the core variables)."""
     return [name for name in ds.data_vars if name not in CORE]

@@ -21,6 +21,7 @@ AU_VOLUME = BOHR**3  # Å^3 per bohr^3
 KJ_MOL = 1e3 / (6.02214076e23 * 1.602176634e-19)  # eV per kJ/mol (exact SI N_A and e)
 KCAL_MOL = 4.184 * KJ_MOL  # eV per kcal/mol (thermochemical calorie)
 FS = 1e-3  # ps per fs
+INV_CM = 0.0299792458  # THz (1/ps) per cm^-1 (speed of light in cm/ps)
 K_BOLTZMANN = 8.617333262e-5  # eV/K
 
 # ASE's internal time unit is Å·sqrt(amu/eV); one fs is ase.units.fs of them.

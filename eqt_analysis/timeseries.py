@@ -1,0 +1,96 @@
+"""Time-correlation tools over all time origins, by FFT (O(T log T)), float64 throughout.
+
+Arrays have time as the first axis; every other axis is carried along, so callers chunk
+over atoms to bound memory. Lags are in frames; callers attach the time step.
+"""
+import numpy as np
+from scipy import signal
+
+from . import units
+from .errors import InputError
+
+
+def time_step(times, source=None, rtol=1e-4):
+    """The uniform time step (ps) of `times` (ps); InputError if the steps are not uniform."""
+    times = np.asarray(times, dtype=float)
+    if times.size < 2:
+        raise InputError("need at least two frames for a time correlation", source)
+    dt = np.diff(times)
+    if dt[0] <= 0 or not np.allclose(dt, dt[0], rtol=rtol, atol=1e-9):
+        k = int(np.argmax(~np.isclose(dt, dt[0], rtol=rtol, atol=1e-9)))
+        raise InputError(f"non-uniform time step ({dt[0]:g} ps, then {dt[k]:g} ps at frame {k + 1}); "
+                         "select a uniform part with --start/--stop/--stride", source)
+    return float(np.mean(dt))
+
+
+def autocorrelation(x):
+    """c(m) = <x(t) x(t + m)> averaged over all T - m origins, for every column of x (T, ...)."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    spectrum = np.fft.rfft(x, n=2 * n, axis=0)
+    acf = np.fft.irfft(spectrum * spectrum.conj(), n=2 * n, axis=0)[:n]
+    return acf / (n - np.arange(n)).reshape((n,) + (1,) * (x.ndim - 1))
+
+
+def msd_fft(positions):
+    """Mean-squared displacement over all origins of unwrapped positions (T, n, 3) -> (T, n), Å².
+
+    MSD(m) = S1(m) - 2 S2(m) with S1 from running sums of r^2 and S2 the position
+    autocorrelation summed over x, y, z (Calandrini et al.; as MDAnalysis EinsteinMSD(fft=True)).
+    """
+    r = np.asarray(positions, dtype=float)
+    n = r.shape[0]
+    d = np.sum(r**2, axis=-1)  # (T, n)
+    counts = (n - np.arange(n))[:, None]
+    # sum over origins t of r^2(t) + r^2(t + m): total minus the first m and the last m terms
+    head = np.concatenate([np.zeros((1,) + d.shape[1:]), np.cumsum(d, axis=0)[:-1]])
+    tail = np.concatenate([np.zeros((1,) + d.shape[1:]), np.cumsum(d[::-1], axis=0)[:-1]])
+    s1 = (2 * d.sum(axis=0) - head - tail) / counts
+    s2 = autocorrelation(r).sum(axis=-1)
+    return s1 - 2 * s2
+
+
+def window(name, n):
+    """Window of length n for the one-sided correlation (maximum at lag 0)."""
+    if name == "none":
+        return np.ones(n)
+    try:
+        full = signal.get_window(name, 2 * n - 1, fftbins=False)
+    except ValueError:
+        raise InputError(f"unknown window {name!r} (try hann, blackman, none)") from None
+    return full[n - 1:]
+
+
+def spectrum(acf, dt, window_name="hann", fwhm=None):
+    """One-sided power spectrum of an even autocorrelation acf (T, ...) sampled every dt ps.
+
+    Returns (frequency (cm^-1), spectrum). Normalization (Wiener-Khinchin, Parseval): the
+    spectrum integrated over frequency in cm^-1 equals acf[0] (the variance for a
+    zero-mean signal); units are those of acf per cm^-1. `fwhm` (cm^-1) adds a Gaussian
+    broadening of that full width at half maximum (a Gaussian damping of the acf).
+    """
+    acf = np.asarray(acf, dtype=float)
+    n = acf.shape[0]
+    w = window(window_name, n)
+    if fwhm:
+        t = np.arange(n) * dt  # ps
+        sigma_nu = fwhm / (2 * np.sqrt(2 * np.log(2))) * units.INV_CM  # in 1/ps
+        w = w * np.exp(-0.5 * (2 * np.pi * sigma_nu * t) ** 2)
+    damped = acf * w.reshape((n,) + (1,) * (acf.ndim - 1))
+    # even extension c(-m) = c(m): S(nu) = dt [c0 + 2 sum_m c(m) cos(2 pi nu m dt)]
+    sym = np.concatenate([damped, damped[-1:0:-1]], axis=0)
+    s = np.fft.rfft(sym, axis=0).real * dt  # 2-sided density per unit frequency (1/ps)
+    freq = np.fft.rfftfreq(sym.shape[0], d=dt)  # 1/ps
+    one_sided = 2 * s
+    one_sided[0] = s[0]
+    if sym.shape[0] % 2 == 0:
+        one_sided[-1] = s[-1]
+    return freq / units.INV_CM, one_sided * units.INV_CM
+
+
+def linear_fit(x, y):
+    """Least-squares slope and intercept of y(x) (last axis of y may be batched as columns)."""
+    x = np.asarray(x, dtype=float)
+    a = np.vstack([x, np.ones_like(x)]).T
+    coef, *_ = np.linalg.lstsq(a, np.asarray(y, dtype=float), rcond=None)
+    return coef[0], coef[1]
