@@ -132,7 +132,7 @@ def default_output(path, suffix):
     return f"{stem}.{suffix}.nc"
 
 
-def write_result(ds, output, inputs, dat=None, plot=None, draw=None):
+def write_result(ds, output, inputs, dat=None, plot=None, draw=None, table_dim=None):
     """Write an analysis Dataset atomically (NetCDF-4), plus optional text table and PNG."""
     from eqt_analysis import __version__
 
@@ -149,7 +149,7 @@ def write_result(ds, output, inputs, dat=None, plot=None, draw=None):
         tmp_png = stack.enter_context(atomic_output(plot, ".png")) if plot else None
         ds.to_netcdf(tmp)
         if tmp_dat:
-            write_table(ds, tmp_dat)
+            write_table(ds, tmp_dat, table_dim)
         if tmp_png:
             draw(ds, tmp_png)
 

@@ -94,3 +94,53 @@ def linear_fit(x, y):
     a = np.vstack([x, np.ones_like(x)]).T
     coef, *_ = np.linalg.lstsq(a, np.asarray(y, dtype=float), rcond=None)
     return coef[0], coef[1]
+
+
+def block_error(curve_of, x, n_blocks):
+    """Standard error of a correlation curve from blocks of consecutive frames.
+
+    curve_of maps a time series (T_b, ...) to a curve over its lags (T_b,); x is split into
+    n_blocks equal blocks. Returns (error (T,), NaN beyond the block length; per-block curves).
+    """
+    n = len(x)
+    length = n // n_blocks
+    if n_blocks < 2 or length < 2:
+        raise InputError(f"{n} frames cannot make {n_blocks} blocks of at least 2 frames")
+    per_block = np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(n_blocks)])
+    err = np.full(n, np.nan)
+    err[:length] = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
+    return err, per_block
+
+
+def integrated_time(curve, dt):
+    """Integral (ps) of a normalized correlation curve from 0 to its first zero crossing
+    (or to the end), by the trapezoid rule."""
+    curve = np.asarray(curve, dtype=float)
+    below = np.flatnonzero(curve <= 0)
+    stop = below[0] + 1 if below.size else len(curve)
+    return float(np.trapezoid(curve[:stop], dx=dt))
+
+
+def statistical_inefficiency(residuals):
+    """g = 1 + 2 sum_k rho_k of a series (summed up to the first negative rho); the variance of
+    a mean or a fitted slope grows by g over the independent-sample value."""
+    r = np.asarray(residuals, dtype=float) - np.mean(residuals)
+    acf = autocorrelation(r)
+    if acf[0] == 0:
+        return 1.0
+    rho = acf / acf[0]
+    neg = np.flatnonzero(rho[1:] < 0)
+    stop = neg[0] + 1 if neg.size else len(rho)
+    return max(1.0, 1.0 + 2.0 * rho[1:stop].sum())
+
+
+def drift(times, values):
+    """Slope of values(times) by least squares and its standard error, the error inflated by
+    the statistical inefficiency of the residuals (correlated samples)."""
+    t = np.asarray(times, dtype=float)
+    y = np.asarray(values, dtype=float)
+    slope, intercept = linear_fit(t, y)
+    res = y - (slope * t + intercept)
+    n = len(t)
+    se = np.sqrt(np.sum(res**2) / (n - 2) / np.sum((t - t.mean()) ** 2)) if n > 2 else np.nan
+    return float(slope), float(se * np.sqrt(statistical_inefficiency(res)))

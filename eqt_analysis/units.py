@@ -23,6 +23,7 @@ KCAL_MOL = 4.184 * KJ_MOL  # eV per kcal/mol (thermochemical calorie)
 FS = 1e-3  # ps per fs
 INV_CM = 0.0299792458  # THz (1/ps) per cm^-1 (speed of light in cm/ps)
 K_BOLTZMANN = 8.617333262e-5  # eV/K
+AMU_A2_PS2 = 1.66053906660e-27 * 1e4 / 1.602176634e-19  # eV per amu Å^2/ps^2 (kinetic energy)
 
 # ASE's internal time unit is Å·sqrt(amu/eV); one fs is ase.units.fs of them.
 ASE_TIME = 1e-3 / 0.09822694788464063  # ps per ASE time unit (= 10.1805 fs)

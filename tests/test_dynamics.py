@@ -1,0 +1,133 @@
+"""Spectra, rotational correlations and conservation laws against analytic answers."""
+import numpy as np
+import pytest
+
+from eqt_analysis import conservation, rotation, series, timeseries, units, vibrations
+
+DT = 0.002  # ps
+
+
+def _oscillators(freqs_cm, amplitude=0.05, n_frames=4000, seed=0):
+    """Velocities (T, n, 3) of independent harmonic oscillators at the given wavenumbers."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_frames) * DT
+    v = np.zeros((n_frames, len(freqs_cm), 3))
+    for k, nu in enumerate(freqs_cm):
+        omega = 2 * np.pi * nu * units.INV_CM  # rad/ps
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        v[:, k] = -amplitude * omega * np.sin(omega * t[:, None] + phase)
+    return v
+
+
+def test_vdos_peaks_at_the_oscillator_frequencies_and_obeys_parseval():
+    freqs = [500.0, 1600.0, 3400.0]
+    v = _oscillators(freqs)
+    res = vibrations.vdos({"all": [(v, np.ones(3))]}, DT, window="hann", n_blocks=4)
+    nu, spec = res["frequency"].values, res["vdos_all"].values
+    peaks = [nu[np.argmax(np.where(np.abs(nu - f) < 300, spec, 0))] for f in freqs]
+    np.testing.assert_allclose(peaks, freqs, atol=nu[1] - nu[0] + 1e-9)
+    # Parseval: the spectrum integrates to the VACF at lag 0 (the window keeps c(0))
+    integral = np.trapezoid(spec, nu)
+    assert integral == pytest.approx(res["vacf_all"].values[0], rel=1e-3)
+    # per atom <v^2> of an oscillator = A^2 omega^2 / 2 per direction
+    omega = 2 * np.pi * np.array(freqs) * units.INV_CM
+    assert res["vacf_all"].values[0] == pytest.approx(np.mean(3 * 0.05**2 * omega**2 / 2), rel=0.01)
+
+
+def test_fwhm_broadening_gives_the_requested_width():
+    v = _oscillators([1000.0], n_frames=20000)
+    res = vibrations.vdos({"a": [(v, np.ones(1))]}, DT, window="none", fwhm=40.0, n_blocks=4)
+    nu, spec = res["frequency"].values, res["vdos_a"].values
+    above = nu[spec > spec.max() / 2]
+    assert above.max() - above.min() == pytest.approx(40.0, abs=2 * (nu[1] - nu[0]))
+
+
+def test_series_spectrum_parseval_and_peak():
+    t = np.arange(5000) * DT
+    x = 3.0 + 0.2 * np.cos(2 * np.pi * 800 * units.INV_CM * t)
+    res = series.correlation_spectrum(x, DT, "E", "electronvolt", window="hann")
+    nu, s = res["frequency"].values, res["spectrum"].values
+    assert nu[np.argmax(s)] == pytest.approx(800, abs=nu[1])
+    assert np.trapezoid(s, nu) == pytest.approx(res.attrs["variance"], rel=2e-3)
+    assert res["acf"].values[0] == pytest.approx(0.02, rel=1e-3)  # variance of 0.2 cos
+
+
+def test_rotational_correlation_of_steady_rotation_is_a_cosine():
+    omega = 2.0  # rad/ps about z, unit axes in the xy plane
+    t = np.arange(500) * 0.01
+    phases = np.linspace(0, 2 * np.pi, 7)[:-1]
+    u = np.stack([np.cos(omega * t[:, None] + phases), np.sin(omega * t[:, None] + phases),
+                  np.zeros((len(t), len(phases)))], axis=-1)
+    c1, c2 = rotation.legendre_correlations(u)
+    np.testing.assert_allclose(c1, np.cos(omega * t), atol=1e-12)
+    np.testing.assert_allclose(c2, 1.5 * np.cos(omega * t) ** 2 - 0.5, atol=1e-12)
+    res = rotation.rotational_correlation(u, 0.01)
+    assert float(res["tau_C1"]) == pytest.approx(np.sin(np.pi / 2) / omega, rel=1e-3)  # integral to pi/2
+
+
+def _rigid_rotor(alpha, n_frames=200, dt=0.005):
+    """A rigid triatomic spinning about its principal axis z with angular acceleration alpha."""
+    m = np.array([16.0, 1.0, 1.0])
+    body = np.array([[0.0, 0.0, 0.0], [0.9, 0.3, 0.0], [-0.4, 0.8, 0.0]])
+    body -= (m[:, None] * body).sum(0) / m.sum()
+    t = np.arange(n_frames) * dt
+    omega0 = 3.0
+    theta = omega0 * t + 0.5 * alpha * t**2
+    omega = omega0 + alpha * t
+    rot = np.stack([np.stack([np.cos(theta), -np.sin(theta), 0 * t], -1),
+                    np.stack([np.sin(theta), np.cos(theta), 0 * t], -1),
+                    np.stack([0 * t, 0 * t, 1 + 0 * t], -1)], axis=1)  # (T, 3, 3)
+    r = np.einsum("tab,ib->tia", rot, body) + np.array([5.0, -2.0, 1.0])
+    rel = r - r[:, :1] + (r[:, :1] - (m[:, None] * r).sum(1, keepdims=True) / m.sum())
+    z = np.array([0.0, 0.0, 1.0])
+    v = omega[:, None, None] * np.cross(z, rel)
+    # forces: tangential m alpha (z x r) plus centripetal -m omega^2 r_perp (net force zero)
+    f = m[:, None] * (alpha * np.cross(z, rel) - omega[:, None, None] ** 2 * rel)
+    inertia = np.sum(m * (rel[0, :, 0] ** 2 + rel[0, :, 1] ** 2))
+    return t, r, v, f, m, inertia, omega
+
+
+def test_free_rigid_rotor_conserves_angular_momentum_with_zero_torque():
+    t, r, v, f, m, inertia, omega = _rigid_rotor(alpha=0.0)
+    out = conservation.momenta(r, v, m, f)
+    np.testing.assert_allclose(out["L"][:, 2], inertia * 3.0, rtol=1e-12)
+    np.testing.assert_allclose(out["L"][:, :2], 0, atol=1e-12)
+    np.testing.assert_allclose(out["tau"], 0, atol=1e-12)
+    np.testing.assert_allclose(out["P"], 0, atol=1e-12)
+    ds = conservation.momentum_dataset(t, out)
+    assert abs(ds.attrs["L_norm_drift"]) < 1e-9
+
+
+def test_constant_torque_gives_linear_angular_momentum():
+    alpha = 4.0  # rad/ps^2
+    t, r, v, f, m, inertia, omega = _rigid_rotor(alpha)
+    out = conservation.momenta(r, v, m, f)
+    np.testing.assert_allclose(out["L"][:, 2], inertia * omega, rtol=1e-12)
+    # sum r x F is unit-agnostic: with F in amu Å/ps^2 here it is I alpha in amu Å^2/ps^2
+    np.testing.assert_allclose(out["tau"][:, 2], inertia * alpha, rtol=1e-12)
+    np.testing.assert_allclose(np.gradient(out["L"][:, 2], t), out["tau"][:, 2], rtol=1e-6)
+
+
+def test_energy_drift_of_a_linear_ramp():
+    rng = np.random.default_rng(5)
+    t = np.arange(2000) * 0.001  # ps
+    slope = 0.03  # eV/ps
+    e = -100.0 + slope * t + rng.normal(scale=0.001, size=t.size)
+    s, err, per_mol, per_mol_err = conservation.energy_drift(t, e, 64)
+    assert abs(s - slope) < 4 * err and err < 0.01 * slope
+    assert per_mol == pytest.approx(s / 64) and per_mol_err == pytest.approx(err / 64)
+    # correlated noise inflates the error honestly
+    walk = np.cumsum(rng.normal(scale=0.001, size=t.size))
+    _, err_corr = timeseries.drift(t, walk)
+    assert err_corr > 3 * np.sqrt(np.var(np.diff(walk)) / np.sum((t - t.mean()) ** 2))
+
+
+def test_periodic_bulk_is_refused_for_angular_momentum():
+    from eqt_analysis.errors import InputError
+
+    rng = np.random.default_rng(0)
+    cell = np.eye(3) * 10.0
+    pos = rng.random((3, 30, 3)) * 10.0
+    with pytest.raises(InputError, match="periodic system"):
+        conservation.isolated_positions(pos, np.repeat(cell[None], 3, 0), np.array([True] * 3),
+                                        np.full(30, 18))
