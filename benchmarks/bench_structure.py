@@ -33,12 +33,14 @@ Measured in one run (time.perf_counter; "best of R" = fastest of --repeats runs,
    differ. The reference does not truncate the Gaussians (eqt cuts them at 5 h: differences of
    order 1e-6 relative). The slow approach runs on --slow-frames frames (default 5), per-frame
    times are compared, and both are compared on those frames (max abs diff of g, c_L, c_T).
-4. Orientation (eqt Orientation, 50 x 100 grid, bandwidth 0.1, add() per frame + result())
-   vs a NumPy broadcast KDE of all samples of all frames: per chunk of samples a
-   (samples, 50, 100) product of the cos θ and φ Gaussians (reflecting images 2 - c, -2 - c;
-   periodic images φ ± 2π; the same 5-width truncation as eqt) summed over samples; max
-   |P_eqt - P_numpy|. A BLAS variant (the same Gaussians, summed with one matrix product) is
-   timed too, for information.
+4. Orientation (eqt Orientation, 50 x 100 grid, bandwidth 0.1, add() per frame + result(),
+   all frames, best of R) vs a plain NumPy broadcast KDE: per chunk of 256 samples, for
+   each of the 3 x 3 image pairs (reflecting 2 - c, -2 - c in cos θ; periodic φ ± 2π) the 2D
+   Gaussian exp(-(Δc²/h_c² + Δφ²/h_φ²)/2) on the whole grid, (256, 50, 100) at a time,
+   summed over samples; no truncation. It runs on --orient-frames frames (default 20);
+   per-frame times are compared, and P against eqt on the same frames. For information also
+   the separable NumPy versions (per-sample cos θ and φ Gaussians with eqt's 5-width cut,
+   combined by a broadcast product or by one BLAS matrix product) on all frames.
 5. Start-up: `eqt-rdf small.nc` (5 frames) in a fresh subprocess with NUMBA_CACHE_DIR set to
    a new empty directory (numba compiles every kernel it calls), then again with that
    directory (cached); `python -c "import eqt_analysis.rdf"` and `python -c pass` for
@@ -54,7 +56,7 @@ compiling eqt's kernels once; part 5's cold run uses a second, empty one.
 
 Run from the repository root with the project venv active:
 
-    python benchmarks/bench_structure.py                 # 200 frames; ~2-3 min on 2 cores
+    python benchmarks/bench_structure.py                 # 200 frames; ~75 s on 2 cores
     python benchmarks/bench_structure.py --frames 100 --repeats 2 --slow-frames 3
 """
 import argparse

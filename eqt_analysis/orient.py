@@ -30,33 +30,36 @@ def angles(u):
 
 
 @numba.njit(cache=True)
-def _kde(cos_t, phi, n_cos, n_phi, h_c, h_p, out):
-    dc = 2.0 / n_cos
-    dp = 2.0 * np.pi / n_phi
-    norm = 1.0 / (2.0 * np.pi * h_c * h_p)
-    wc = np.empty(n_cos)
-    wp = np.empty(n_phi)
-    for s in range(cos_t.shape[0]):
-        for k in range(n_cos):
-            c = -1.0 + (k + 0.5) * dc
-            total = 0.0
-            for image in (cos_t[s], 2.0 - cos_t[s], -2.0 - cos_t[s]):  # reflecting walls
-                x = (c - image) / h_c
-                if abs(x) < KERNEL_REACH:
-                    total += np.exp(-0.5 * x * x)
-            wc[k] = total
-        for k in range(n_phi):
-            p = -np.pi + (k + 0.5) * dp
-            total = 0.0
-            for image in (phi[s], phi[s] + 2.0 * np.pi, phi[s] - 2.0 * np.pi):  # periodic
-                x = (p - image) / h_p
-                if abs(x) < KERNEL_REACH:
-                    total += np.exp(-0.5 * x * x)
-            wp[k] = total
-        for i in range(n_cos):
-            if wc[i] != 0.0:
-                for j in range(n_phi):
-                    out[i, j] += norm * wc[i] * wp[j]
+def _kernel_rows(x, centres, h, period, images, out):
+    """out[s, k] = sum over images of exp(-(centres[k] - image_s)^2 / 2h^2) on a uniform grid,
+    visiting only grid points within KERNEL_REACH h. images: 0 = reflections at -1 and +1
+    (cos θ), 1 = periodic copies +-period (φ)."""
+    n = centres.shape[0]
+    step = centres[1] - centres[0]
+    reach = KERNEL_REACH * h
+    for s in range(x.shape[0]):
+        if images == 0:
+            copies = (x[s], 2.0 - x[s], -2.0 - x[s])
+        else:
+            copies = (x[s], x[s] + period, x[s] - period)
+        for c in copies:
+            lo = max(0, int(np.ceil((c - reach - centres[0]) / step)))
+            hi = min(n, int(np.floor((c + reach - centres[0]) / step)) + 1)
+            for k in range(lo, hi):
+                z = (centres[k] - c) / h
+                out[s, k] += np.exp(-0.5 * z * z)
+
+
+def _kde(cos_t, phi, n_cos, n_phi, h_c, h_p):
+    """Kernel density (n_cos, n_phi) of the samples on the grid, normalized to unit mass on
+    [-1, 1] x [-π, π): a product of Gaussian rows in cos θ and φ, summed by one matrix product."""
+    cos_grid = -1.0 + (np.arange(n_cos) + 0.5) * 2.0 / n_cos
+    phi_grid = -np.pi + (np.arange(n_phi) + 0.5) * 2.0 * np.pi / n_phi
+    rows_c = np.zeros((len(cos_t), n_cos))
+    rows_p = np.zeros((len(phi), n_phi))
+    _kernel_rows(np.asarray(cos_t, float), cos_grid, h_c, 0.0, 0, rows_c)
+    _kernel_rows(np.asarray(phi, float), phi_grid, h_p, 2.0 * np.pi, 1, rows_p)
+    return rows_c.T @ rows_p / (2.0 * np.pi * h_c * h_p)
 
 
 class Orientation:
@@ -80,8 +83,7 @@ class Orientation:
     def add(self, positions, cell=None):
         """Add one frame (positions (n_atoms, 3) Å, cell (3, 3) Å or None)."""
         cos_t, phi = angles(water_dipole_axes(positions, cell, self.waters))
-        grid = np.zeros((self.n_cos, self.n_phi))
-        _kde(cos_t, phi, self.n_cos, self.n_phi, self.h_c, self.h_p, grid)
+        grid = _kde(cos_t, phi, self.n_cos, self.n_phi, self.h_c, self.h_p)
         counts, _, _ = np.histogram2d(cos_t, phi, bins=self.coarse, range=[[-1, 1], [-np.pi, np.pi]])
         self.blocks.add({"kde": grid, "coarse": counts, "samples": np.array(float(len(cos_t)))})
 

@@ -24,7 +24,6 @@ import numba
 import numpy as np
 import xarray as xr
 from ase.data import chemical_symbols
-from scipy.special import sph_harm_y
 
 from . import cell as cellmod
 from .blocks import Blocks
@@ -106,6 +105,36 @@ def _image(sorted_b, q, sa0, sa1, sa2, h):
             s0 * h[0, 2] + s1 * h[1, 2] + s2 * h[2, 2])
 
 
+@numba.njit(cache=True, inline="always", error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
+def _squared_distances(sorted_b, cand, first, m, sa0, sa1, sa2, h, orthorhombic, dd):
+    """dd[t] = squared minimum-image distance (Å^2) from fractional sa to candidate t: rows
+    first + t of sorted_b when first >= 0 (contiguous, vectorizable), else rows cand[t]."""
+    h00, h11, h22 = h[0, 0], h[1, 1], h[2, 2]
+    if first >= 0 and orthorhombic:
+        for t in range(m):
+            s0 = sorted_b[first + t, 0] - sa0
+            s1 = sorted_b[first + t, 1] - sa1
+            s2 = sorted_b[first + t, 2] - sa2
+            x = (s0 + (s0 < -0.5) - (s0 >= 0.5)) * h00
+            y = (s1 + (s1 < -0.5) - (s1 >= 0.5)) * h11
+            z = (s2 + (s2 < -0.5) - (s2 >= 0.5)) * h22
+            dd[t] = x * x + y * y + z * z
+    elif orthorhombic:
+        for t in range(m):
+            q = cand[t]
+            s0 = sorted_b[q, 0] - sa0
+            s1 = sorted_b[q, 1] - sa1
+            s2 = sorted_b[q, 2] - sa2
+            x = (s0 + (s0 < -0.5) - (s0 >= 0.5)) * h00
+            y = (s1 + (s1 < -0.5) - (s1 >= 0.5)) * h11
+            z = (s2 + (s2 < -0.5) - (s2 >= 0.5)) * h22
+            dd[t] = x * x + y * y + z * z
+    else:
+        for t in range(m):
+            x, y, z = _image(sorted_b, first + t if first >= 0 else cand[t], sa0, sa1, sa2, h)
+            dd[t] = x * x + y * y + z * z
+
+
 @numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
 def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, bandwidth, grid,
                u, molecule, exclude, n_values, out, counts):
@@ -140,7 +169,6 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
         sorted_b = frac_b[order]
         cand = np.empty(n_b, np.int64)
         dd = np.empty(n_b)
-        h00, h11, h22 = h[0, 0], h[1, 1], h[2, 2]
         orthorhombic = (h[0, 1] == 0.0 and h[0, 2] == 0.0 and h[1, 0] == 0.0 and h[1, 2] == 0.0
                         and h[2, 0] == 0.0 and h[2, 1] == 0.0)
         for ia in range(idx_a.shape[0]):
@@ -149,12 +177,11 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
             b0 = min(int(sa0 * nb[0]), nb[0] - 1)
             b1 = min(int(sa1 * nb[1]), nb[1] - 1)
             b2 = min(int(sa2 * nb[2]), nb[2] - 1)
-            m = 0
-            if brute:
-                for q in range(ia + 1 if same else 0, n_b):
-                    cand[m] = q
-                    m += 1
+            if brute:  # candidates are the contiguous range [first, n_b) of frac_b
+                first = ia + 1 if same else 0
+                m = n_b - first
             else:
+                first, m = -1, 0
                 for o0 in range(-1, 2):
                     c0 = (b0 + o0) % nb[0]
                     for o1 in range(-1, 2):
@@ -165,31 +192,19 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
                                 if not (same and order[q] <= ia):
                                     cand[m] = q
                                     m += 1
-            if orthorhombic:  # the same arithmetic without the zero off-diagonal terms
-                for t in range(m):
-                    q = cand[t]
-                    s0 = sorted_b[q, 0] - sa0
-                    s1 = sorted_b[q, 1] - sa1
-                    s2 = sorted_b[q, 2] - sa2
-                    x = (s0 + (s0 < -0.5) - (s0 >= 0.5)) * h00
-                    y = (s1 + (s1 < -0.5) - (s1 >= 0.5)) * h11
-                    z = (s2 + (s2 < -0.5) - (s2 >= 0.5)) * h22
-                    dd[t] = x * x + y * y + z * z
-            else:
-                for t in range(m):
-                    x, y, z = _image(sorted_b, cand[t], sa0, sa1, sa2, h)
-                    dd[t] = x * x + y * y + z * z
+            _squared_distances(sorted_b, cand, first, m, sa0, sa1, sa2, h, orthorhombic, dd)
             for t in range(m):
                 if dd[t] >= r2:
                     continue
-                j = idx_b[order[cand[t]]]
+                q = first + t if brute else cand[t]
+                j = idx_b[order[q]]
                 if exclude and molecule[i] == molecule[j]:
                     continue
                 d = np.sqrt(dd[t])
                 v1 = 0.0
                 v2 = 0.0
                 if n_values == 3:
-                    x, y, z = _image(sorted_b, cand[t], sa0, sa1, sa2, h)
+                    x, y, z = _image(sorted_b, q, sa0, sa1, sa2, h)
                     ri = (x * u_f[i, 0] + y * u_f[i, 1] + z * u_f[i, 2]) / d
                     rj = (x * u_f[j, 0] + y * u_f[j, 1] + z * u_f[j, 2]) / d
                     v1 = ri * rj
@@ -199,6 +214,8 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
 
 def real_spherical_harmonics(unit):
     """Real orthonormal Y_lm (l = 1..4, m = -l..l in LM order) of unit vectors (n, 3) -> (n, 24)."""
+    from scipy.special import sph_harm_y  # only --anisotropy needs it: keep start-up short
+
     theta = np.arccos(np.clip(unit[:, 2], -1.0, 1.0))
     phi = np.arctan2(unit[:, 1], unit[:, 0])
     out = np.empty((len(unit), len(LM)))
@@ -258,7 +275,7 @@ class RDF:
         self.edges = np.linspace(0.0, self.r_max, self.bins + 1)
         self.r = 0.5 * (self.edges[1:] + self.edges[:-1])
         self.cutoff = self.r_max + (KERNEL_REACH * bandwidth if bandwidth else 0.0)
-        self.molecule = None if molecule is None else np.asarray(molecule)
+        self.molecule = None if molecule is None else np.asarray(molecule, dtype=np.int64)
         self.exclude = exclude_intramolecular
         self.dipole, self.anisotropy, self.normalization = dipole, anisotropy, normalization
         self.n_atoms = len(numbers)
@@ -295,7 +312,7 @@ class RDF:
         n_frames = len(positions)
         check_cutoff(cells, self.cutoff)
         n_cells = cell_bins(cells, self.cutoff)
-        u = np.zeros((n_frames, self.n_atoms, 3))
+        u = np.zeros((n_frames, self.n_atoms if self.dipole else 1, 3))  # unused without dipole
         if self.dipole:
             for f in range(n_frames):
                 axes = water_dipole_axes(positions[f], cells[f], self.waters)
