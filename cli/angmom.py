@@ -6,20 +6,20 @@ import xarray as xr
 from eqt_analysis import conservation, molecules
 from eqt_analysis.errors import InputError
 
-from .common import (command, default_output, output_options, trajectory_options, whole_trajectory,
+from .common import (command, default_output, output_options, whole_trajectory_options, whole_trajectory,
                      write_result)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("path", metavar="TRAJ")
-@trajectory_options
+@whole_trajectory_options
 @click.option("--drift-only", is_flag=True,
               help="Only the drift of the conserved energy (any system, periodic bulk included).")
 @output_options[0]
 @output_options[1]
 @output_options[2]
 @command
-def main(path, fmt, topology, units, start, stop, stride, chunk, drift_only, output, dat, plot):
+def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, output, dat, plot):
     """For an isolated molecule or cluster: total linear momentum P(t) (amu Å/ps), angular
     momentum about the centre of mass L(t) (amu Å^2/ps), torque tau(t) = sum r x F (eV, needs
     forces) and mean |tau|; for any run: the drift of the conserved energy (eV/ps, and per

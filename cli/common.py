@@ -77,20 +77,40 @@ units_option = click.option(
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 
 
-def trajectory_options(func):
-    """Options shared by every command that reads a trajectory."""
-    for option in reversed([
-        format_option, topology_option, units_option,
-        click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="First frame (0-based)."),
-        click.option("--stop", type=click.IntRange(min=0), default=None, help="Stop before this frame."),
-        click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Use every n-th frame."),
-        click.option("--chunk", type=click.IntRange(min=1), default=256, show_default=True,
-                     help="Frames held in memory at a time."),
-    ]):
+_selection = [
+    format_option, topology_option, units_option,
+    click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="First frame (0-based)."),
+    click.option("--stop", type=click.IntRange(min=0), default=None, help="Stop before this frame."),
+    click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Use every n-th frame."),
+]
+
+
+def _apply(options, func):
+    for option in reversed(options):
         func = option(func)
     return func
+
+
+def trajectory_options(func):
+    """Options of the commands that stream a trajectory frame chunk by frame chunk."""
+    return _apply(_selection + [click.option(
+        "--chunk", type=click.IntRange(min=1), default=256, show_default=True,
+        help="Frames held in memory at a time.")], func)
+
+
+def whole_trajectory_options(func):
+    """Options of the commands that need every frame of an atom at once (time correlations)."""
+    return _apply(_selection + [click.option(
+        "--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
+        help="Memory budget: atoms are processed in chunks that fit it (eqt .nc inputs are read "
+             "chunk by chunk; other formats are loaded whole).")], func)
+
+
+def atoms_per_chunk(n_frames, memory_mb):
+    """Atoms whose whole time series (and its FFT work space, ~8x) fit in memory_mb."""
+    return max(16, int(memory_mb * 2**20 / (n_frames * 3 * 8 * 8)))
 
 
 def read_chunks(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk=256):

@@ -10,13 +10,13 @@ from eqt_analysis import diffusion, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis import trajectory
 
-from .common import (command, default_output, output_options, quiet_option, trajectory_options,
+from .common import (atoms_per_chunk, command, default_output, output_options, quiet_option, whole_trajectory_options,
                      whole_trajectory, write_result)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("path", metavar="TRAJ")
-@trajectory_options
+@whole_trajectory_options
 @click.option("--species", default=None, metavar="A,B", help="Species to follow. Default: every species.")
 @click.option("--com", is_flag=True, help="Also the centres of mass of the molecules (waters or bonded groups).")
 @click.option("--keep-drift", is_flag=True, help="Do not remove the system's centre-of-mass drift.")
@@ -33,7 +33,7 @@ from .common import (command, default_output, output_options, quiet_option, traj
 @output_options[2]
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, chunk, species, com, keep_drift, blocks,
+def main(path, fmt, topology, units, start, stop, stride, memory, species, com, keep_drift, blocks,
          fit_start, fit_stop, viscosity, temperature, output, dat, plot, quiet):
     """Mean-squared displacement (Å^2) of every species (and of molecular centres of mass with
     --com) over all time origins (FFT), after unwrapping through the periodic boundaries and
@@ -42,7 +42,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, species, com, k
 
     \b
     Input positions may be wrapped; frames must be equally spaced in time. For long
-    trajectories use an eqt .nc input: atoms are then read --chunk at a time.
+    trajectories use an eqt .nc input: atoms are then read in chunks that fit --memory.
 
     \b
     Examples:
@@ -67,7 +67,8 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, species, com, k
             groups["com"] = ("com", [np.flatnonzero(mol == m) for m in np.unique(mol)])
         total = sum(len(g[1]) if isinstance(g, tuple) else len(g) for g in groups.values())
         with tqdm(total=total, unit="atom", disable=quiet, file=sys.stderr, desc="msd") as bar:
-            result = diffusion.msd(ds, groups, not keep_drift, blocks, chunk, bar.update)
+            result = diffusion.msd(ds, groups, not keep_drift, blocks,
+                                   atoms_per_chunk(ds.sizes["frame"], memory), bar.update)
         result = diffusion.diffusion(result, fit_start, fit_stop, list(groups))
         if viscosity is not None:
             if temperature is None:

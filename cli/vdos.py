@@ -7,13 +7,13 @@ from eqt_analysis import timeseries, trajectory, vibrations
 from eqt_analysis.diffusion import Trajectory
 from eqt_analysis.errors import InputError
 
-from .common import (command, default_output, output_options, trajectory_options, whole_trajectory,
+from .common import (atoms_per_chunk, command, default_output, output_options, whole_trajectory_options, whole_trajectory,
                      write_result)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("path", metavar="TRAJ")
-@trajectory_options
+@whole_trajectory_options
 @click.option("--species", default=None, metavar="A,B", help="Species. Default: every species, and the total.")
 @click.option("--mass-weighted", is_flag=True, help="Weight by atomic masses (VACF in eV; integral 3 kT per atom).")
 @click.option("--window", default="hann", show_default=True, help="Window on the correlation (hann, blackman, none, ...).")
@@ -24,7 +24,7 @@ from .common import (command, default_output, output_options, trajectory_options
 @output_options[1]
 @output_options[2]
 @command
-def main(path, fmt, topology, units, start, stop, stride, chunk, species, mass_weighted, window, fwhm,
+def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_weighted, window, fwhm,
          blocks, output, dat, plot):
     """Velocity autocorrelation (all origins, block errors) and vibrational density of states of
     every species and of all atoms, frequencies in cm^-1 (and THz). Uses stored velocities;
@@ -62,6 +62,8 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, species, mass_w
                 return ds["velocities"].isel(atom=atoms).values
 
         masses = ds["mass"].values
+
+        chunk = atoms_per_chunk(ds.sizes["frame"], memory)
 
         def parts(atoms):
             for lo in range(0, len(atoms), chunk):

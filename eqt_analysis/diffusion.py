@@ -25,18 +25,29 @@ YEH_HUMMER_XI = 2.837297  # cubic lattice constant of the finite-size correction
 ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S = 10.0  # 1 Å^2/ps = 1e-4 cm^2/s = 10 x 1e-5 cm^2/s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _unwrap(positions, cells, out):
-    out[0] = positions[0]
-    for t in range(1, positions.shape[0]):
-        h = cells[t]
-        h_inv = np.linalg.inv(h)
-        for i in range(positions.shape[1]):
-            d = positions[t, i] - positions[t - 1, i]
-            s = d @ h_inv
+    n_frames = positions.shape[0]
+    h_inv = np.empty((n_frames, 3, 3))
+    for t in range(n_frames):
+        h_inv[t] = np.linalg.inv(cells[t])
+    for i in numba.prange(positions.shape[1]):
+        for k in range(3):
+            out[0, i, k] = positions[0, i, k]
+        for t in range(1, n_frames):
+            d0 = positions[t, i, 0] - positions[t - 1, i, 0]
+            d1 = positions[t, i, 1] - positions[t - 1, i, 1]
+            d2 = positions[t, i, 2] - positions[t - 1, i, 2]
+            g = h_inv[t]
+            s0 = d0 * g[0, 0] + d1 * g[1, 0] + d2 * g[2, 0]
+            s1 = d0 * g[0, 1] + d1 * g[1, 1] + d2 * g[2, 1]
+            s2 = d0 * g[0, 2] + d1 * g[1, 2] + d2 * g[2, 2]
+            s0 -= np.floor(s0 + 0.5)
+            s1 -= np.floor(s1 + 0.5)
+            s2 -= np.floor(s2 + 0.5)
+            h = cells[t]
             for k in range(3):
-                s[k] -= np.floor(s[k] + 0.5)
-            out[t, i] = out[t - 1, i] + s @ h
+                out[t, i, k] = out[t - 1, i, k] + s0 * h[0, k] + s1 * h[1, k] + s2 * h[2, k]
 
 
 def unwrap(positions, cells):
