@@ -5,7 +5,7 @@ vectors a, b, c (ASE's convention). Lengths/angles (Å, degrees) follow the AMBE
 definition: alpha = angle(b, c), beta = angle(a, c), gamma = angle(a, b); the matrix built
 from them has a along x and b in the xy plane (lower triangular).
 
-All functions are vectorised over leading (frame) axes and work on NumPy or dask arrays.
+All functions are vectorised over leading (frame) axes and work on NumPy arrays.
 """
 import numpy as np
 

@@ -1,7 +1,7 @@
 """Reading and writing trajectories: every reader yields the same eqt Dataset chunks.
 
     iter_trajectory(paths, ...)  -> chunks of frames (memory flat in trajectory length)
-    open_trajectory(path, ...)   -> one Dataset (lazy, dask-backed, for eqt .nc files)
+    open_trajectory(path, ...)   -> one Dataset (lazy for eqt .nc files: slabs read on demand)
     open_writer(path, format)    -> writer with .write(chunk) / .close()
 
 Formats: 'netcdf' (eqt/AMBER .nc), 'extxyz' (ASE), 'ipi' (i-PI xyz, detected from its
@@ -92,12 +92,13 @@ def iter_trajectory(paths, format=None, topology=None, units=None, chunk_frames=
 
 
 def open_trajectory(path, format=None, topology=None, units=None, chunk_frames=256):
-    """The whole trajectory as one Dataset: lazy for eqt .nc files, loaded otherwise."""
+    """The whole trajectory as one Dataset: lazy for eqt .nc files (per-atom arrays read on
+    demand, in stored precision), loaded in float64 otherwise."""
     path = str(path)
     _check_exists(path)
     fmt = format or detect_format(path, topology)
     if fmt == "netcdf":
-        return netcdf.open_lazy(path, chunk_frames)
+        return netcdf.open_lazy(path)
     return traj.concat(iter_trajectory(path, fmt, topology, units, chunk_frames))
 
 

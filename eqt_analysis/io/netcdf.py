@@ -156,9 +156,19 @@ def _standard_orientation(cells, atol=1e-6):
     return np.all(np.abs(cells[..., [0, 0, 1], [1, 2, 2]]) <= atol, axis=-1)
 
 
+def _float64(var):
+    """A variable as float64 when it is in memory; a lazily indexed one is returned as is."""
+    if not var.variable._in_memory:
+        return var
+    return var.copy(data=np.asarray(var.values, dtype=np.float64))
+
+
 def _scaled(var):
-    """A raw NetCDF variable as float64 with its AMBER/CF scale_factor applied."""
-    return var.astype(np.float64) * float(var.attrs.get("scale_factor", 1.0))
+    """A raw NetCDF variable as float64 with its AMBER/CF scale_factor applied (read if lazy)."""
+    scale = float(var.attrs.get("scale_factor", 1.0))
+    if scale == 1.0:
+        return _float64(var)
+    return var.load().copy(data=np.asarray(var.values, dtype=np.float64) * scale)
 
 
 def is_eqt_netcdf(path):
@@ -170,11 +180,12 @@ def is_eqt_netcdf(path):
         return False
 
 
-def _open_raw(path, chunks):
+def _open_raw(path):
+    """The file's variables, per-atom-per-frame arrays lazily indexed, the small ones loaded."""
     path = str(path)
     try:
-        raw = xr.open_dataset(path, engine="netcdf4", chunks=chunks, decode_times=False,
-                              decode_timedelta=False, mask_and_scale=False)
+        raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False,
+                              mask_and_scale=False)
     except (OSError, ValueError) as err:
         raise InputError(f"not a readable NetCDF file ({err})", path) from None
     if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw:
@@ -182,23 +193,28 @@ def _open_raw(path, chunks):
     if "atomic_number" not in raw:
         raise InputError("AMBER trajectory without eqt's atomic_number variable; pass --topology "
                          "(e.g. a prmtop or PSF) to read it through MDAnalysis", path)
-    return raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
+    raw = raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
+    for name, var in raw.variables.items():
+        if not ("frame" in var.dims and "atom" in var.dims):
+            var.load()
+    return raw
 
 
-def open_lazy(path, chunk_frames=256):
-    """Open an AMBER NetCDF trajectory as a lazy (dask-backed) eqt Dataset in eqt units.
-
-    Honours AMBER `scale_factor` attributes. Files without eqt's `atomic_number` are refused
-    here (read them through MDAnalysis with a topology).
+def open_lazy(path):
+    """Open an AMBER NetCDF trajectory as a lazy eqt Dataset in eqt units: per-atom-per-frame
+    arrays (positions, velocities, forces, ...) stay on disk, in their stored precision, until
+    indexed and read (`ds.isel(atom=...).values` reads only that slab); everything else is
+    loaded. Honours AMBER `scale_factor` attributes (a scaled per-atom array is read whole).
+    Files without eqt's `atomic_number` are refused here (read them through MDAnalysis).
     """
-    ds = _to_eqt(_open_raw(path, {"frame": chunk_frames}), str(path))
+    ds = _to_eqt(_open_raw(path), str(path))
     ds.encoding["source"] = str(path)
     return ds
 
 
 def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
-    """Stream an AMBER NetCDF trajectory as eqt chunks, reading only each chunk's frames."""
-    raw = _open_raw(path, None)
+    """Stream an AMBER NetCDF trajectory as eqt chunks (float64), reading only each chunk's frames."""
+    raw = _open_raw(path)
     try:
         frames = np.arange(raw.sizes["frame"])[slice(start, stop, stride)]
         for lo in range(0, len(frames), chunk_frames):
@@ -212,28 +228,27 @@ def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
 
 
 def _to_eqt(raw, path):
-    """Raw AMBER variables (NumPy- or dask-backed) -> eqt names and units."""
+    """Raw AMBER variables (in memory or lazily indexed) -> eqt names and units."""
     out = {}
     for name, (disk, unit, eqt_scale) in CONVERTED.items():
         if disk in raw:
-            var = raw[disk].astype(np.float64)
+            var = _float64(raw[disk])
             disk_unit = str(raw[disk].attrs.get("units", unit)).lower().replace(" ", "")
             if disk_unit not in (unit, unit + "s"):
                 raise InputError(f"{disk} in {disk_unit!r}, expected {unit}", path)
             scale = float(raw[disk].attrs.get("scale_factor", 1.0))
             if eqt_scale is not None and np.isclose(scale, eqt_scale, rtol=1e-12, atol=0):
                 out[name] = var  # eqt's own storage: the raw numbers are eqt units
+            elif name != "forces" and scale == 1.0:
+                out[name] = var  # Å and Å/ps as stored
             else:
-                out[name] = var * (scale * (units.KCAL_MOL if name == "forces" else 1.0))
+                out[name] = var.load() * (scale * (units.KCAL_MOL if name == "forces" else 1.0))
     if "cell" in raw:
         out["cell"] = _scaled(raw["cell"])
     elif "cell_lengths" in raw:
-        out["cell"] = xr.apply_ufunc(
-            cellmod.from_lengths_angles, _scaled(raw["cell_lengths"]), _scaled(raw["cell_angles"]),
-            input_core_dims=[["cell_spatial"], ["cell_angular"]],
-            output_core_dims=[["cell_vector", "spatial"]], dask="parallelized",
-            output_dtypes=[np.float64],
-            dask_gufunc_kwargs={"output_sizes": {"cell_vector": 3, "spatial": 3}})
+        out["cell"] = (("frame", "cell_vector", "spatial"),
+                       cellmod.from_lengths_angles(_scaled(raw["cell_lengths"]).values,
+                                                   _scaled(raw["cell_angles"]).values))
     skip = {disk for disk, _, _ in CONVERTED.values()} | {"cell", "cell_lengths", "cell_angles", "time"}
     for name in raw.data_vars:
         if name not in skip:

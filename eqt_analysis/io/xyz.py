@@ -12,11 +12,9 @@ Writing stores velocities as ASE `momenta`, energy and forces as ASE calculator 
 """
 import re
 
-import ase
-import ase.io
 import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io.extxyz import XYZError
+
+# ase.io is imported where used: it pulls in half of ASE and SciPy (~0.6 s of start-up).
 
 from .. import trajectory as traj
 from .. import units
@@ -124,6 +122,9 @@ def frames_to_dataset(frames, schema):
 
 def iter_read(source, index=":", chunk_frames=256, name=None):
     """Stream an extxyz file (path or open text file) as eqt chunks of `chunk_frames`."""
+    import ase.io
+    from ase.io.extxyz import XYZError
+
     name = name or str(source)
     schema, buffer = None, []
     try:
@@ -147,6 +148,9 @@ def iter_read(source, index=":", chunk_frames=256, name=None):
 
 def dataset_to_atoms(ds):
     """Turn an eqt trajectory chunk into a list of ase.Atoms (ASE conventions, see module doc)."""
+    import ase
+    from ase.calculators.singlepoint import SinglePointCalculator
+
     numbers = ds["atomic_number"].values
     masses = ds["mass"].values
     pbc = ds["pbc"].values
@@ -198,6 +202,8 @@ class XYZWriter:
         self.close()
 
     def write(self, ds):
+        import ase.io
+
         ase.io.write(self._file, dataset_to_atoms(ds), format="extxyz")
         self._file.flush()
 
