@@ -134,7 +134,7 @@ def best_of(fn, path, repeats=3):
 # --------------------------------------------------------------------------- memory (child)
 def mem_child(path):
     """Stream `path` twice (plain, then under tracemalloc); print peaks as JSON."""
-    import dask.array  # noqa: F401  (imported by the reader anyway; keep it out of the growth)
+    import xarray  # noqa: F401  (imported by the reader anyway; keep it out of the growth)
     from eqt_analysis.io import iter_trajectory  # noqa: F401
 
     def rss_mb():
