@@ -1,0 +1,169 @@
+"""A PET-like point-edge transformer potential in JAX: plain-dict params, pure functions.
+
+For each atom i the sequence [central token, one token per neighbour j within r_c] goes
+through transformer layers. Edge tokens are built from the raw displacement vector r_ij,
+its length and the neighbour's species (so the model sees Cartesian directions and is not
+rotation invariant by construction); from the second message-passing layer on, each edge
+token also receives the previous layer's output token of the reversed edge j -> i.
+Attention weights are multiplied by the smooth cutoff f_c(r_ij) and renormalized, so atoms
+crossing r_c enter and leave smoothly. Every message-passing layer adds atomic energies
+(from the central token) and bond energies (edge tokens, weighted by f_c):
+
+    E = sum_i [ scale * (sum_l e_l(i) + sum_l sum_j f_c(r_ij) b_l(ij)) + E_ref(Z_i) ]
+
+Forces are -dE/dx by one jax.grad. Translation and permutation invariant by construction.
+Shapes: N atoms, K neighbour slots (padded), d = d_model. Lengths Å, energies eV.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Graph(NamedTuple):
+    """One structure, padded for jit: arrays only (a pytree)."""
+
+    positions: jnp.ndarray  # (N, 3) Å
+    cell: jnp.ndarray  # (3, 3) Å, rows are lattice vectors (zeros for open systems)
+    species: jnp.ndarray  # (N,) index into config.species
+    neighbors: jnp.ndarray  # (N, K) int
+    shifts: jnp.ndarray  # (N, K, 3) integer lattice shifts
+    mask: jnp.ndarray  # (N, K) bool
+    reverse: jnp.ndarray  # (N, K) flat index of the reverse edge
+
+
+# ----------------------------------------------------------------------------- building blocks
+def _dense_init(key, n_in, n_out):
+    return {"w": jax.random.normal(key, (n_in, n_out)) / np.sqrt(n_in), "b": jnp.zeros(n_out)}
+
+
+def _dense(p, x):
+    return x @ p["w"] + p["b"]
+
+
+def _mlp_init(key, sizes):
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [_dense_init(k, a, b) for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+
+
+def _mlp(p, x, act):
+    for layer in p[:-1]:
+        x = act(_dense(layer, x))
+    return _dense(p[-1], x)
+
+
+def _norm_init(d):
+    return {"scale": jnp.ones(d), "bias": jnp.zeros(d)}
+
+
+def _norm(p, x):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + 1e-6) * p["scale"] + p["bias"]
+
+
+def _activation(name):
+    return {"silu": jax.nn.silu, "gelu": jax.nn.gelu}[name]
+
+
+def cutoff_function(r, cutoff, width):
+    """1 below cutoff - width, a cosine switch to 0 at cutoff, 0 beyond."""
+    x = jnp.clip((r - (cutoff - width)) / width, 0.0, 1.0)
+    return 0.5 * (1.0 + jnp.cos(jnp.pi * x))
+
+
+# ----------------------------------------------------------------------------- parameters
+def init(key, config):
+    """Random parameters (nested dicts of arrays) for a ModelConfig."""
+    d, n_species = config.d_model, len(config.species)
+    keys = iter(jax.random.split(key, 4 + 8 * config.n_message_layers * (2 + config.n_transformer_layers)))
+    layers = []
+    for _ in range(config.n_message_layers):
+        blocks = [{"norm_attention": _norm_init(d),
+                   "query": _dense_init(next(keys), d, d), "key": _dense_init(next(keys), d, d),
+                   "value": _dense_init(next(keys), d, d), "out": _dense_init(next(keys), d, d),
+                   "norm_feedforward": _norm_init(d),
+                   "feedforward": _mlp_init(next(keys), [d, config.d_feedforward, d])}
+                  for _ in range(config.n_transformer_layers)]
+        layers.append({"geometry": _mlp_init(next(keys), [4, d, d]),
+                       "reverse": _dense_init(next(keys), d, d),
+                       "central": _dense_init(next(keys), d, d),
+                       "transformer": blocks,
+                       "norm_out": _norm_init(d),
+                       "atomic_head": _mlp_init(next(keys), [d, d, 1]),
+                       "bond_head": _mlp_init(next(keys), [d, d, 1])})
+    return {"embed_central": jax.random.normal(next(keys), (n_species, d)),
+            "embed_neighbor": jax.random.normal(next(keys), (n_species, d)),
+            "layers": layers,
+            "output": {"scale": jnp.ones(()), "reference": jnp.zeros(n_species)}}
+
+
+# ----------------------------------------------------------------------------- the model
+def _attention(block, x, weights, n_heads):
+    """Multi-head self-attention over the token axis, weights (N, L) multiplying the softmax."""
+    n, length, d = x.shape
+    dh = d // n_heads
+
+    def heads(t):
+        return t.reshape(n, length, n_heads, dh).transpose(0, 2, 1, 3)
+
+    q, k, v = (heads(_dense(block[name], x)) for name in ("query", "key", "value"))
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh)  # (N, H, L, L)
+    scores = scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True))
+    a = jnp.exp(scores) * weights[:, None, None, :]
+    a = a / a.sum(-1, keepdims=True)
+    out = (a @ v).transpose(0, 2, 1, 3).reshape(n, length, d)
+    return _dense(block["out"], out)
+
+
+def edge_vectors(graph):
+    """Displacements r_ij = x_j - x_i + S @ cell (N, K, 3) Å; padded slots hold (1, 0, 0)."""
+    x = graph.positions
+    vec = x[graph.neighbors] - x[:, None, :] + graph.shifts @ graph.cell
+    return jnp.where(graph.mask[..., None], vec, jnp.array([1.0, 0.0, 0.0], dtype=x.dtype))
+
+
+def atomic_energies(params, config, graph):
+    """Energy contribution (eV) of every atom, composition reference included."""
+    act = _activation(config.activation)
+    vec = edge_vectors(graph)
+    r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
+    fc = cutoff_function(r, config.cutoff, config.cutoff_width) * graph.mask
+    geometry_in = jnp.concatenate([vec, r[..., None]], axis=-1)
+    n, k = graph.neighbors.shape
+    central0 = params["embed_central"][graph.species]
+    neighbor0 = params["embed_neighbor"][graph.species[graph.neighbors]]
+    weights = jnp.concatenate([jnp.ones((n, 1), dtype=fc.dtype), fc], axis=1)
+    energy = jnp.zeros(n, dtype=vec.dtype)
+    prev_central, prev_edges = None, None
+    for layer in params["layers"]:
+        edges = _mlp(layer["geometry"], geometry_in, act) + neighbor0
+        central = central0
+        if prev_edges is not None:
+            edges = edges + _dense(layer["reverse"], prev_edges.reshape(n * k, -1)[graph.reverse])
+            central = central + _dense(layer["central"], prev_central)
+        tokens = jnp.concatenate([central[:, None, :], edges], axis=1)
+        for block in layer["transformer"]:
+            tokens = tokens + _attention(block, _norm(block["norm_attention"], tokens), weights, config.n_heads)
+            tokens = tokens + _mlp(block["feedforward"], _norm(block["norm_feedforward"], tokens), act)
+        tokens = _norm(layer["norm_out"], tokens)
+        prev_central, prev_edges = tokens[:, 0], tokens[:, 1:]
+        energy = energy + _mlp(layer["atomic_head"], prev_central, act)[:, 0]
+        energy = energy + jnp.sum(_mlp(layer["bond_head"], prev_edges, act)[..., 0] * fc, axis=1)
+    out = jax.lax.stop_gradient(params["output"])  # fitted from data, not trained
+    return out["scale"] * energy + out["reference"][graph.species]
+
+
+def energy(params, config, graph):
+    """Total energy (eV)."""
+    return jnp.sum(atomic_energies(params, config, graph))
+
+
+def energy_and_forces(params, config, graph):
+    """(energy eV, forces (N, 3) eV/Å): forces are -dE/dx from one jax.grad."""
+    def of_positions(x):
+        return energy(params, config, graph._replace(positions=x))
+
+    e, grad = jax.value_and_grad(of_positions)(graph.positions)
+    return e, -grad
