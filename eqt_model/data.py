@@ -1,0 +1,106 @@
+"""Labelled structures for training and evaluation: extxyz -> padded graphs + labels.
+
+All structures of a dataset are padded to the same atom count and neighbour capacity so a
+batch is one jitted call: padded atoms sit far away (no neighbours), have species index 0
+and are masked out of energies and forces.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from eqt_analysis.errors import InputError
+
+from . import neighbors as nbmod
+
+
+class Dataset(NamedTuple):
+    positions: np.ndarray  # (S, N, 3) Å
+    cells: np.ndarray  # (S, 3, 3) Å
+    species: np.ndarray  # (S, N) index into config.species
+    atom_mask: np.ndarray  # (S, N) bool: real atoms
+    neighbors: nbmod.Neighbors  # arrays with a leading S axis
+    energy: np.ndarray  # (S,) eV (NaN if unlabelled)
+    forces: np.ndarray  # (S, N, 3) eV/Å (NaN if unlabelled)
+    n_atoms: np.ndarray  # (S,)
+    numbers: list  # atomic numbers per structure
+
+
+def read(path, energy_key="energy", forces_key="forces", require_labels=True):
+    """Structures of an extxyz file as ase.Atoms with their labels (eV, eV/Å)."""
+    import ase.io
+
+    try:
+        frames = ase.io.read(str(path), index=":")
+    except Exception as err:  # ASE raises many types for malformed files
+        raise InputError(f"cannot read structures ({type(err).__name__}: {err})", path) from None
+    if not frames:
+        raise InputError("no structures", path)
+    energies, forces = [], []
+    for k, atoms in enumerate(frames):
+        results = atoms.calc.results if atoms.calc is not None else {}
+        e = results.get(energy_key, atoms.info.get(energy_key))
+        f = results.get(forces_key, atoms.arrays.get(forces_key))
+        if require_labels and (e is None or f is None):
+            missing = "energy" if e is None else "forces"
+            raise InputError(f"structure {k} has no {missing} label ({energy_key!r}/{forces_key!r}; "
+                             "set --energy-key/--forces-key)", path)
+        energies.append(np.nan if e is None else float(e))
+        forces.append(np.full((len(atoms), 3), np.nan) if f is None else np.asarray(f, float))
+    return frames, np.array(energies), forces
+
+
+def build(frames, energies, forces, species, cutoff, capacity=None):
+    """Pad structures (ase.Atoms) to one atom count and neighbour capacity."""
+    known = {z: i for i, z in enumerate(species)}
+    for k, atoms in enumerate(frames):
+        unknown = sorted(set(atoms.numbers) - set(known))
+        if unknown:
+            raise InputError(f"structure {k} has species {unknown} unknown to the model (knows {list(species)})")
+    n_max = max(len(a) for a in frames)
+    if capacity is None:
+        capacity = nbmod.capacity_for(max(nbmod.count_max(a.positions, a.cell.array if a.pbc.any() else None,
+                                                          a.pbc, cutoff) for a in frames))
+    s = len(frames)
+    positions = np.zeros((s, n_max, 3))
+    cells = np.zeros((s, 3, 3))
+    spec = np.zeros((s, n_max), np.int32)
+    mask = np.zeros((s, n_max), bool)
+    f_out = np.zeros((s, n_max, 3))
+    lists = []
+    for k, atoms in enumerate(frames):
+        n = len(atoms)
+        far = 1e4 + 10.0 * cutoff * np.arange(n_max - n)[:, None] * np.array([1.0, 0.0, 0.0])
+        positions[k, :n], positions[k, n:] = atoms.positions, far
+        periodic = bool(atoms.pbc.any())
+        cells[k] = atoms.cell.array if periodic else 0.0
+        if periodic and abs(np.linalg.det(cells[k])) < 1e-9:
+            raise InputError(f"structure {k} is periodic with a degenerate cell")
+        spec[k, :n] = [known[z] for z in atoms.numbers]
+        mask[k, :n] = True
+        f_out[k, :n] = forces[k]
+        nb = nbmod.build(atoms.positions, cells[k] if periodic else None, atoms.pbc, cutoff, capacity)
+        lists.append(_pad(nb, n_max, capacity))
+    stacked = nbmod.Neighbors(*[np.stack([getattr(nb, f) for nb in lists]) for f in nbmod.Neighbors._fields])
+    return Dataset(positions, cells, spec, mask, stacked, np.asarray(energies, float), f_out,
+                   np.array([len(a) for a in frames]), [a.numbers for a in frames])
+
+
+def _pad(nb, n_max, capacity):
+    n = len(nb.neighbors)
+    if n == n_max:
+        return nb
+    extra = n_max - n
+    idx = np.arange(n, n_max)
+    return nbmod.Neighbors(
+        np.concatenate([nb.neighbors, np.repeat(idx[:, None], capacity, 1)]).astype(np.int32),
+        np.concatenate([nb.shifts, np.zeros((extra, capacity, 3))]),
+        np.concatenate([nb.mask, np.zeros((extra, capacity), bool)]),
+        np.concatenate([nb.reverse, np.zeros((extra, capacity), np.int32)]))
+
+
+def subset(ds, index):
+    """The structures `index` of a Dataset."""
+    index = np.asarray(index)
+    nb = nbmod.Neighbors(*[a[index] for a in ds.neighbors])
+    return Dataset(ds.positions[index], ds.cells[index], ds.species[index], ds.atom_mask[index], nb,
+                   ds.energy[index], ds.forces[index], ds.n_atoms[index], [ds.numbers[i] for i in index])

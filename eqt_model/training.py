@@ -1,0 +1,191 @@
+"""Training with rotational augmentation, evaluation, and the symmetry monitor.
+
+Loss = w_E * <((E_pred - E) / N)^2> + <|F_pred - F|^2> / 3 (eV, eV/Å), optax Adam with linear
+warm-up and cosine decay and gradient clipping. With augmentation every structure gets a fresh
+uniformly random rotation (optionally times the inversion) at every step: positions, cell and
+force labels are rotated together, the neighbour list (integer lattice shifts) stays valid.
+The symmetry monitor reports, every epoch, the spread (standard deviation) of energies and
+back-rotated forces over fixed seeded rotations of a few validation structures.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import model
+from .data import subset
+
+
+def random_rotations(key, n, inversion=False):
+    """n uniformly distributed rotation matrices (n, 3, 3) (times -1 at random if inversion)."""
+    q = jax.random.normal(key, (n, 4))
+    q = q / jnp.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    rot = jnp.stack([
+        jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        jnp.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        jnp.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], axis=1)
+    if inversion:
+        sign = jnp.where(jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (n,)), -1.0, 1.0)
+        rot = rot * sign[:, None, None]
+    return rot
+
+
+def fit_output(ds, n_species):
+    """Per-species reference energies (eV) by least squares on the composition, and the
+    output scale: the RMS force component of the data (eV/Å, at least 0.1)."""
+    counts = np.stack([np.bincount(s[m], minlength=n_species) for s, m in zip(ds.species, ds.atom_mask)])
+    reference, *_ = np.linalg.lstsq(counts.astype(float), ds.energy, rcond=None)
+    real = ds.atom_mask[..., None] & np.ones(3, bool)
+    scale = max(0.1, float(np.sqrt(np.mean(ds.forces[real] ** 2))))
+    return reference, scale
+
+
+def graphs(ds):
+    """The Dataset's structures as one batched Graph (leading axis = structure)."""
+    return model.Graph(jnp.asarray(ds.positions), jnp.asarray(ds.cells), jnp.asarray(ds.species),
+                       *(jnp.asarray(a) for a in ds.neighbors))
+
+
+def _predict(params, config, graph, atom_mask):
+    def total(x):
+        e = model.atomic_energies(params, config, graph._replace(positions=x))
+        return jnp.sum(jnp.where(atom_mask, e, 0.0))
+
+    e, grad = jax.value_and_grad(total)(graph.positions)
+    return e, -grad
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def predict(params, config, graph, atom_mask):
+    """Batched (energies (S,), forces (S, N, 3)) of padded structures."""
+    return jax.vmap(_predict, in_axes=(None, None, 0, 0))(params, config, graph, atom_mask)
+
+
+def rotate(graph, rotations):
+    """Rotate batched graphs (positions and cells) by rotations (S, 3, 3)."""
+    return graph._replace(positions=jnp.einsum("sna,sba->snb", graph.positions, rotations),
+                          cell=jnp.einsum("sia,sba->sib", graph.cell, rotations))
+
+
+def loss_fn(params, config, graph, atom_mask, energy, forces, n_atoms, energy_weight):
+    e, f = jax.vmap(_predict, in_axes=(None, None, 0, 0))(params, config, graph, atom_mask)
+    e_loss = jnp.mean(((e - energy) / n_atoms) ** 2)
+    sq = jnp.sum((f - forces) ** 2, axis=-1)
+    f_loss = jnp.sum(jnp.where(atom_mask, sq, 0.0)) / (3 * jnp.sum(atom_mask))
+    return energy_weight * e_loss + f_loss
+
+
+def make_optimizer(learning_rate, steps, warmup):
+    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, max(1, warmup), max(steps, warmup + 1),
+                                                  learning_rate * 0.01)
+    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 7, 8))
+def train_step(params, config, optimizer, opt_state, key, batch, energy_weight, inversion, augment):
+    graph, atom_mask, energy, forces, n_atoms = batch
+    if augment:
+        rot = random_rotations(key, energy.shape[0], inversion)
+        graph = rotate(graph, rot)
+        forces = jnp.einsum("sna,sba->snb", forces, rot)
+    loss, grads = jax.value_and_grad(loss_fn)(params, config, graph, atom_mask, energy, forces, n_atoms,
+                                              energy_weight)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+
+def evaluate(params, config, ds, batch_size=8):
+    """Predicted energies (S,) and forces (S, N, 3) of a Dataset, in batches."""
+    es, fs = [], []
+    for lo in range(0, len(ds.energy), batch_size):
+        part = subset(ds, np.arange(lo, min(lo + batch_size, len(ds.energy))))
+        e, f = predict(params, config, graphs(part), jnp.asarray(part.atom_mask))
+        es.append(np.asarray(e))
+        fs.append(np.asarray(f))
+    return np.concatenate(es), np.concatenate(fs)
+
+
+def errors(ds, energies, forces):
+    """MAE/RMSE of energies (per structure and per atom, eV) and forces (eV/Å)."""
+    de = energies - ds.energy
+    df = (forces - ds.forces)[ds.atom_mask]
+    return {"energy_mae": float(np.mean(np.abs(de))), "energy_rmse": float(np.sqrt(np.mean(de**2))),
+            "energy_per_atom_mae": float(np.mean(np.abs(de / ds.n_atoms))),
+            "energy_per_atom_rmse": float(np.sqrt(np.mean((de / ds.n_atoms) ** 2))),
+            "forces_mae": float(np.mean(np.abs(df))), "forces_rmse": float(np.sqrt(np.mean(df**2)))}
+
+
+def rotational_spread(params, config, ds, n_rotations=8, seed=1234):
+    """Mean over structures of the std over fixed seeded rotations of E (eV) and of the
+    back-rotated forces (eV/Å): 0 for an exactly invariant model."""
+    rots = np.asarray(random_rotations(jax.random.PRNGKey(seed), n_rotations))
+    e_all, f_all = [], []
+    for rot in rots:
+        part = ds._replace(positions=ds.positions @ rot.T, cells=ds.cells @ rot.T)
+        e, f = evaluate(params, config, part)
+        e_all.append(e)
+        f_all.append(f @ rot)  # back to the unrotated frame
+    e_all, f_all = np.array(e_all), np.array(f_all)
+    f_std = np.std(f_all, axis=0)[ds.atom_mask]
+    return float(np.mean(np.std(e_all, axis=0))), float(np.mean(f_std))
+
+
+def split(n, n_test, val_fraction, seed):
+    """Seeded (train, validation, test) index arrays."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(val_fraction * (n - n_test))))
+    if n - n_test - n_val < 1:
+        from eqt_analysis.errors import InputError
+        raise InputError(f"{n} structures are too few for {n_test} test and {n_val} validation structures")
+    return np.sort(order[n_test + n_val:]), np.sort(order[n_test:n_test + n_val]), np.sort(order[:n_test])
+
+
+def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, energy_weight=0.01,
+        augment=True, inversion=False, seed=0, state=None, on_epoch=None):
+    """Train; returns (best params by validation force MAE, history, state for resuming).
+
+    state: a previous run's state (params, opt_state leaves, epoch, history) to resume from.
+    on_epoch(epoch, record, best, params): called after every epoch (progress, checkpoints).
+    """
+    steps_per_epoch = max(1, int(np.ceil(len(train.energy) / batch_size)))
+    optimizer = make_optimizer(learning_rate, epochs * steps_per_epoch, warmup=min(200, steps_per_epoch * 2))
+    opt_state = optimizer.init(params)
+    first_epoch, history, best = 0, [], (np.inf, params)
+    if state is not None:
+        params = state["params"]
+        leaves = jax.tree_util.tree_leaves(opt_state)
+        opt_state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(opt_state),
+                                                 [jnp.asarray(a) for a in state["opt_state"]][:len(leaves)])
+        first_epoch, history = int(state["epoch"]), list(state["history"])
+        best = (float(state["best_forces_mae"]), state["best_params"])
+    rng = np.random.default_rng(seed + first_epoch)
+    key = jax.random.PRNGKey(seed)
+    all_train = graphs(train)
+    for epoch in range(first_epoch, epochs):
+        order = rng.permutation(len(train.energy))
+        losses = []
+        for b in range(steps_per_epoch):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            if len(idx) < batch_size:  # keep one batch shape: one compilation
+                idx = np.concatenate([idx, order[:batch_size - len(idx)]])
+            batch = (jax.tree_util.tree_map(lambda a: a[idx], all_train), jnp.asarray(train.atom_mask[idx]),
+                     jnp.asarray(train.energy[idx]), jnp.asarray(train.forces[idx]),
+                     jnp.asarray(train.n_atoms[idx], dtype=all_train.positions.dtype))
+            key, sub = jax.random.split(jax.random.fold_in(key, epoch))
+            params, opt_state, loss = train_step(params, config, optimizer, opt_state, sub, batch,
+                                                 energy_weight, inversion, augment)
+            losses.append(float(loss))
+        e, f = evaluate(params, config, val)
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **errors(val, e, f)}
+        record["rot_std_energy"], record["rot_std_forces"] = rotational_spread(params, config, subset(val, np.arange(min(4, len(val.energy)))))
+        history.append(record)
+        if record["forces_mae"] < best[0]:
+            best = (record["forces_mae"], params)
+        state = {"params": params, "opt_state": jax.tree_util.tree_leaves(opt_state), "epoch": epoch + 1,
+                 "history": history, "best_forces_mae": best[0], "best_params": best[1]}
+        if on_epoch:
+            on_epoch(record, best, state)
+    return best[1], history, state
