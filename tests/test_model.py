@@ -1,0 +1,203 @@
+"""eqt_model: invariances, forces = -grad E, smooth cutoff, safe model files, augmentation, ASE."""
+import os
+import pickle
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)  # these tests measure the model, not float32 noise
+
+import jax.numpy as jnp  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from eqt_analysis.errors import InputError  # noqa: E402
+from eqt_model import data as datamod  # noqa: E402
+from eqt_model import model, modelfile, training  # noqa: E402
+from eqt_model import neighbors as nbmod  # noqa: E402
+from eqt_model.calculator import EQTCalculator, Potential  # noqa: E402
+from eqt_model.config import ModelConfig  # noqa: E402
+
+from .conftest import TRICLINIC, water_molecules, wrap  # noqa: E402
+
+CONFIG = ModelConfig(species=(1, 8), d_model=16, n_message_layers=2, n_transformer_layers=1, n_heads=2,
+                     d_feedforward=32, cutoff=3.5, cutoff_width=0.3)
+
+
+def _graph(positions, numbers, cell, config=CONFIG, capacity=48):
+    nb = nbmod.build(positions, cell, [cell is not None] * 3, config.cutoff, capacity)
+    species = np.searchsorted(config.species, numbers)
+    return model.Graph(jnp.asarray(positions), jnp.asarray(cell if cell is not None else np.zeros((3, 3))),
+                       jnp.asarray(species), *(jnp.asarray(a) for a in nb))
+
+
+@pytest.fixture(scope="module")
+def system():
+    rng = np.random.default_rng(3)
+    cell = TRICLINIC
+    pos, numbers = water_molecules(8, cell, rng)
+    params = model.init(jax.random.PRNGKey(0), CONFIG)
+    return wrap(pos, cell), numbers, cell, params
+
+
+def _ef(params, graph):
+    return jax.jit(model.energy_and_forces, static_argnums=1)(params, CONFIG, graph)
+
+
+def test_translation_and_permutation_invariance_and_rotation_variance(system):
+    pos, numbers, cell, params = system
+    e, f = _ef(params, _graph(pos, numbers, cell))
+    e_t, f_t = _ef(params, _graph(wrap(pos + [1.3, -2.2, 0.7], cell), numbers, cell))
+    assert abs(float(e_t - e)) < 1e-10 * abs(float(e))
+    np.testing.assert_allclose(f_t, f, atol=1e-10)
+    perm = np.random.default_rng(1).permutation(len(numbers))
+    e_p, f_p = _ef(params, _graph(pos[perm], numbers[perm], cell))
+    assert abs(float(e_p - e)) < 1e-10 * abs(float(e))
+    np.testing.assert_allclose(f_p, np.asarray(f)[perm], atol=1e-10)
+    rot = np.asarray(training.random_rotations(jax.random.PRNGKey(5), 1))[0]
+    e_r, f_r = _ef(params, _graph(pos @ rot.T, numbers, cell @ rot.T))
+    assert abs(float(e_r - e)) > 1e-6  # not invariant by construction: measurable variance
+
+
+def test_forces_are_minus_the_energy_gradient(system):
+    pos, numbers, cell, params = system
+    e, f = _ef(params, _graph(pos, numbers, cell))
+    h = 1e-5
+    for atom, axis in [(0, 0), (4, 1), (17, 2)]:
+        plus, minus = pos.copy(), pos.copy()
+        plus[atom, axis] += h
+        minus[atom, axis] -= h
+        fd = -(float(_ef(params, _graph(plus, numbers, cell))[0]) - float(_ef(params, _graph(minus, numbers, cell))[0])) / (2 * h)
+        assert fd == pytest.approx(float(f[atom, axis]), rel=1e-6, abs=1e-8)
+
+
+def test_energy_is_smooth_where_atoms_cross_the_cutoff():
+    params = model.init(jax.random.PRNGKey(2), CONFIG)
+    energies = []
+    for r in (CONFIG.cutoff - 1e-5, CONFIG.cutoff + 1e-5):
+        pos = np.array([[0.0, 0.0, 0.0], [r, 0.1, 0.0]])
+        energies.append(float(_ef(params, _graph(pos, np.array([8, 1]), None, capacity=8))[0]))
+    assert abs(energies[0] - energies[1]) < 1e-7
+
+
+def test_neighbour_capacity_overflow_is_refused(system):
+    pos, numbers, cell, _ = system
+    with pytest.raises(InputError, match="capacity"):
+        nbmod.build(pos, cell, [True] * 3, CONFIG.cutoff, 2)
+
+
+def test_model_file_round_trip(tmp_path, system):
+    pos, numbers, cell, params = system
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params, {"note": "test"})
+    config, loaded, meta = modelfile.load(tmp_path / "m.pkl")
+    assert config == CONFIG and meta["note"] == "test"
+    g = _graph(pos, numbers, cell)
+    assert float(_ef(jax.tree_util.tree_map(jnp.asarray, loaded), g)[0]) == float(_ef(params, g)[0])
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_and_foreign_files_are_refused(tmp_path, system):
+    _, _, _, params = system
+    marker = tmp_path / "pwned"
+    evil = {"format": "eqt-model", "version": 1, "config": CONFIG.to_dict(), "params": _Payload(marker)}
+    cases = {
+        "reduce payload": pickle.dumps(evil),
+        "eval": pickle.dumps({"format": "eqt-model", "x": _Eval()}),
+        "object array": pickle.dumps({"format": "eqt-model", "version": 1, "config": CONFIG.to_dict(),
+                                      "params": {"a": np.array([_Payload(marker)], dtype=object)}}),
+        "foreign": pickle.dumps({"weights": [1, 2, 3]}),
+        "not a pickle": b"hello world",
+    }
+    good = tmp_path / "good.pkl"
+    modelfile.save(good, CONFIG, params)
+    cases["truncated"] = good.read_bytes()[:200]
+    for name, blob in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.pkl"
+        path.write_bytes(blob)
+        with pytest.raises(InputError):
+            modelfile.load(path)
+        assert not marker.exists(), name
+
+
+class _Eval:
+    def __reduce__(self):
+        return (eval, ("1 + 1",))
+
+
+def _tiny_dataset(n=6, seed=0):
+    """Two-water clusters in open space labelled by ASE's TIP3P (exactly rotation invariant)."""
+    from ase import Atoms
+    from ase.calculators.tip3p import TIP3P
+
+    rng = np.random.default_rng(seed)
+    frames, energies, forces = [], [], []
+    for _ in range(n):
+        pos, numbers = water_molecules(2, np.eye(3) * 4.0, rng)
+        atoms = Atoms(numbers=numbers, positions=pos)
+        atoms.calc = TIP3P(rc=9.0)
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+        frames.append(atoms)
+    return frames, np.array(energies), forces
+
+
+def test_augmentation_makes_the_model_much_more_invariant():
+    frames, energies, forces = _tiny_dataset()
+    config = ModelConfig(species=(1, 8), d_model=16, n_message_layers=1, n_transformer_layers=1, n_heads=2,
+                         d_feedforward=32, cutoff=5.0, cutoff_width=0.5)
+    ds = datamod.build(frames, energies, forces, config.species, config.cutoff)
+    reference, scale = training.fit_output(ds, 2)
+    spreads = {}
+    for augment in (False, True):
+        params = model.init(jax.random.PRNGKey(0), config)
+        params["output"] = {"scale": jnp.asarray(scale), "reference": jnp.asarray(reference)}
+        best, _, _ = training.fit(params, config, ds, ds, epochs=60, batch_size=3, learning_rate=3e-3,
+                                  energy_weight=0.1, augment=augment, seed=0)
+        spreads[augment] = training.rotational_spread(best, config, ds)[1]
+    assert spreads[True] < 0.5 * spreads[False], spreads
+
+
+def test_ase_calculator_matches_the_jax_function(tmp_path, system):
+    pos, numbers, cell, params = system
+    from ase import Atoms
+    from ase.md.verlet import VelocityVerlet
+    from ase.units import fs
+
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params)
+    atoms = Atoms(numbers=numbers, positions=pos, cell=cell, pbc=True)
+    atoms.calc = EQTCalculator(tmp_path / "m.pkl")
+    e, f = _ef(params, _graph(pos, numbers, cell))
+    assert atoms.get_potential_energy() == pytest.approx(float(e), rel=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), f, atol=1e-10)
+    VelocityVerlet(atoms, 0.1 * fs).run(3)  # the calculator works inside ASE's MD
+    assert np.all(np.isfinite(atoms.get_forces()))
+    with pytest.raises(InputError, match="unknown to the model"):
+        Potential(tmp_path / "m.pkl").energy_and_forces(np.zeros((1, 3)), None, [6], [False] * 3)
+
+
+def test_eval_command_and_bad_input(tmp_path, system):
+    import ase.io
+
+    from eqt_cli import eval as eval_cli
+
+    _, _, _, params = system
+    frames, energies, forces = _tiny_dataset(3)
+    for atoms in frames:
+        atoms.calc.atoms = atoms
+    ase.io.write(tmp_path / "d.xyz", frames)
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params)
+    out = tmp_path / "e.nc"
+    result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "m.pkl"), str(tmp_path / "d.xyz"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "forces, O" in result.stdout and out.exists()
+    (tmp_path / "bad.pkl").write_bytes(b"\x80\x04garbage")
+    for args in ([tmp_path / "bad.pkl", tmp_path / "d.xyz"], [tmp_path / "m.pkl", tmp_path / "nope.xyz"]):
+        result = CliRunner().invoke(eval_cli.main, [str(a) for a in args] + ["-o", str(tmp_path / "x.nc")])
+        assert result.exit_code == 2 and not (tmp_path / "x.nc").exists()
