@@ -57,6 +57,9 @@ def atomic_output(path, suffix=""):
                 shutil.copyfileobj(handle, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it the usual mode
             os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

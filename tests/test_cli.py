@@ -26,6 +26,9 @@ def test_convert_then_info(tmp_path, xyz):
     out = tmp_path / "traj.nc"
     result = run(convert, [xyz, out, "-q"])
     assert result.exit_code == 0, result.output
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not left private by the temporary file
     result = run(info, [out, "--json"])
     assert result.exit_code == 0
     summary = json.loads(result.stdout)

@@ -1,0 +1,65 @@
+"""Time of one energy + forces evaluation of the eqt model (JAX, CPU), compile time apart.
+
+Systems: the 64-water box (192 atoms) of example_data and a 512-water box (1536 atoms, from
+../shared/data/init-512_h2o.xyz when present, else 8 copies of the 64-water box). Presets
+'small' and 'paper' with random parameters (the cost does not depend on the values), float32.
+metatrain's PET is not compared here: it needs a PyTorch stack this benchmark does not install.
+
+Run: python benchmarks/bench_model.py [--repeats 5]
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+
+def systems():
+    import ase.io
+    from ase import Atoms
+
+    from eqt_analysis import io
+
+    ds = io.open_trajectory("example_data/water64_tip3p.nc").isel(frame=0).load()
+    small = Atoms(numbers=ds["atomic_number"].values, positions=ds["positions"].values.astype(float),
+                  cell=ds["cell"].values, pbc=True)
+    shared = "../shared/data/init-512_h2o.xyz"
+    big = ase.io.read(shared) if os.path.exists(shared) else small.repeat((2, 2, 2))
+    return {"64 waters (192 atoms)": small, "512 waters (1536 atoms)": big}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    import jax
+
+    from eqt_model import model, modelfile
+    from eqt_model.calculator import Potential
+    from eqt_model.config import preset
+
+    import tempfile
+    print(f"eqt model evaluation (energy + forces), {os.cpu_count()} CPUs, jax {jax.__version__} {jax.devices()[0].platform}")
+    print(f"  {'preset':<7} {'system':<26} {'compile s':>10} {'eval ms':>10} {'us/atom':>9}")
+    for name in ("small", "paper"):
+        config = preset(name, [1, 8])
+        params = model.init(jax.random.PRNGKey(0), config)
+        with tempfile.TemporaryDirectory() as tmp:
+            modelfile.save(os.path.join(tmp, "m.pkl"), config, params)
+            for label, atoms in systems().items():
+                pot = Potential(os.path.join(tmp, "m.pkl"))
+                graph = pot.graph(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
+                t0 = time.perf_counter()
+                jax.block_until_ready(pot._function(pot.params, pot.config, graph))
+                compile_s = time.perf_counter() - t0
+                times = []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    jax.block_until_ready(pot._function(pot.params, pot.config, graph))
+                    times.append(time.perf_counter() - t0)
+                best = min(times)
+                print(f"  {name:<7} {label:<26} {compile_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
