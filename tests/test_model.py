@@ -201,3 +201,28 @@ def test_eval_command_and_bad_input(tmp_path, system):
     for args in ([tmp_path / "bad.pkl", tmp_path / "d.xyz"], [tmp_path / "m.pkl", tmp_path / "nope.xyz"]):
         result = CliRunner().invoke(eval_cli.main, [str(a) for a in args] + ["-o", str(tmp_path / "x.nc")])
         assert result.exit_code == 2 and not (tmp_path / "x.nc").exists()
+
+
+def test_train_command_writes_model_and_resumes(tmp_path):
+    import ase.io
+
+    from eqt_cli import train as train_cli
+
+    frames, energies, forces = _tiny_dataset(8, seed=4)
+    for atoms in frames:
+        atoms.calc.atoms = atoms
+    ase.io.write(tmp_path / "d.xyz", frames)
+    out = tmp_path / "m.pkl"
+    args = [str(tmp_path / "d.xyz"), "-o", str(out), "--n-test", "2", "--val-fraction", "0.2", "--batch-size", "2",
+            "--cutoff", "3.0", "-q"]
+    result = CliRunner().invoke(train_cli.main, args + ["--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    config, params, meta = modelfile.load(out)
+    assert meta["epochs"] == 2 and len(meta["history"]) == 2 and "test_errors" in meta
+    assert sorted(meta["split"]["train"] + meta["split"]["validation"] + meta["split"]["test"]) == list(range(8))
+    result = CliRunner().invoke(train_cli.main, args + ["--epochs", "3", "--resume", str(out) + ".ckpt"])
+    assert result.exit_code == 0, result.output
+    _, _, meta = modelfile.load(out)
+    assert [r["epoch"] for r in meta["history"]] == [1, 2, 3]
+    result = CliRunner().invoke(train_cli.main, [str(tmp_path / "d.xyz"), "--energy-key", "nope", "-o", str(tmp_path / "x.pkl")])
+    assert result.exit_code == 2 and "no energy label" in result.stderr and not (tmp_path / "x.pkl").exists()
