@@ -11,7 +11,6 @@ import argparse
 import os
 import time
 
-import numpy as np
 
 
 def systems():

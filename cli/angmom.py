@@ -6,7 +6,7 @@ import xarray as xr
 from eqt_analysis import conservation, molecules
 from eqt_analysis.errors import InputError
 
-from .common import (command, default_output, output_options, whole_trajectory_options, whole_trajectory,
+from .common import (figure, command, default_output, result_options, whole_trajectory_options, whole_trajectory,
                      write_result)
 
 
@@ -15,9 +15,7 @@ from .common import (command, default_output, output_options, whole_trajectory_o
 @whole_trajectory_options
 @click.option("--drift-only", is_flag=True,
               help="Only the drift of the conserved energy (any system, periodic bulk included).")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @command
 def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, output, dat, plot):
     """For an isolated molecule or cluster: total linear momentum P(t) (amu Å/ps), angular
@@ -75,17 +73,10 @@ def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, ou
 
 
 def draw(ds, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """|L|, |tau| and the conserved energy against time."""
     keys = [k for k in ("L_norm", "tau_norm", "conserved_energy") if k in ds]
-    fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2.4 * len(keys)), sharex=True, squeeze=False)
-    for ax, key in zip(axes[:, 0], keys):
-        ax.plot(ds["time"].values, ds[key].values)
-        ax.set(ylabel=f"{key} ({ds[key].attrs.get('units', '')})")
-    axes[-1, 0].set(xlabel="time (ps)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    with figure(path, len(keys), 1, (6, 2.4 * len(keys)), sharex=True) as (fig, axes):
+        for ax, key in zip(axes[:, 0], keys):
+            ax.plot(ds["time"].values, ds[key].values)
+            ax.set(ylabel=f"{key} ({ds[key].attrs.get('units', '')})")
+        axes[-1, 0].set(xlabel="time (ps)")

@@ -139,14 +139,34 @@ def read_chunks(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk
 STDIN_SUFFIX = {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}
 
 
-output_options = [
-    click.option("--output", "-o", default=None, metavar="PATH",
-                 help="Result file (NetCDF). Default: derived from the input name; '-' = stdout."),
-    click.option("--dat", default=None, type=click.Path(dir_okay=False),
-                 help="Also write the curves as a whitespace text table."),
-    click.option("--plot", default=None, type=click.Path(dir_okay=False),
-                 help="Also draw the result to this PNG file."),
-]
+def result_options(func):
+    """-o/--output, --dat and --plot of the analysis commands."""
+    return _apply([
+        click.option("--output", "-o", default=None, metavar="PATH",
+                     help="Result file (NetCDF). Default: derived from the input name; '-' = stdout."),
+        click.option("--dat", default=None, type=click.Path(dir_okay=False),
+                     help="Also write the curves as a whitespace text table."),
+        click.option("--plot", default=None, type=click.Path(dir_okay=False),
+                     help="Also draw the result to this PNG file."),
+    ], func)
+
+
+@contextlib.contextmanager
+def figure(path, rows=1, cols=1, size=(5.5, 4.0), **kwargs):
+    """A matplotlib figure (Agg, no display) whose axes (rows x cols array) are drawn on in the
+    block, then saved to `path` as PNG and closed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, **kwargs)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=120, format="png")
+    finally:
+        plt.close(fig)
 
 
 def default_output(path, suffix):

@@ -10,7 +10,7 @@ from eqt_analysis import diffusion, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis import trajectory
 
-from .common import (atoms_per_chunk, command, default_output, output_options, quiet_option, whole_trajectory_options,
+from .common import (figure, atoms_per_chunk, command, default_output, result_options, quiet_option, whole_trajectory_options,
                      whole_trajectory, write_result)
 
 
@@ -28,9 +28,7 @@ from .common import (atoms_per_chunk, command, default_output, output_options, q
               help="Shear viscosity (mPa s) for the Yeh-Hummer finite-size correction of D.")
 @click.option("--temperature", type=float, default=None,
               help="Temperature (K) for the Yeh-Hummer correction. Default: the trajectory's mean.")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @quiet_option
 @command
 def main(path, fmt, topology, units, start, stop, stride, memory, species, com, keep_drift, blocks,
@@ -90,20 +88,13 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
 
 def draw(ds, path):
     """MSD curves with error bands and the fit window."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
     t = ds["lag_time"].values
-    for name in [n[4:] for n in ds.data_vars if n.startswith("msd_") and n.count("_") == 1]:
-        y, e = ds[f"msd_{name}"].values, ds[f"msd_{name}_err"].values
-        line, = ax.plot(t, y, label=f"{name}: D = {float(ds[f'D_{name}_1e5cm2s']):.3g} 1e-5 cm²/s")
-        ax.fill_between(t, y - e, y + e, color=line.get_color(), alpha=0.3)
-    ax.axvspan(ds.attrs["fit_start_ps"], ds.attrs["fit_stop_ps"], color="grey", alpha=0.15, label="fit window")
-    ax.set(xlabel="lag time (ps)", ylabel="MSD (Å²)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    with figure(path) as (fig, axes):
+        ax = axes[0, 0]
+        for name in [n[4:] for n in ds.data_vars if n.startswith("msd_") and n.count("_") == 1]:
+            y, e = ds[f"msd_{name}"].values, ds[f"msd_{name}_err"].values
+            line, = ax.plot(t, y, label=f"{name}: D = {float(ds[f'D_{name}_1e5cm2s']):.3g} 1e-5 cm²/s")
+            ax.fill_between(t, y - e, y + e, color=line.get_color(), alpha=0.3)
+        ax.axvspan(ds.attrs["fit_start_ps"], ds.attrs["fit_stop_ps"], color="grey", alpha=0.15, label="fit window")
+        ax.set(xlabel="lag time (ps)", ylabel="MSD (Å²)")
+        ax.legend()

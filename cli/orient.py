@@ -9,7 +9,7 @@ from eqt_analysis import molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis.orient import Orientation, molecule_angles
 
-from .common import (command, default_output, output_options, quiet_option, read_chunks,
+from .common import (figure, command, default_output, result_options, quiet_option, read_chunks,
                      trajectory_options, write_result)
 
 
@@ -26,9 +26,7 @@ from .common import (command, default_output, output_options, quiet_option, read
               help="Frames per block for standard errors. Default: automatic (32 to 64 blocks).")
 @click.option("--per-molecule", is_flag=True,
               help="Write θ, φ of every molecule in every frame instead of the distribution.")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @quiet_option
 @command
 def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid, cells, block,
@@ -74,19 +72,12 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
 
 def draw(ds, path):
     """-ln P map over (φ, cos θ)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    mesh = ax.pcolormesh(ds["phi"].values, ds["cos_theta"].values, ds["F"].values, cmap="RdBu_r",
-                         vmin=-max(0.05, ds.attrs["max_abs_F"]), vmax=max(0.05, ds.attrs["max_abs_F"]),
-                         shading="nearest")
-    fig.colorbar(mesh, ax=ax, label="F = -ln P (kT)")
-    ax.set(xlabel="φ (rad)", ylabel="cos θ",
-           title=f"dipole directions: chi2/dof = {ds.attrs['chi2']:.3g}/{ds.attrs['dof']}, "
-                 f"p = {ds.attrs['p_value']:.2g}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    limit = max(0.05, ds.attrs["max_abs_F"])
+    with figure(path, size=(7, 3.6)) as (fig, axes):
+        ax = axes[0, 0]
+        mesh = ax.pcolormesh(ds["phi"].values, ds["cos_theta"].values, ds["F"].values, cmap="RdBu_r",
+                             vmin=-limit, vmax=limit, shading="nearest")
+        fig.colorbar(mesh, ax=ax, label="F = -ln P (kT)")
+        ax.set(xlabel="φ (rad)", ylabel="cos θ",
+               title=f"dipole directions: chi2/dof = {ds.attrs['chi2']:.3g}/{ds.attrs['dof']}, "
+                     f"p = {ds.attrs['p_value']:.2g}")

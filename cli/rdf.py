@@ -7,7 +7,7 @@ from tqdm import tqdm
 from eqt_analysis import molecules
 from eqt_analysis.rdf import RDF, species_pairs
 
-from .common import (command, default_output, output_options, quiet_option, read_chunks,
+from .common import (figure, command, default_output, result_options, quiet_option, read_chunks,
                      trajectory_options, write_result)
 
 
@@ -36,9 +36,7 @@ from .common import (command, default_output, output_options, quiet_option, read
                    "their invariant Q_l(r); all zero for an isotropic liquid.")
 @click.option("--block", type=click.IntRange(min=1), default=None, metavar="N",
               help="Frames per block for standard errors. Default: automatic (32 to 64 blocks).")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @quiet_option
 @command
 def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bins, bandwidth,
@@ -77,29 +75,21 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
 
 def draw(ds, path):
     """g(r) (and c_L, c_T) panels with error bands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [n[2:] for n in ds.data_vars if n.startswith("g_") and not n.endswith("_err")]
     has_c = any(n.startswith("cL_") for n in ds.data_vars)
-    fig, axes = plt.subplots(1, 2 if has_c else 1, figsize=(10 if has_c else 5.5, 4), squeeze=False)
     r = ds["r"].values
-    for name in names:
-        g, err = ds[f"g_{name}"].values, ds[f"g_{name}_err"].values
-        line, = axes[0, 0].plot(r, g, label=name)
-        axes[0, 0].fill_between(r, g - err, g + err, color=line.get_color(), alpha=0.3)
-        if has_c and f"cL_{name}" in ds:
-            for key, style in (("cL", "-"), ("cT", "--")):
-                axes[0, 1].plot(r, ds[f"{key}_{name}"].values, style, label=f"{key} {name}")
-    axes[0, 0].set(xlabel="r (Å)", ylabel="g(r)", title=ds.attrs.get("estimator", ""))
-    axes[0, 0].axhline(1.0, color="grey", lw=0.5)
-    axes[0, 0].legend()
-    if has_c:
-        axes[0, 1].set(xlabel="r (Å)", ylabel="c(r)", title="dipole pair correlations")
-        axes[0, 1].axhline(0.0, color="grey", lw=0.5)
-        axes[0, 1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    with figure(path, 1, 2 if has_c else 1, (10 if has_c else 5.5, 4)) as (fig, axes):
+        for name in names:
+            g, err = ds[f"g_{name}"].values, ds[f"g_{name}_err"].values
+            line, = axes[0, 0].plot(r, g, label=name)
+            axes[0, 0].fill_between(r, g - err, g + err, color=line.get_color(), alpha=0.3)
+            if has_c and f"cL_{name}" in ds:
+                for key, style in (("cL", "-"), ("cT", "--")):
+                    axes[0, 1].plot(r, ds[f"{key}_{name}"].values, style, label=f"{key} {name}")
+        axes[0, 0].set(xlabel="r (Å)", ylabel="g(r)", title=ds.attrs.get("estimator", ""))
+        axes[0, 0].axhline(1.0, color="grey", lw=0.5)
+        axes[0, 0].legend()
+        if has_c:
+            axes[0, 1].set(xlabel="r (Å)", ylabel="c(r)", title="dipole pair correlations")
+            axes[0, 1].axhline(0.0, color="grey", lw=0.5)
+            axes[0, 1].legend()

@@ -4,7 +4,7 @@ import click
 from eqt_analysis import molecules, rotation, timeseries
 from eqt_analysis.errors import InputError
 
-from .common import (command, default_output, output_options, read_chunks, trajectory_options,
+from .common import (figure, command, default_output, result_options, read_chunks, trajectory_options,
                      write_result)
 
 
@@ -13,9 +13,7 @@ from .common import (command, default_output, output_options, read_chunks, traje
 @trajectory_options
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True,
               help="Blocks of consecutive frames for the standard errors.")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @command
 def main(path, fmt, topology, units, start, stop, stride, chunk, blocks, output, dat, plot):
     """Dipole-axis time correlations of the waters in TRAJ: C1(t) = <u(0)·u(t)> and
@@ -51,19 +49,14 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, blocks, output,
 
 
 def draw(ds, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    """C1 and C2 with error bands."""
     t = ds["lag_time"].values
-    for name in ("C1", "C2"):
-        line, = ax.plot(t, ds[name].values, label=f"{name} (tau {float(ds['tau_' + name]):.3g} ps)")
-        ax.fill_between(t, ds[name] - ds[name + "_err"], ds[name] + ds[name + "_err"], color=line.get_color(), alpha=0.3)
-    ax.set(xlabel="lag time (ps)", ylabel="correlation")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    with figure(path) as (fig, axes):
+        ax = axes[0, 0]
+        for name in ("C1", "C2"):
+            line, = ax.plot(t, ds[name].values, label=f"{name} (tau {float(ds['tau_' + name]):.3g} ps)")
+            ax.fill_between(t, ds[name] - ds[name + "_err"], ds[name] + ds[name + "_err"], color=line.get_color(),
+                            alpha=0.3)
+        ax.set(xlabel="lag time (ps)", ylabel="correlation")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.legend()

@@ -8,7 +8,7 @@ from eqt_analysis import io, series, timeseries
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import command, default_output, output_options, write_result
+from .common import command, default_output, figure, result_options, write_result
 
 
 def _load(path, fmt, name):
@@ -40,9 +40,7 @@ def _load(path, fmt, name):
 @click.option("--window", default="hann", show_default=True, help="Window on the correlation (hann, none, ...).")
 @click.option("--fwhm", type=float, default=None, help="Extra Gaussian broadening FWHM (cm^-1).")
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True, help="Blocks for errors.")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @command
 def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, plot):
     """Autocorrelation of a scalar series minus its mean, over all origins (block errors), and
@@ -75,16 +73,10 @@ def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, pl
 
 
 def draw(ds, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(ds["lag_time"].values, ds["acf"].values)
-    a.set(xlabel="lag time (ps)", ylabel=f"acf ({ds['acf'].attrs['units']})", title=ds.attrs["series"])
-    b.semilogy(ds["frequency"].values[1:], np.abs(ds["spectrum"].values[1:]))
-    b.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"spectrum ({ds['spectrum'].attrs['units']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    """Autocorrelation and power spectrum side by side."""
+    with figure(path, 1, 2, (10, 4)) as (fig, axes):
+        a, b = axes[0]
+        a.plot(ds["lag_time"].values, ds["acf"].values)
+        a.set(xlabel="lag time (ps)", ylabel=f"acf ({ds['acf'].attrs['units']})", title=ds.attrs["series"])
+        b.semilogy(ds["frequency"].values[1:], np.abs(ds["spectrum"].values[1:]))
+        b.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"spectrum ({ds['spectrum'].attrs['units']})")

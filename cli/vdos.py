@@ -7,7 +7,7 @@ from eqt_analysis import timeseries, trajectory, vibrations
 from eqt_analysis.diffusion import Trajectory
 from eqt_analysis.errors import InputError
 
-from .common import (atoms_per_chunk, command, default_output, output_options, whole_trajectory_options, whole_trajectory,
+from .common import (figure, atoms_per_chunk, command, default_output, result_options, whole_trajectory_options, whole_trajectory,
                      write_result)
 
 
@@ -20,9 +20,7 @@ from .common import (atoms_per_chunk, command, default_output, output_options, w
 @click.option("--fwhm", type=float, default=None, help="Extra Gaussian broadening, full width at half maximum (cm^-1).")
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True,
               help="Blocks of consecutive frames for the standard errors.")
-@output_options[0]
-@output_options[1]
-@output_options[2]
+@result_options
 @command
 def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_weighted, window, fwhm,
          blocks, output, dat, plot):
@@ -75,17 +73,12 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_
 
 
 def draw(ds, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name in [n[5:] for n in ds.data_vars if n.startswith("vdos_")]:
-        ax.plot(ds["frequency"].values, ds[f"vdos_{name}"].values, label=name)
-    ax.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"VDOS ({ds[next(n for n in ds.data_vars if n.startswith('vdos_'))].attrs['units']})",
-           xlim=(0, min(4500, float(ds["frequency"].max()))))
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)
+    """VDOS of every group against wavenumber."""
+    names = [n[5:] for n in ds.data_vars if n.startswith("vdos_")]
+    with figure(path, size=(6.5, 4)) as (fig, axes):
+        ax = axes[0, 0]
+        for name in names:
+            ax.plot(ds["frequency"].values, ds[f"vdos_{name}"].values, label=name)
+        ax.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"VDOS ({ds[f'vdos_{names[0]}'].attrs['units']})",
+               xlim=(0, min(4500, float(ds["frequency"].max()))))
+        ax.legend()

@@ -9,6 +9,7 @@ periodic images of the same pair).
 Cell lists bin atoms by fractional coordinate into n_k = floor(w_k / r_cut) slabs along
 each lattice direction k (w_k: perpendicular width), so every pair within r_cut lies in
 neighbouring bins; with fewer than 3 bins along some direction all pairs are checked.
+(`rdf._pair_sums` fuses the same search with the RDF accumulation for speed.)
 """
 import numba
 import numpy as np
@@ -62,39 +63,26 @@ def cell_bins(cell, r_cut):
 @numba.njit(cache=True)
 def _pairs(positions, h, h_inv, idx_a, idx_b, same, r_cut, n_bins, i_out, j_out, vec_out):
     """Fill (i, j, minimum-image vector j - i) for pairs within r_cut; returns the count,
-    or -count_needed when the output arrays are too small."""
+    or -count_needed when the output arrays are too small. With fewer than 3 cells along some
+    direction, one cell holds every atom (all pairs are checked)."""
     r2 = r_cut * r_cut
     cap = i_out.shape[0]
     n = 0
     frac_a = positions[idx_a] @ h_inv
     frac_b = positions[idx_b] @ h_inv
-    brute = n_bins[0] < 3 or n_bins[1] < 3 or n_bins[2] < 3
-    if brute:
-        for ia in range(idx_a.shape[0]):
-            start = ia + 1 if same else 0
-            for jb in range(start, idx_b.shape[0]):
-                s = frac_b[jb] - frac_a[ia]
-                for k in range(3):
-                    s[k] -= np.floor(s[k] + 0.5)
-                d = s @ h
-                dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-                if dd < r2:
-                    if n < cap:
-                        i_out[n] = idx_a[ia]
-                        j_out[n] = idx_b[jb]
-                        vec_out[n] = d
-                    n += 1
-        return n if n <= cap else -n
+    reach = 1
+    if n_bins[0] < 3 or n_bins[1] < 3 or n_bins[2] < 3:
+        n_bins = np.ones(3, np.int64)
+        reach = 0
     order, start_of = cell_list(frac_b, n_bins)
     bins_a = _bin_of(frac_a, n_bins)
     for ia in range(idx_a.shape[0]):
-        for o0 in range(-1, 2):
+        for o0 in range(-reach, reach + 1):
             c0 = (bins_a[ia, 0] + o0) % n_bins[0]
-            for o1 in range(-1, 2):
+            for o1 in range(-reach, reach + 1):
                 c1 = (bins_a[ia, 1] + o1) % n_bins[1]
-                for o2 in range(-1, 2):
-                    c2 = (bins_a[ia, 2] + o2) % n_bins[2]
-                    c = (c0 * n_bins[1] + c1) * n_bins[2] + c2
+                for o2 in range(-reach, reach + 1):
+                    c = (c0 * n_bins[1] + c1) * n_bins[2] + (bins_a[ia, 2] + o2) % n_bins[2]
                     for q in range(start_of[c], start_of[c + 1]):
                         jb = order[q]
                         if same and jb <= ia:
@@ -103,8 +91,7 @@ def _pairs(positions, h, h_inv, idx_a, idx_b, same, r_cut, n_bins, i_out, j_out,
                         for k in range(3):
                             s[k] -= np.floor(s[k] + 0.5)
                         d = s @ h
-                        dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-                        if dd < r2:
+                        if d[0] * d[0] + d[1] * d[1] + d[2] * d[2] < r2:
                             if n < cap:
                                 i_out[n] = idx_a[ia]
                                 j_out[n] = idx_b[jb]
