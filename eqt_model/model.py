@@ -53,6 +53,13 @@ def _mlp(p, x, act):
     return _dense(p[-1], x)
 
 
+def _zero_last(mlp):
+    """Heads start at zero output: an untrained model gives the reference energies, zero forces
+    (training then starts from a sensible point instead of random eV-size energies)."""
+    mlp[-1] = {"w": jnp.zeros_like(mlp[-1]["w"]), "b": jnp.zeros_like(mlp[-1]["b"])}
+    return mlp
+
+
 def _norm_init(d):
     return {"scale": jnp.ones(d), "bias": jnp.zeros(d)}
 
@@ -74,8 +81,11 @@ def cutoff_function(r, cutoff, width):
 
 
 # ----------------------------------------------------------------------------- parameters
-def init(key, config):
-    """Random parameters (nested dicts of arrays) for a ModelConfig."""
+def init(key, config, zero_heads=True):
+    """Random parameters (nested dicts of arrays) for a ModelConfig. With zero_heads the last
+    layer of every energy head starts at zero (the model starts at the reference energies);
+    zero_heads=False gives a fully random model (for tests of its symmetries)."""
+    head = _zero_last if zero_heads else (lambda mlp: mlp)
     d, n_species = config.d_model, len(config.species)
     keys = iter(jax.random.split(key, 4 + 8 * config.n_message_layers * (2 + config.n_transformer_layers)))
     layers = []
@@ -91,8 +101,8 @@ def init(key, config):
                        "central": _dense_init(next(keys), d, d),
                        "transformer": blocks,
                        "norm_out": _norm_init(d),
-                       "atomic_head": _mlp_init(next(keys), [d, d, 1]),
-                       "bond_head": _mlp_init(next(keys), [d, d, 1])})
+                       "atomic_head": head(_mlp_init(next(keys), [d, d, 1])),
+                       "bond_head": head(_mlp_init(next(keys), [d, d, 1]))})
     return {"embed_central": jax.random.normal(next(keys), (n_species, d)),
             "embed_neighbor": jax.random.normal(next(keys), (n_species, d)),
             "layers": layers,

@@ -5,6 +5,6 @@
 # a fresh random rotation of every structure at every step. CPU: about 50 s per epoch on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eqt-train ../shared/data/water_test.xyz --preset small --cutoff 4.0 --epochs 70 --batch-size 4 \
-    --learning-rate 1e-3 --energy-weight 0.01 --n-test 20 --val-fraction 0.1 --seed 0 \
+eqt-train ../shared/data/water_test.xyz --preset small --cutoff 4.0 --epochs 60 --batch-size 4 \
+    --learning-rate 3e-3 --energy-weight 0.01 --n-test 20 --val-fraction 0.1 --seed 0 \
     -o example_data/model.pkl "$@"

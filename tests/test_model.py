@@ -36,7 +36,7 @@ def system():
     rng = np.random.default_rng(3)
     cell = TRICLINIC
     pos, numbers = water_molecules(8, cell, rng)
-    params = model.init(jax.random.PRNGKey(0), CONFIG)
+    params = model.init(jax.random.PRNGKey(0), CONFIG, zero_heads=False)
     return wrap(pos, cell), numbers, cell, params
 
 
@@ -72,7 +72,7 @@ def test_forces_are_minus_the_energy_gradient(system):
 
 
 def test_energy_is_smooth_where_atoms_cross_the_cutoff():
-    params = model.init(jax.random.PRNGKey(2), CONFIG)
+    params = model.init(jax.random.PRNGKey(2), CONFIG, zero_heads=False)
     energies = []
     for r in (CONFIG.cutoff - 1e-5, CONFIG.cutoff + 1e-5):
         pos = np.array([[0.0, 0.0, 0.0], [r, 0.1, 0.0]])
