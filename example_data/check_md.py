@@ -22,7 +22,8 @@ def main():
     args = parser.parse_args()
     from ase import Atoms, units
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.constraints import FixCom
+    from ase.md.velocitydistribution import thermalize_momenta
 
     from eqt_analysis import io, molecules, rdf, trajectory
     from eqt_analysis.io.netcdf import NetCDFWriter
@@ -32,8 +33,10 @@ def main():
     atoms = Atoms(numbers=ds["atomic_number"].values, positions=ds["positions"].values.astype(float),
                   cell=ds["cell"].values, pbc=True)
     atoms.calc = EQTCalculator(args.model)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(7))
-    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=300, friction=0.01 / units.fs, rng=np.random.default_rng(8))
+    atoms.set_constraint(FixCom())
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(7))
+    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=300, friction=0.01 / units.fs, fixcm=False,
+                   rng=np.random.default_rng(8))
     waters = molecules.find_waters(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc)
     frames, temps, worst = [], [], 0.0
     with NetCDFWriter(args.output) as writer:
