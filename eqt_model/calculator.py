@@ -6,22 +6,32 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from eqt_analysis.errors import InputError
 
-from . import model, modelfile
+from scipy.spatial.transform import Rotation
+
+from . import averaging, model, modelfile, rotations
 from . import neighbors as nbmod
 
 
 class Potential:
     """A loaded model: `energy_and_forces(positions, cell, numbers, pbc)` in Å, eV, eV/Å.
 
+    average: None (the plain model), a grid name of eqt_model.rotations ('2i', 'lebedev50',
+    ...: the rotational average, with the spread over rotations in `last_spread`), or
+    'random' (a fresh uniformly random rotation at every call, the paper's "rnd" model).
     The neighbour list is rebuilt at every call (ASE's O(N) search, outside jit); its padded
     capacity only grows (rounded up to multiples of 8), so jit recompiles rarely.
     """
 
-    def __init__(self, model_file):
+    def __init__(self, model_file, average=None, seed=0):
         self.config, params, self.training = modelfile.load(model_file)
         self.params = jax.tree_util.tree_map(jnp.asarray, params)
         self.capacity = 8
         self._function = jax.jit(model.energy_and_forces, static_argnums=1)
+        self.average = average
+        self._rng = np.random.default_rng(seed)
+        self.last_spread = None
+        if average not in (None, "random"):
+            self.rotations, self.weights = rotations.grid(average, seed)
 
     def graph(self, positions, cell, numbers, pbc):
         known = {z: i for i, z in enumerate(self.config.species)}
@@ -42,21 +52,32 @@ class Potential:
 
     def energy_and_forces(self, positions, cell, numbers, pbc=(True, True, True)):
         """(energy eV, forces (N, 3) eV/Å) as NumPy float64."""
-        e, f = self._function(self.params, self.config, self.graph(positions, cell, numbers, pbc))
-        return float(e), np.asarray(f, dtype=np.float64)
+        graph = self.graph(positions, cell, numbers, pbc)
+        if self.average is None:
+            e, f = self._function(self.params, self.config, graph)
+            return float(e), np.asarray(f, dtype=np.float64)
+        if self.average == "random":
+            rot = Rotation.random(random_state=self._rng).as_matrix()[None]
+            e, f = averaging.over_rotations(self.params, self.config, graph, rot)
+            return float(e[0]), np.asarray(f[0], dtype=np.float64)
+        e, f = averaging.over_rotations(self.params, self.config, graph, self.rotations)
+        e_avg, f_avg, e_std, f_std = averaging.averaged(e, f, self.weights)
+        self.last_spread = (e_std, f_std)
+        return e_avg, f_avg
 
 
 class EQTCalculator(Calculator):
     """ASE calculator for an eqt model file (energy and forces), for ASE's MD, optimizers, ...
 
-    Example: atoms.calc = EQTCalculator("model.pkl"); atoms.get_forces()
+    average: None, a rotation grid name (e.g. '2i') or 'random' (see Potential).
+    Example: atoms.calc = EQTCalculator("model.pkl", average="2i"); atoms.get_forces()
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
-    def __init__(self, model_file, **kwargs):
+    def __init__(self, model_file, average=None, seed=0, **kwargs):
         super().__init__(**kwargs)
-        self.potential = Potential(model_file)
+        self.potential = Potential(model_file, average, seed)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -226,3 +226,28 @@ def test_train_command_writes_model_and_resumes(tmp_path):
     assert [r["epoch"] for r in meta["history"]] == [1, 2, 3]
     result = CliRunner().invoke(train_cli.main, [str(tmp_path / "d.xyz"), "--energy-key", "nope", "-o", str(tmp_path / "x.pkl")])
     assert result.exit_code == 2 and "no energy label" in result.stderr and not (tmp_path / "x.pkl").exists()
+
+
+def test_averaged_forces_are_minus_the_gradient_of_the_averaged_energy(tmp_path, system):
+    pos, numbers, cell, params = system
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params)
+    avg = Potential(tmp_path / "m.pkl", average="2")
+    plain = Potential(tmp_path / "m.pkl")
+    e, f = avg.energy_and_forces(pos, cell, numbers)
+    h = 1e-5
+    for atom, axis in [(1, 0), (9, 2)]:
+        plus, minus = pos.copy(), pos.copy()
+        plus[atom, axis] += h
+        minus[atom, axis] -= h
+        fd = -(avg.energy_and_forces(plus, cell, numbers)[0] - avg.energy_and_forces(minus, cell, numbers)[0]) / (2 * h)
+        assert fd == pytest.approx(f[atom, axis], rel=1e-6, abs=1e-8)
+    # averaging over the inversion-doubled 3i grid makes the model much closer to invariant
+    from eqt_model import rotations as rots
+
+    r = np.asarray(rots.grid("random3", seed=9)[0])
+    spread = {}
+    for name, pot in (("plain", plain), ("3i", Potential(tmp_path / "m.pkl", average="3i"))):
+        energies = [pot.energy_and_forces(pos @ q.T, cell @ q.T, numbers)[0] for q in r]
+        spread[name] = np.std(energies)
+    assert spread["3i"] < 0.2 * spread["plain"], spread
+    assert avg.last_spread[0] > 0
