@@ -1,0 +1,109 @@
+"""Rotational-variance reports: zero for an invariant calculator, analytic for a field term."""
+import numpy as np
+import pytest
+from ase.calculators.calculator import Calculator, all_changes
+
+from eqt_model import rotations, rotvar
+
+from .conftest import water_molecules
+
+
+class FieldDipole(Calculator):
+    """E = -field · sum_i q_i r_i: not rotation invariant, a pure l = 1 channel."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, field, charges):
+        super().__init__()
+        self.field, self.charges = np.asarray(field), np.asarray(charges)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        dipole = self.charges @ self.atoms.positions
+        self.results = {"energy": -float(self.field @ dipole), "forces": np.outer(self.charges, self.field)}
+
+
+def _cluster():
+    pos, numbers = water_molecules(2, np.eye(3) * 6.0, np.random.default_rng(0))
+    return pos - pos.mean(0), numbers
+
+
+def test_invariant_calculator_has_zero_spread_and_no_channels():
+    from ase.calculators.tip3p import TIP3P
+
+    pos, numbers = _cluster()
+    out = rotvar.report(rotvar.ase_evaluator(TIP3P(rc=9.0)), [(pos, None, numbers, [False] * 3)],
+                        n_random=8, grids=("1", "2"), l_max=2)
+    assert out["spread_energy"][0] < 1e-10 and out["spread_forces"][0] < 1e-10
+    assert np.all(out["channel_variance"][0] < 1e-18)
+    assert abs(out["energy"]["1"][0] - out["energy"]["2"][0]) < 1e-10
+
+
+def test_field_term_has_the_analytic_spread_and_channel():
+    pos, numbers = _cluster()
+    charges = np.where(numbers == 8, -0.8, 0.4)
+    field = np.array([0.2, -0.1, 0.3])
+    p = charges @ pos
+    expected_var = field @ field * (p @ p) / 3  # variance of f·(R p) over uniform rotations
+    out = rotvar.report(rotvar.ase_evaluator(FieldDipole(field, charges)), [(pos, None, numbers, [False] * 3)],
+                        n_random=4000, grids=("1", "2", "3"), l_max=3, seed=1)
+    assert out["spread_energy"][0] ** 2 == pytest.approx(expected_var, rel=0.05)
+    channels = out["channel_variance"][0]
+    assert channels[0] == pytest.approx(expected_var, rel=1e-10)  # all of it in l = 1 ...
+    assert np.all(channels[1:] < 1e-12 * expected_var)  # ... none in l = 2, 3
+    # an order-2 grid (exact to l = 2) removes an l = 1 breaking completely: averaged E = 0
+    assert abs(out["energy"]["2"][0]) < 1e-12 and abs(out["energy"]["3"][0]) < 1e-12
+
+
+def test_wigner_matrices_are_orthogonal_representations():
+    rots, _ = rotations.random_grid(5, seed=3)
+    d = rotvar.wigner_real(rots, 4)
+    for l, mats in d.items():
+        np.testing.assert_allclose(mats @ mats.transpose(0, 2, 1), np.broadcast_to(np.eye(2 * l + 1), mats.shape), atol=1e-10)
+    # homomorphism: D(R1 R2) = D(R1) D(R2)
+    both = rotvar.wigner_real(np.einsum("ab,bc->ac", rots[0], rots[1])[None], 4)
+    for l in d:
+        np.testing.assert_allclose(both[l][0], d[l][0] @ d[l][1], atol=1e-10)
+
+
+def _xyz(tmp_path):
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.tip3p import TIP3P
+
+    frames = []
+    for seed in range(2):
+        pos, numbers = water_molecules(2, np.eye(3) * 6.0, np.random.default_rng(seed))
+        atoms = Atoms(numbers=numbers, positions=pos)
+        atoms.calc = TIP3P(rc=9.0)
+        atoms.get_forces()
+        frames.append(atoms)
+    ase.io.write(tmp_path / "c.xyz", frames)
+    return tmp_path / "c.xyz"
+
+
+def test_rotvar_command(tmp_path, shared_data):
+    import json
+
+    import xarray as xr
+    from click.testing import CliRunner
+
+    from eqt_cli import rotvar as cli
+
+    result = CliRunner().invoke(cli.main, ["--from-properties", str(shared_data / "ipi" / "molecule-delta.out"),
+                                           "--atoms", "3", "--format", "json", "-o", str(tmp_path / "p.nc")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["grid"] for r in rows] == ["1", "i", "2", "2i", "3", "3i"]
+    assert rows[0]["mae"] == pytest.approx(2.82, abs=0.006)
+    path = _xyz(tmp_path)
+    result = CliRunner().invoke(cli.main, ["--calculator", "ase.calculators.tip3p:TIP3P", str(path), "--grids", "1,2",
+                                           "--l-max", "1", "-q", "-o", str(tmp_path / "t.nc")])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(tmp_path / "t.nc")
+    assert float(ds["spread_energy"].max()) < 1e-9 and float(ds["channel_variance"].max()) < 1e-18
+    for args in (["--calculator", "nonexistent.module:make", str(path)], ["--calculator", "ase", str(path)],
+                 ["--calculator", "ase.calculators.tip3p:TIP3P", str(path), "--grids", "1,fancy"]):
+        result = CliRunner().invoke(cli.main, args + ["-o", str(tmp_path / "bad.nc")])
+        assert result.exit_code == 2, (args, result.output)
+        assert not (tmp_path / "bad.nc").exists()
