@@ -251,3 +251,29 @@ def test_averaged_forces_are_minus_the_gradient_of_the_averaged_energy(tmp_path,
         spread[name] = np.std(energies)
     assert spread["3i"] < 0.2 * spread["plain"], spread
     assert avg.last_spread[0] > 0
+
+
+def test_equivariance_harness_passes_an_invariant_potential_and_flags_the_model(system):
+    from eqt_model.testing import check_symmetries
+
+    pos, numbers, cell, params = system
+
+    def lennard_jones(x, box, nums):  # invariant pair potential in JAX (open system)
+        def energy(x):
+            d = x[:, None] - x[None]
+            r2 = jnp.sum(d**2, -1) + jnp.eye(len(x))
+            inv6 = (1.0 / r2) ** 3
+            return 0.5 * jnp.sum(jnp.where(jnp.eye(len(x)) > 0, 0.0, 4 * (inv6**2 - inv6)))
+        e, g = jax.value_and_grad(energy)(jnp.asarray(x))
+        return e, -g
+
+    cluster = pos[:9] - pos[:9].mean(0)
+    report = check_symmetries(lennard_jones, cluster * 1.5, None, numbers[:9])
+    assert report.passed, report.summary()
+
+    def eqt(x, box, nums):
+        return _ef(params, _graph(x, nums, box))
+
+    report = check_symmetries(eqt, pos, cell, numbers, n_rotations=4)
+    assert report.failed() == ["inversion", "rotation"], report.summary()
+    assert "FAIL rotation" in report.summary()
