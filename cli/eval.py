@@ -20,8 +20,11 @@ from .common import command, default_output, write_result
 @click.option("--test-split", is_flag=True, help="Only the structures the model held out for testing "
                                                  "(when DATA is its training file).")
 @click.option("--float64", is_flag=True, help="Evaluate in double precision.")
+@click.option("--average", default=None, metavar="GRID",
+              help="Evaluate the rotationally averaged model (grid 1, i, 2, 2i, 3, 3i, lebedev50, ...).")
+@click.option("--random-rotation", is_flag=True, help="Evaluate with a fresh random rotation per structure.")
 @command
-def main(model_file, data, output, energy_key, forces_key, test_split, float64):
+def main(model_file, data, output, energy_key, forces_key, test_split, float64, average, random_rotation):
     """Mean absolute and root-mean-square errors of MODEL (model.pkl) on DATA.xyz: energies per
     structure and per atom (meV), forces overall and per element (meV/Å). The table goes to
     stdout; per-structure predictions and errors to a NetCDF file.
@@ -50,7 +53,18 @@ def main(model_file, data, output, energy_key, forces_key, test_split, float64):
             raise InputError("the model's test split does not fit this file (another dataset?)", data)
         frames, energies, forces = [frames[i] for i in keep], energies[keep], [forces[i] for i in keep]
     ds = datamod.build(frames, energies, forces, config.species, config.cutoff)
-    e_pred, f_pred = training.evaluate(params, config, ds)
+    if average and random_rotation:
+        raise InputError("choose --average or --random-rotation, not both")
+    if average or random_rotation:
+        from eqt_model.calculator import Potential
+
+        potential = Potential(model_file, "random" if random_rotation else average)
+        e_pred, f_pred = np.zeros(len(frames)), np.zeros_like(ds.forces)
+        for k, atoms in enumerate(frames):
+            e_pred[k], f_pred[k, :len(atoms)] = potential.energy_and_forces(
+                atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.numbers, atoms.pbc)
+    else:
+        e_pred, f_pred = training.evaluate(params, config, ds)
     err = training.errors(ds, e_pred, f_pred)
     rows = [("energy per structure", "meV", err["energy_mae"], err["energy_rmse"]),
             ("energy per atom", "meV", err["energy_per_atom_mae"], err["energy_per_atom_rmse"]),
@@ -62,7 +76,8 @@ def main(model_file, data, output, energy_key, forces_key, test_split, float64):
         sel = ds.atom_mask & (numbers == z)
         d = (f_pred - ds.forces)[sel]
         rows.append((f"forces, {chemical_symbols[z]}", "meV/Å", float(np.mean(np.abs(d))), float(np.sqrt(np.mean(d**2)))))
-    click.echo(f"{len(frames)} structures of {data}")
+    mode = f"averaged on grid {average}" if average else ("randomly rotated" if random_rotation else "plain")
+    click.echo(f"{len(frames)} structures of {data}, {mode} model")
     click.echo(f"{'quantity':<22} {'unit':<6} {'MAE':>10} {'RMSE':>10}")
     for name, unit, mae, rmse in rows:
         click.echo(f"{name:<22} {unit:<6} {mae * 1e3:10.3f} {rmse * 1e3:10.3f}")

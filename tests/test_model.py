@@ -197,6 +197,9 @@ def test_eval_command_and_bad_input(tmp_path, system):
     result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "m.pkl"), str(tmp_path / "d.xyz"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "forces, O" in result.stdout and out.exists()
+    for extra in (["--average", "2"], ["--random-rotation"]):
+        result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "m.pkl"), str(tmp_path / "d.xyz"), "-o", str(out)] + extra)
+        assert result.exit_code == 0 and ("grid 2" in result.stdout or "randomly rotated" in result.stdout)
     (tmp_path / "bad.pkl").write_bytes(b"\x80\x04garbage")
     for args in ([tmp_path / "bad.pkl", tmp_path / "d.xyz"], [tmp_path / "m.pkl", tmp_path / "nope.xyz"]):
         result = CliRunner().invoke(eval_cli.main, [str(a) for a in args] + ["-o", str(tmp_path / "x.nc")])
