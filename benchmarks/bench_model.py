@@ -1,4 +1,6 @@
-"""Time of one energy + forces evaluation of the eqt model (JAX, CPU), compile time apart.
+"""Time of one energy + forces evaluation of the eqt model (JAX, CPU), compile time apart,
+and of a rotationally averaged evaluation (grid 2i, 36 rotations) batched in one call versus
+the 36 rotations evaluated one after the other (as i-PI's sequential averaging does).
 
 Systems: the 64-water box (192 atoms) of example_data and a 512-water box (1536 atoms, from
 ../shared/data/init-512_h2o.xyz when present, else 8 copies of the 64-water box). Presets
@@ -40,6 +42,7 @@ def main():
     import tempfile
     print(f"eqt model evaluation (energy + forces), {os.cpu_count()} CPUs, jax {jax.__version__} {jax.devices()[0].platform}")
     print(f"  {'preset':<7} {'system':<26} {'compile s':>10} {'eval ms':>10} {'us/atom':>9}")
+    averaged = {}
     for name in ("small", "paper"):
         config = preset(name, [1, 8])
         params = model.init(jax.random.PRNGKey(0), config)
@@ -58,6 +61,37 @@ def main():
                     times.append(time.perf_counter() - t0)
                 best = min(times)
                 print(f"  {name:<7} {label:<26} {compile_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}")
+                if name == "small":
+                    averaged[label] = (best, *time_averaged(pot, graph, args.repeats))
+    print("\n  rotational average over grid 2i (36 rotations), small preset")
+    print(f"  {'system':<26} {'plain ms':>9} {'batched ms':>11} {'ratio':>7} {'sequential ms':>14} {'ratio':>7}")
+    for label, (plain, batched, sequential) in averaged.items():
+        print(f"  {label:<26} {plain * 1e3:9.1f} {batched * 1e3:11.1f} {batched / plain:7.1f} "
+              f"{sequential * 1e3:14.1f} {sequential / plain:7.1f}")
+
+
+def time_averaged(pot, graph, repeats):
+    """(batched, sequential) seconds of the 36-rotation average of one structure."""
+    import jax
+    import jax.numpy as jnp
+
+    from eqt_model import averaging, rotations
+
+    rots, _ = rotations.grid("2i")
+    averaging.over_rotations(pot.params, pot.config, graph, rots, chunk=36)  # compile
+    batched = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        averaging.over_rotations(pot.params, pot.config, graph, rots, chunk=36)
+        batched.append(time.perf_counter() - t0)
+    sequential = []
+    for _ in range(max(1, repeats // 2)):
+        t0 = time.perf_counter()
+        for rot in jnp.asarray(rots, dtype=graph.positions.dtype):
+            g = graph._replace(positions=graph.positions @ rot.T, cell=graph.cell @ rot.T)
+            jax.block_until_ready(pot._function(pot.params, pot.config, g))
+        sequential.append(time.perf_counter() - t0)
+    return min(batched), min(sequential)
 
 
 if __name__ == "__main__":
