@@ -7,7 +7,6 @@ import time
 
 import click
 import numpy as np
-import xarray as xr
 from ase.data import chemical_symbols
 from tqdm import tqdm
 
