@@ -32,10 +32,10 @@ def test_breaking_decreases_with_grid_order():
     from eqt_model.calculator import Potential
 
     jax.config.update("jax_enable_x64", True)
-    ds = io.open_trajectory(Path(MODEL).parent / "water64_tip3p.nc").isel(frame=[0, 200]).load()
+    ds = io.open_trajectory(Path(MODEL).parent / "water64_tip3p.nc").isel(frame=[0]).load()
     items = [(p.astype(float), c, ds["atomic_number"].values, [True] * 3) for p, c in zip(ds["positions"].values, ds["cell"].values)]
-    grids = ("1", "2", "3", "L4")
-    out = rotvar.report(rotvar.eqt_evaluator(Potential(MODEL)), items, n_random=4, grids=grids)
-    finest = np.array(out["energy"]["L4"])
+    grids = ("1", "2", "3")
+    out = rotvar.report(rotvar.eqt_evaluator(Potential(MODEL)), items, n_random=2, grids=grids)
+    finest = np.array(out["energy"]["3"])
     errors = [np.mean(np.abs(np.array(out["energy"][g]) - finest)) for g in grids[:-1]]
-    assert errors[0] > errors[1] > errors[2] > 0, errors
+    assert errors[0] > errors[1] > 0, errors
