@@ -1,5 +1,6 @@
 """Time of one energy + forces evaluation of the eqt model (JAX, CPU), compile time apart,
-and of a rotationally averaged evaluation (grid 2i, 36 rotations) batched in one call versus
+and of a rotationally averaged evaluation (grid 2i, 36 rotations) batched (as many rotations per
+call as fit a 2 GiB work space) versus
 the 36 rotations evaluated one after the other (as i-PI's sequential averaging does).
 
 Systems: the 64-water box (192 atoms) of example_data and a 512-water box (1536 atoms, from
@@ -78,11 +79,11 @@ def time_averaged(pot, graph, repeats):
     from eqt_model import averaging, rotations
 
     rots, _ = rotations.grid("2i")
-    averaging.over_rotations(pot.params, pot.config, graph, rots, chunk=36)  # compile
+    averaging.over_rotations(pot.params, pot.config, graph, rots)  # compile
     batched = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        averaging.over_rotations(pot.params, pot.config, graph, rots, chunk=36)
+        averaging.over_rotations(pot.params, pot.config, graph, rots)
         batched.append(time.perf_counter() - t0)
     sequential = []
     for _ in range(max(1, repeats // 2)):
