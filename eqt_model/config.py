@@ -13,7 +13,9 @@ class ModelConfig:
     species: atomic numbers the model knows; d_model: token width; n_message_layers
     message-passing layers of n_transformer_layers transformer layers each; n_heads attention
     heads; d_feedforward: feed-forward width; cutoff r_c and cutoff_width delta (Å): the
-    smooth cutoff is 1 below r_c - delta and falls to 0 at r_c with a cosine.
+    smooth cutoff is 1 below r_c - delta and falls to 0 at r_c with a cosine. n_radial > 0
+    adds that many Gaussians of the edge length (centres evenly spaced on [0, r_c]) to the
+    edge-token input beside the raw vector and length: sharper radial features, faster training.
     """
 
     species: tuple = (1, 8)
@@ -25,12 +27,15 @@ class ModelConfig:
     cutoff: float = 4.0
     cutoff_width: float = 0.2
     activation: Literal["silu", "gelu"] = "silu"
+    n_radial: int = 0
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise InputError(f"d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
         if not 0 < self.cutoff_width < self.cutoff:
             raise InputError("need 0 < cutoff_width < cutoff")
+        if self.n_radial < 0:
+            raise InputError("n_radial must be >= 0")
         if self.activation not in ("silu", "gelu"):
             raise InputError(f"unknown activation {self.activation!r}")
         object.__setattr__(self, "species", tuple(int(z) for z in self.species))

@@ -21,7 +21,7 @@ from eqt_model.config import ModelConfig  # noqa: E402
 from .conftest import TRICLINIC, water_molecules, wrap  # noqa: E402
 
 CONFIG = ModelConfig(species=(1, 8), d_model=16, n_message_layers=2, n_transformer_layers=1, n_heads=2,
-                     d_feedforward=32, cutoff=3.5, cutoff_width=0.3)
+                     d_feedforward=32, cutoff=3.5, cutoff_width=0.3, n_radial=4)
 
 
 def _graph(positions, numbers, cell, config=CONFIG, capacity=48):
@@ -69,6 +69,26 @@ def test_forces_are_minus_the_energy_gradient(system):
         minus[atom, axis] -= h
         fd = -(float(_ef(params, _graph(plus, numbers, cell))[0]) - float(_ef(params, _graph(minus, numbers, cell))[0])) / (2 * h)
         assert fd == pytest.approx(float(f[atom, axis]), rel=1e-6, abs=1e-8)
+
+
+def test_custom_edge_gathers_give_the_plain_indexing_derivatives(system, monkeypatch):
+    """Forces and the force-loss parameter gradients (second derivatives, as in training) with
+    the reverse-edge custom derivatives equal those of plain indexing (scatter-add transposes)."""
+    pos, numbers, cell, params = system
+    graph = _graph(pos, numbers, cell)
+    target = jnp.asarray(np.random.default_rng(2).normal(size=pos.shape))
+
+    def force_loss(p):
+        return jnp.sum((model.energy_and_forces(p, CONFIG, graph)[1] - target) ** 2)
+
+    custom = jax.grad(force_loss)(params), model.energy_and_forces(params, CONFIG, graph)[1]
+    monkeypatch.setattr(model, "gather_neighbors", lambda x, nb, rev, mask: x[nb])
+    monkeypatch.setattr(model, "reverse_edges", lambda e, rev, mask: jnp.where(
+        mask[..., None], e.reshape(mask.size, -1)[rev], 0))
+    plain = jax.grad(force_loss)(params), model.energy_and_forces(params, CONFIG, graph)[1]
+    np.testing.assert_allclose(custom[1], plain[1], rtol=1e-10, atol=1e-12)
+    for a, b in zip(jax.tree_util.tree_leaves(custom[0]), jax.tree_util.tree_leaves(plain[0])):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
 
 
 def test_energy_is_smooth_where_atoms_cross_the_cutoff():
