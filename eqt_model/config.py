@@ -57,7 +57,8 @@ class ModelConfig:
 
 PRESETS = {
     # trains on a laptop CPU in minutes to an hour
-    "small": dict(d_model=32, n_message_layers=2, n_transformer_layers=1, n_heads=4, d_feedforward=64),
+    "small": dict(d_model=32, n_message_layers=2, n_transformer_layers=1, n_heads=4, d_feedforward=64,
+                  n_radial=16),
     # the configuration of Langer, Pozdnyakov, Ceriotti (2024)
     "paper": dict(d_model=128, n_message_layers=4, n_transformer_layers=2, n_heads=4, d_feedforward=512),
 }

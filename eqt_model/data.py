@@ -57,9 +57,9 @@ def build(frames, energies, forces, species, cutoff, capacity=None):
         if unknown:
             raise InputError(f"structure {k} has species {unknown} unknown to the model (knows {list(species)})")
     n_max = max(len(a) for a in frames)
-    if capacity is None:
-        capacity = nbmod.capacity_for(max(nbmod.count_max(a.positions, a.cell.array if a.pbc.any() else None,
-                                                          a.pbc, cutoff) for a in frames))
+    if capacity is None:  # fixed structures: the exact largest count, no margin (padding costs time)
+        capacity = max(1, max(nbmod.count_max(a.positions, a.cell.array if a.pbc.any() else None, a.pbc, cutoff)
+                              for a in frames))
     s = len(frames)
     positions = np.zeros((s, n_max, 3))
     cells = np.zeros((s, 3, 3))

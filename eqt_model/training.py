@@ -1,7 +1,9 @@
 """Training with rotational augmentation, evaluation, and the symmetry monitor.
 
-Loss = w_E * <((E_pred - E) / N)^2> + <|F_pred - F|^2> / 3 (eV, eV/Å), optax Adam with linear
-warm-up and cosine decay and gradient clipping. With augmentation every structure gets a fresh
+Loss = w_E * MSE(E/N) / s_E + MSE(F) / s_F (energies per atom in eV, force components in eV/Å),
+where s_E and s_F are running means of the two MSEs (PET's normalization by sliding errors: both
+terms stay of order one as training proceeds, so w_E = 0.01 weighs energies against forces at
+every stage); optax Adam with linear warm-up and cosine decay and gradient clipping. With augmentation every structure gets a fresh
 uniformly random rotation (optionally times the inversion) at every step: positions, cell and
 force labels are rotated together, the neighbour list (integer lattice shifts) stays valid.
 The symmetry monitor reports, every epoch, the spread (standard deviation) of energies and
@@ -70,12 +72,21 @@ def rotate(graph, rotations):
                           cell=jnp.einsum("sia,sba->sib", graph.cell, rotations))
 
 
-def loss_fn(params, config, graph, atom_mask, energy, forces, n_atoms, energy_weight):
+def loss_fn(params, config, graph, atom_mask, energy, forces, n_atoms, energy_weight, norms):
+    """(normalized loss, (energy-per-atom MSE eV^2, force-component MSE (eV/Å)^2))."""
     e, f = jax.vmap(_predict, in_axes=(None, None, 0, 0))(params, config, graph, atom_mask)
-    e_loss = jnp.mean(((e - energy) / n_atoms) ** 2)
+    e_mse = jnp.mean(((e - energy) / n_atoms) ** 2)
     sq = jnp.sum((f - forces) ** 2, axis=-1)
-    f_loss = jnp.sum(jnp.where(atom_mask, sq, 0.0)) / (3 * jnp.sum(atom_mask))
-    return energy_weight * e_loss + f_loss
+    f_mse = jnp.sum(jnp.where(atom_mask, sq, 0.0)) / (3 * jnp.sum(atom_mask))
+    return energy_weight * e_mse / norms[0] + f_mse / norms[1], (e_mse, f_mse)
+
+
+def initial_norms(ds):
+    """The MSEs of the untrained model (reference energies, zero forces): the starting s_E, s_F."""
+    reference, _ = fit_output(ds, int(ds.species.max()) + 1)
+    counts = np.stack([np.bincount(s[m], minlength=len(reference)) for s, m in zip(ds.species, ds.atom_mask)])
+    e_mse = np.mean(((ds.energy - counts @ reference) / ds.n_atoms) ** 2)
+    return np.array([max(e_mse, 1e-12), max(np.mean(ds.forces[ds.atom_mask] ** 2), 1e-12)])
 
 
 def make_optimizer(learning_rate, steps, warmup):
@@ -84,17 +95,17 @@ def make_optimizer(learning_rate, steps, warmup):
     return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 7, 8))
-def train_step(params, config, optimizer, opt_state, key, batch, energy_weight, inversion, augment):
+@functools.partial(jax.jit, static_argnums=(1, 2, 8, 9))
+def train_step(params, config, optimizer, opt_state, key, batch, energy_weight, norms, inversion, augment):
     graph, atom_mask, energy, forces, n_atoms = batch
     if augment:
         rot = random_rotations(key, energy.shape[0], inversion)
         graph = rotate(graph, rot)
         forces = jnp.einsum("sna,sba->snb", forces, rot)
-    loss, grads = jax.value_and_grad(loss_fn)(params, config, graph, atom_mask, energy, forces, n_atoms,
-                                              energy_weight)
+    (loss, mses), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, config, graph, atom_mask, energy, forces, n_atoms, energy_weight, norms)
     updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+    return optax.apply_updates(params, updates), opt_state, loss, jnp.stack(mses)
 
 
 def evaluate(params, config, ds, batch_size=8):
@@ -133,6 +144,9 @@ def rotational_spread(params, config, ds, n_rotations=8, seed=1234):
     return float(np.mean(np.std(e_all, axis=0))), float(np.mean(f_std))
 
 
+NORM_DECAY = 0.99  # running means s_E, s_F: about the last 100 steps
+
+
 def split(n, n_test, val_fraction, seed):
     """Seeded (train, validation, test) index arrays."""
     order = np.random.default_rng(seed).permutation(n)
@@ -153,13 +167,14 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
     steps_per_epoch = max(1, int(np.ceil(len(train.energy) / batch_size)))
     optimizer = make_optimizer(learning_rate, epochs * steps_per_epoch, warmup=min(200, steps_per_epoch * 2))
     opt_state = optimizer.init(params)
-    first_epoch, history, best = 0, [], (np.inf, params)
+    first_epoch, history, best, norms = 0, [], (np.inf, params), initial_norms(train)
     if state is not None:
         params = state["params"]
         leaves = jax.tree_util.tree_leaves(opt_state)
         opt_state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(opt_state),
                                                  [jnp.asarray(a) for a in state["opt_state"]][:len(leaves)])
         first_epoch, history = int(state["epoch"]), list(state["history"])
+        norms = np.asarray(state.get("norms", norms), float)
         best = (float(state["best_forces_mae"]), state["best_params"])
     rng = np.random.default_rng(seed + first_epoch)
     key = jax.random.PRNGKey(seed)
@@ -175,8 +190,10 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
                      jnp.asarray(train.energy[idx]), jnp.asarray(train.forces[idx]),
                      jnp.asarray(train.n_atoms[idx], dtype=all_train.positions.dtype))
             key, sub = jax.random.split(jax.random.fold_in(key, epoch))
-            params, opt_state, loss = train_step(params, config, optimizer, opt_state, sub, batch,
-                                                 energy_weight, inversion, augment)
+            params, opt_state, loss, mses = train_step(params, config, optimizer, opt_state, sub, batch,
+                                                       energy_weight, jnp.asarray(norms, all_train.positions.dtype),
+                                                       inversion, augment)
+            norms = NORM_DECAY * norms + (1 - NORM_DECAY) * np.asarray(mses)
             losses.append(float(loss))
         e, f = evaluate(params, config, val)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **errors(val, e, f)}
@@ -185,7 +202,7 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
         if record["forces_mae"] < best[0]:
             best = (record["forces_mae"], params)
         state = {"params": params, "opt_state": jax.tree_util.tree_leaves(opt_state), "epoch": epoch + 1,
-                 "history": history, "best_forces_mae": best[0], "best_params": best[1]}
+                 "history": history, "best_forces_mae": best[0], "best_params": best[1], "norms": norms}
         if on_epoch:
             on_epoch(record, best, state)
     return best[1], history, state
