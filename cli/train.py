@@ -22,7 +22,8 @@ from .common import atomic_output, command, command_line
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--energy-weight", type=float, default=0.01, show_default=True,
-              help="Weight of the per-atom energy term against the force term (paper: 0.01).")
+              help="Weight of the per-atom energy term against the force term, both normalized by their "
+                   "running MSEs (as PET; paper: 0.01).")
 @click.option("--no-augment", is_flag=True, help="No random rotations (for comparison).")
 @click.option("--inversion", is_flag=True, help="Augment with the inversion too.")
 @click.option("--n-test", type=click.IntRange(min=0), default=20, show_default=True,
@@ -43,7 +44,8 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
 
     \b
     Seeded split into train/validation/test; per-species reference energies by least squares;
-    loss = w_E <(dE/N)^2> + <|dF|^2>/3; Adam with warm-up and cosine decay; a fresh random
+    loss = w_E MSE(E/N)/s_E + MSE(F)/s_F with s_E, s_F running MSEs (PET's normalization);
+    Adam with warm-up and cosine decay; gradient clipping; a fresh random
     rotation of every structure at every step; best model by validation force MAE; the
     validation set's rotational spread is reported every epoch (symmetry monitor). Writes
     OUTPUT (model.pkl) and OUTPUT.ckpt (resumable).
