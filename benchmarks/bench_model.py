@@ -6,7 +6,7 @@ the 36 rotations evaluated one after the other (as i-PI's sequential averaging d
 Systems: the 64-water box (192 atoms) of example_data and a 512-water box (1536 atoms, from
 ../shared/data/init-512_h2o.xyz when present, else 8 copies of the 64-water box). Presets
 'small' and 'paper' with random parameters (the cost does not depend on the values), float32.
-metatrain's PET is not compared here: it needs a PyTorch stack this benchmark does not install.
+metatrain's PET at the same sizes: benchmarks/bench_pet_metatrain.py (a separate PyTorch venv).
 
 Run: python benchmarks/bench_model.py [--repeats 5]
 """
