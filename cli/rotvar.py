@@ -121,7 +121,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
         evaluate(*items[0], np.eye(3)[None])
         each = time.perf_counter() - t0
         for g, n in sizes.items():
-            click.echo(f"grid {g:>4}: {n:4d} rotation{"s" if n > 1 else ""}")
+            click.echo(f"grid {g:>4}: {n:4d} rotation{'s' if n > 1 else ''}")
         click.echo(f"{len(items)} structures x {per_structure} evaluations = {len(items) * per_structure}; "
                    f"about {len(items) * per_structure * each:.0f} s at {each * 1e3:.1f} ms each "
                    "(batching makes eqt models faster than this)")
