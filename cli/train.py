@@ -46,7 +46,8 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
     Seeded split into train/validation/test; per-species reference energies by least squares;
     loss = w_E MSE(E/N)/s_E + MSE(F)/s_F with s_E, s_F running MSEs (PET's normalization);
     Adam with warm-up and cosine decay; gradient clipping; a fresh random
-    rotation of every structure at every step; best model by validation force MAE; the
+    rotation of every structure at every step; best model by validation force MAE, its
+    reference energies re-fitted to the training energies at the end; the
     validation set's rotational spread is reported every epoch (symmetry monitor). Writes
     OUTPUT (model.pkl) and OUTPUT.ckpt (resumable).
 
@@ -102,12 +103,15 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
     best, history, _ = training.fit(params, config, train, val, epochs, batch_size, learning_rate, energy_weight,
                                     not no_augment, inversion, seed, state, on_epoch)
     bar.close()
+    best = training.refit_reference(best, config, train)
+    meta["reference_energies_eV"] = np.asarray(best["output"]["reference"], float).tolist()
     if test_idx.size:
         test = datamod.subset(ds, test_idx)
         err = training.errors(test, *training.evaluate(best, config, test))
         meta["test_errors"] = err
-        with atomic_output(output, ".pkl") as tmp:
-            modelfile.save(tmp, config, best, {**meta, "history": history, "epochs": epochs})
+    with atomic_output(output, ".pkl") as tmp:
+        modelfile.save(tmp, config, best, {**meta, "history": history, "epochs": epochs})
+    if test_idx.size:
         click.echo(f"test ({len(test_idx)} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "
                    f"({err['energy_per_atom_mae'] * 1e3:.2f} meV/atom), force MAE {err['forces_mae'] * 1e3:.1f} meV/Å "
                    f"(RMSE {err['forces_rmse'] * 1e3:.1f})", err=True)

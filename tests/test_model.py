@@ -168,6 +168,24 @@ def _tiny_dataset(n=6, seed=0):
     return frames, np.array(energies), forces
 
 
+def test_refitted_reference_energies_solve_the_least_squares_normal_equations(system):
+    """After refit_reference the energy residuals are orthogonal to every species count (the
+    normal equations of the least-squares offset per species); forces are unchanged."""
+    _, _, _, params = system
+    frames, energies, forces = _tiny_dataset(6, seed=2)
+    frames = [atoms[:n] for atoms, n in zip(frames, (6, 5, 4, 6, 5, 4))]  # O2H4, O2H3, O2H2
+    forces = [f[:len(a)] for f, a in zip(forces, frames)]
+    labels = energies + np.random.default_rng(0).normal(0.0, 3.0, len(energies))
+    ds = datamod.build(frames, labels, forces, CONFIG.species, CONFIG.cutoff)
+    refit = training.refit_reference(params, CONFIG, ds)
+    e_old, f_old = training.evaluate(params, CONFIG, ds)
+    e_new, f_new = training.evaluate(refit, CONFIG, ds)
+    counts = training.composition(ds, 2)
+    np.testing.assert_allclose(counts.T @ (labels - e_new), 0.0, atol=1e-8)
+    assert np.abs(counts.T @ (labels - e_old)).max() > 1.0
+    np.testing.assert_allclose(f_new, f_old, atol=1e-12)
+
+
 def test_augmentation_makes_the_model_much_more_invariant():
     frames, energies, forces = _tiny_dataset()
     config = ModelConfig(species=(1, 8), d_model=16, n_message_layers=1, n_transformer_layers=1, n_heads=2,
