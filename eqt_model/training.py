@@ -85,6 +85,9 @@ def loss_fn(params, config, graph, atom_mask, energy, forces, n_atoms, energy_we
     return energy_weight * e_mse / norms[0] + f_mse / norms[1], (e_mse, f_mse)
 
 
+NORM_DECAY = 0.99  # running means s_E, s_F: about the last 100 steps
+
+
 def initial_norms(ds):
     """The MSEs of the untrained model (reference energies, zero forces): the starting s_E, s_F."""
     n_species = int(ds.species.max()) + 1
@@ -156,9 +159,6 @@ def rotational_spread(params, config, ds, n_rotations=8, seed=1234):
     e_all, f_all = np.array(e_all), np.array(f_all)
     f_std = np.std(f_all, axis=0)[ds.atom_mask]
     return float(np.mean(np.std(e_all, axis=0))), float(np.mean(f_std))
-
-
-NORM_DECAY = 0.99  # running means s_E, s_F: about the last 100 steps
 
 
 def split(n, n_test, val_fraction, seed):
