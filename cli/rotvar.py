@@ -115,8 +115,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     items = [(a.positions, a.cell.array if a.pbc.any() else None, a.numbers, a.pbc) for a in frames]
     per_structure = n_random + sum(sizes.values()) + ((2 * l_max + 1) ** 2 * (l_max + 1) if l_max else 0)
     if plan:
-        t0 = time.perf_counter()
-        evaluate(*items[0], np.eye(3)[None])
+        evaluate(*items[0], np.eye(3)[None])  # compile
         t0 = time.perf_counter()
         evaluate(*items[0], np.eye(3)[None])
         each = time.perf_counter() - t0

@@ -6,8 +6,6 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from eqt_analysis.errors import InputError
 
-from scipy.spatial.transform import Rotation
-
 from . import averaging, model, modelfile, rotations
 from . import neighbors as nbmod
 
@@ -57,7 +55,7 @@ class Potential:
             e, f = self._function(self.params, self.config, graph)
             return float(e), np.asarray(f, dtype=np.float64)
         if self.average == "random":
-            rot = Rotation.random(random_state=self._rng).as_matrix()[None]
+            rot, _ = rotations.random_grid(1, self._rng)
             e, f = averaging.over_rotations(self.params, self.config, graph, rot)
             return float(e[0]), np.asarray(f[0], dtype=np.float64)
         e, f = averaging.over_rotations(self.params, self.config, graph, self.rotations)

@@ -88,9 +88,8 @@ def loss_fn(params, config, graph, atom_mask, energy, forces, n_atoms, energy_we
 NORM_DECAY = 0.99  # running means s_E, s_F: about the last 100 steps
 
 
-def initial_norms(ds):
+def initial_norms(ds, n_species):
     """The MSEs of the untrained model (reference energies, zero forces): the starting s_E, s_F."""
-    n_species = int(ds.species.max()) + 1
     reference, _ = fit_output(ds, n_species)
     e_mse = np.mean(((ds.energy - composition(ds, n_species) @ reference) / ds.n_atoms) ** 2)
     return np.array([max(e_mse, 1e-12), max(np.mean(ds.forces[ds.atom_mask] ** 2), 1e-12)])
@@ -181,7 +180,7 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
     steps_per_epoch = max(1, int(np.ceil(len(train.energy) / batch_size)))
     optimizer = make_optimizer(learning_rate, epochs * steps_per_epoch, warmup=min(200, steps_per_epoch * 2))
     opt_state = optimizer.init(params)
-    first_epoch, history, best, norms = 0, [], (np.inf, params), initial_norms(train)
+    first_epoch, history, best, norms = 0, [], (np.inf, params), initial_norms(train, len(config.species))
     if state is not None:
         params = state["params"]
         leaves = jax.tree_util.tree_leaves(opt_state)
