@@ -6,11 +6,11 @@ import xarray as xr
 from eqt_analysis import conservation, molecules
 from eqt_analysis.errors import InputError
 
-from .common import (figure, command, default_output, result_options, whole_trajectory_options, whole_trajectory,
+from .common import (figure, command, claim_result, eqt_command, result_options, whole_trajectory_options, whole_trajectory,
                      write_result)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="TRAJ")
 @whole_trajectory_options
 @click.option("--drift-only", is_flag=True,
@@ -28,6 +28,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, ou
       eqt-angmom gas.nc --plot angmom.png       # -> gas.angmom.nc
       eqt-angmom bulk.nc --drift-only
     """
+    where = claim_result(path, "angmom", output, dat, plot)
     with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
         ds = ds.load()
         if "time" not in ds.coords:
@@ -69,7 +70,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, ou
             click.echo(f"|L| drift: {result.attrs['L_norm_drift']:.4g} +- {result.attrs['L_norm_drift_err']:.2g} "
                        f"amu Å^2/ps per ps" + (f"; mean |tau| = {result.attrs['mean_abs_torque_eV']:.4g} eV"
                                                 if "tau" in result else ""), err=True)
-        write_result(result, output or default_output(path, "angmom"), [path], dat, plot, draw)
+        write_result(result, where, draw)
 
 
 def draw(ds, path):

@@ -1,11 +1,12 @@
 """What every eqt command shares: error mapping, warnings, atomic outputs, common options."""
 import contextlib
+import dataclasses
 import functools
 import os
+import math
 import shlex
-import shutil
+import signal
 import sys
-import tempfile
 import warnings
 
 import click
@@ -13,17 +14,49 @@ import click
 from eqt_analysis.errors import InputError
 from eqt_analysis.trajectory import EqtWarning
 
+from . import outputs
+from .outputs import atomic_output, claim  # noqa: F401  (the commands import them from here)
+
+
+class _BadUsage(click.ClickException):
+    """A usage error shown as one line: `Error: <problem> (see 'PROG --help')`."""
+
+    exit_code = 2
+
+    def __init__(self, message, prog):
+        super().__init__(message)
+        self.prog = prog
+
+    def show(self, file=None):
+        click.echo(f"Error: {self.format_message()} (see '{self.prog} --help')", err=True)
+
+
+class EqtCommand(click.Command):
+    """A click command whose usage errors are one line on stderr with exit code 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise _BadUsage(err.format_message(), info_name or self.name) from None
+
+
+def eqt_command(**kwargs):
+    """`@click.command` for eqt: one-line usage errors, -h/--help."""
+    return click.command(cls=EqtCommand, context_settings={"help_option_names": ["-h", "--help"]}, **kwargs)
+
 
 def command(func):
     """Run a command body: InputError -> one line on stderr and exit code 2; eqt warnings
-    -> one line each on stderr. Anything else is an internal error (exit code 1)."""
+    -> one line each on stderr; SIGTERM/SIGHUP/SIGINT -> cleanups run, one line, exit 128 +
+    signal number. Anything else is an internal error (exit code 1)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         def show(message, category, *_args, **_kwargs):
             click.echo(f"warning: {message}", err=True)
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), outputs.signals_as_exceptions():
             warnings.simplefilter("always", EqtWarning)
             warnings.showwarning = show
             try:
@@ -31,6 +64,10 @@ def command(func):
             except InputError as err:
                 click.echo(f"Error: {err}", err=True)
                 raise click.exceptions.Exit(2) from None
+            except (outputs.Interrupted, KeyboardInterrupt) as err:
+                signum = getattr(err, "signum", signal.SIGINT)
+                click.echo(f"Error: interrupted by {signal.Signals(signum).name}; no output written", err=True)
+                raise click.exceptions.Exit(128 + signum) from None
 
     return wrapper
 
@@ -38,32 +75,6 @@ def command(func):
 def command_line():
     """The command as typed, for the `history` attribute of outputs."""
     return " ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + sys.argv[1:])
-
-
-@contextlib.contextmanager
-def atomic_output(path, suffix=""):
-    """Yield a temporary path; on success move it to `path` ('-': copy to stdout), on failure
-    delete it, so a failed command never leaves a file that looks complete."""
-    directory = None if path == "-" else (os.path.dirname(os.path.abspath(path)) or ".")
-    if directory is not None and not os.path.isdir(directory):
-        raise InputError("output directory does not exist", path)
-    fd, tmp = tempfile.mkstemp(suffix=suffix or os.path.splitext(path)[1], prefix=".eqt-",
-                               dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        if path == "-":
-            with open(tmp, "rb") as handle:
-                shutil.copyfileobj(handle, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it the usual mode
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 format_option = click.option(
@@ -126,14 +137,30 @@ def read_chunks(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk
     try:
         for k, path in enumerate(paths):
             if path == "-":
-                if not fmt:
-                    raise InputError("reading stdin needs --format")
-                paths[k] = io.spool_stdin(sys.stdin.buffer, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
+                paths[k] = _spool_stdin(fmt)
                 spooled.append(paths[k])
         yield from io.iter_trajectory(paths, fmt, topology, units, chunk, start, stop, stride)
     finally:
         for path in spooled:
             os.remove(path)
+
+
+def _spool_stdin(fmt):
+    """Copy standard input to a temporary file (formats need seeking); the caller removes it."""
+    if not fmt:
+        raise InputError("reading stdin needs --format", "-")
+    if sys.stdin is None:
+        raise InputError("standard input is closed", "-")
+    folder = outputs.tempfile.gettempdir()
+    outputs.remove_stale_temporaries(folder)
+    tmp = outputs.temporary_file(folder, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
+    try:
+        with open(tmp, "wb") as handle:
+            outputs.shutil.copyfileobj(getattr(sys.stdin, "buffer", sys.stdin), handle)
+    except BaseException:
+        os.remove(tmp)
+        raise
+    return tmp
 
 
 STDIN_SUFFIX = {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}
@@ -143,12 +170,30 @@ def result_options(func):
     """-o/--output, --dat and --plot of the analysis commands."""
     return _apply([
         click.option("--output", "-o", default=None, metavar="PATH",
-                     help="Result file (NetCDF). Default: derived from the input name; '-' = stdout."),
-        click.option("--dat", default=None, type=click.Path(dir_okay=False),
+                     help="Result file (NetCDF). Default: the input's name with .<command>.nc in the "
+                          "current folder (never replacing another input's result); '-' = stdout."),
+        click.option("--dat", default=None, metavar="PATH",
                      help="Also write the curves as a whitespace text table."),
-        click.option("--plot", default=None, type=click.Path(dir_okay=False),
+        click.option("--plot", default=None, metavar="PATH",
                      help="Also draw the result to this PNG file."),
     ], func)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities (and values outside min/max)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return value
+
+
+FINITE = FiniteFloat()
+POSITIVE = FiniteFloat(min=0, min_open=True)
+NON_NEGATIVE = FiniteFloat(min=0)
 
 
 @contextlib.contextmanager
@@ -170,26 +215,53 @@ def figure(path, rows=1, cols=1, size=(5.5, 4.0), **kwargs):
 
 
 def default_output(path, suffix):
-    """`traj.nc` -> `traj.<suffix>.nc` in the current directory ('-' -> `stdin.<suffix>.nc`)."""
-    stem = "stdin" if path == "-" else os.path.basename(path).split(".")[0]
-    return f"{stem}.{suffix}.nc"
+    """`run.1.nc` -> `run.1.<suffix>.nc` in the current folder ('-' -> `stdin.<suffix>.nc`)."""
+    if path == "-":
+        return f"stdin.{suffix}.nc"
+    stem, ext = os.path.splitext(os.path.basename(path))
+    if ext.lower() in (".gz", ".bz2", ".xz"):
+        stem = os.path.splitext(stem)[0]
+    return f"{stem or 'out'}.{suffix}.nc"
 
 
-def write_result(ds, output, inputs, dat=None, plot=None, draw=None, table_dim=None):
-    """Write an analysis Dataset atomically (NetCDF-4), plus optional text table and PNG."""
+def claim_result(inputs, name, output=None, dat=None, plot=None):
+    """Check the outputs of an analysis before any work (cli.outputs rules): the NetCDF result
+    (`output`, or the default derived from the first input and `name`), --dat and --plot."""
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    chosen = output or default_output(inputs[0], name)
+    targets = claim({"-o": chosen, "--dat": dat, "--plot": plot}, inputs, command=f"eqt-{name}",
+                    default=None if output else "-o")
+    return Result(targets["-o"], targets["--dat"], targets["--plot"], inputs, f"eqt-{name}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Where an analysis writes: checked Targets of the NetCDF result, table and PNG."""
+
+    output: outputs.Target
+    dat: outputs.Target | None
+    plot: outputs.Target | None
+    inputs: list
+    command: str
+
+
+def write_result(ds, where, draw=None, table_dim=None):
+    """Write an analysis Dataset atomically (NetCDF-4), plus the optional text table and PNG,
+    to the Targets of `where` (from claim_result): all files appear together, or none."""
     from eqt_analysis import __version__
 
-    ds.attrs.update(command=command_line(), inputs=" ".join(str(p) for p in inputs),
-                    eqt_version=__version__)
+    ds.attrs.update(command=command_line(), inputs=" ".join(str(p) for p in where.inputs),
+                    eqt_version=__version__, eqt_command=where.command,
+                    eqt_sources=outputs.source_ids(where.inputs))
     growth = ds.attrs.get("error_growth_2x", float("nan"))
     if growth > 1.2:
         click.echo(f"warning: block errors not converged: doubling the block length raises them "
                    f"{growth:.2f}x (frames are correlated beyond a block); use a larger --block or "
                    "a longer trajectory", err=True)
-    with contextlib.ExitStack() as stack:  # all files appear together, or none
-        tmp = stack.enter_context(atomic_output(output, ".nc"))
-        tmp_dat = stack.enter_context(atomic_output(dat, ".dat")) if dat else None
-        tmp_png = stack.enter_context(atomic_output(plot, ".png")) if plot else None
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_output(where.output, ".nc"))
+        tmp_dat = stack.enter_context(atomic_output(where.dat, ".dat")) if where.dat else None
+        tmp_png = stack.enter_context(atomic_output(where.plot, ".png")) if where.plot else None
         ds.to_netcdf(tmp)
         if tmp_dat:
             write_table(ds, tmp_dat, table_dim)
@@ -218,9 +290,7 @@ def whole_trajectory(path, fmt, topology, units, start=0, stop=None, stride=1):
     spooled = None
     try:
         if path == "-":
-            if not fmt:
-                raise InputError("reading stdin needs --format")
-            spooled = path = io.spool_stdin(sys.stdin.buffer, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
+            spooled = path = _spool_stdin(fmt)
         ds = io.open_trajectory(path, fmt, topology, units)
         yield ds.isel(frame=slice(start, stop, stride))
     finally:

@@ -8,11 +8,11 @@ from eqt_analysis import io, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import (atomic_output, command, command_line, format_option, quiet_option, read_chunks,
+from .common import (atomic_output, claim, command, command_line, eqt_command, format_option, quiet_option, read_chunks,
                      topology_option, units_option)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.argument("output")
 @format_option
@@ -59,11 +59,12 @@ def main(inputs, output, fmt, out_fmt, topology, units, properties, properties_j
     if output == "-" and not out_fmt:
         raise InputError("writing to stdout needs --to")
     out_fmt = io.writer_format(output, out_fmt)
+    target = claim({"OUTPUT": output}, [*inputs, topology, *properties])["OUTPUT"]
     joiners = [ipi.PropertyJoiner(ipi.read_properties(p), p, properties_join, properties_skip)
                for p in properties]
     chunks = read_chunks(inputs, fmt, topology, units, start, stop, stride, chunk)
     suffix = ".nc" if out_fmt == "netcdf" else ".xyz"
-    with atomic_output(output, suffix) as tmp, \
+    with atomic_output(target, suffix) as tmp, \
             io.open_writer(tmp, out_fmt, float64=float64, history=command_line()) as writer, \
             tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="convert") as bar:
         tree, n_frames = None, 0

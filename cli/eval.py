@@ -8,10 +8,10 @@ from ase.data import chemical_symbols
 
 from eqt_analysis.errors import InputError
 
-from .common import command, default_output, write_result
+from .common import claim_result, command, eqt_command, write_result
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("model_file", metavar="MODEL")
 @click.argument("data", metavar="DATA.xyz")
 @click.option("--output", "-o", default=None, help="Per-structure results (NetCDF). Default: DATA.eval.nc.")
@@ -33,6 +33,7 @@ def main(model_file, data, output, energy_key, forces_key, test_split, float64, 
     Example:
       eqt-eval example_data/model.pkl water.xyz --test-split
     """
+    where = claim_result([data, model_file], "eval", output)
     import jax
 
     if float64:
@@ -89,4 +90,4 @@ def main(model_file, data, output, energy_key, forces_key, test_split, float64, 
                                                for k in range(len(frames))]), {"units": "electronvolt/angstrom"}),
          "n_atoms": ("structure", ds.n_atoms)},
         attrs={k: v for k, v in err.items()})
-    write_result(result, output or default_output(data, "eval"), [model_file, data])
+    write_result(result, where)

@@ -10,7 +10,7 @@ from eqt_analysis import trajectory as traj
 from eqt_analysis.errors import InputError
 from eqt_analysis.molecules import find_waters
 
-from .common import command, format_option, read_chunks, topology_option, units_option
+from .common import command, eqt_command, format_option, read_chunks, topology_option, units_option
 
 
 def summarize(chunks):
@@ -86,7 +86,7 @@ def as_text(path, info):
     return "\n".join(lines)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="FILE")
 @format_option
 @topology_option

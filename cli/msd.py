@@ -10,11 +10,11 @@ from eqt_analysis import diffusion, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis import trajectory
 
-from .common import (figure, atoms_per_chunk, command, default_output, result_options, quiet_option, whole_trajectory_options,
+from .common import (figure, atoms_per_chunk, command, claim_result, eqt_command, NON_NEGATIVE, POSITIVE, result_options, quiet_option, whole_trajectory_options,
                      whole_trajectory, write_result)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="TRAJ")
 @whole_trajectory_options
 @click.option("--species", default=None, metavar="A,B", help="Species to follow. Default: every species.")
@@ -22,11 +22,11 @@ from .common import (figure, atoms_per_chunk, command, default_output, result_op
 @click.option("--keep-drift", is_flag=True, help="Do not remove the system's centre-of-mass drift.")
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True,
               help="Blocks of consecutive frames for the standard errors.")
-@click.option("--fit-start", type=float, default=None, help="Start of the fit window (ps). Default: fit-stop / 4.")
-@click.option("--fit-stop", type=float, default=None, help="End of the fit window (ps). Default: 80% of a block.")
-@click.option("--viscosity", type=float, default=None, metavar="MPAS",
+@click.option("--fit-start", type=NON_NEGATIVE, default=None, help="Start of the fit window (ps). Default: fit-stop / 4.")
+@click.option("--fit-stop", type=POSITIVE, default=None, help="End of the fit window (ps). Default: 80% of a block.")
+@click.option("--viscosity", type=POSITIVE, default=None, metavar="MPAS",
               help="Shear viscosity (mPa s) for the Yeh-Hummer finite-size correction of D.")
-@click.option("--temperature", type=float, default=None,
+@click.option("--temperature", type=POSITIVE, default=None,
               help="Temperature (K) for the Yeh-Hummer correction. Default: the trajectory's mean.")
 @result_options
 @quiet_option
@@ -47,6 +47,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
       eqt-msd traj.nc --species O --fit-start 1 --fit-stop 5 --plot msd.png
       eqt-msd traj.nc --com --viscosity 0.89 --temperature 300
     """
+    where = claim_result(path, "msd", output, dat, plot)
     with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
         numbers = ds["atomic_number"].values
         names = trajectory.species(numbers)
@@ -83,7 +84,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
             click.echo(f"D_{name} = {float(result[f'D_{name}_1e5cm2s']):.4g} +- "
                        f"{float(result[f'D_{name}_1e5cm2s_err']):.2g} x 1e-5 cm^2/s "
                        f"(fit {result.attrs['fit_start_ps']:g}..{result.attrs['fit_stop_ps']:g} ps)", err=True)
-        write_result(result, output or default_output(path, "msd"), [path], dat, plot, draw)
+        write_result(result, where, draw)
 
 
 def draw(ds, path):

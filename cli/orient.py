@@ -9,14 +9,14 @@ from eqt_analysis import molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis.orient import Orientation, molecule_angles
 
-from .common import (figure, command, default_output, result_options, quiet_option, read_chunks,
+from .common import (figure, command, claim_result, eqt_command, POSITIVE, result_options, quiet_option, read_chunks,
                      trajectory_options, write_result)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="TRAJ")
 @trajectory_options
-@click.option("--bandwidth", type=float, default=0.1, show_default=True,
+@click.option("--bandwidth", type=POSITIVE, default=0.1, show_default=True,
               help="Kernel width in cos θ; the width in φ is π times it (radian).")
 @click.option("--grid", type=(click.IntRange(min=2), click.IntRange(min=2)), default=(50, 100),
               show_default=True, metavar="NCOS NPHI", help="Grid points in cos θ and φ.")
@@ -43,6 +43,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
     """
     if per_molecule and (dat or plot):
         raise InputError("--per-molecule writes a (frame, molecule) table: no --dat or --plot")
+    where = claim_result(path, "angles" if per_molecule else "orient", output, dat, plot)
     calc, waters, tables = None, None, []
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
@@ -59,7 +60,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
             bar.update(ds.sizes["frame"])
     if per_molecule:
         result = xr.concat(tables, dim="frame")
-        write_result(result, output or default_output(path, "angles"), [path])
+        write_result(result, where)
         return
     result = calc.result()
     a = result.attrs
@@ -67,7 +68,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
     click.echo(f"{'isotropic within errors' if isotropic else 'NOT isotropic'}: chi2 = {a['chi2']:.4g} "
                f"for {a['dof']} dof, p = {a['p_value']:.3g}; max |F| = {a['max_abs_F']:.3g} kT, "
                f"rms F = {a['rms_F']:.3g} kT ({a['n_samples']} samples, {a['n_blocks']} blocks)", err=True)
-    write_result(result, output or default_output(path, "orient"), [path], dat, plot, draw)
+    write_result(result, where, draw)
 
 
 def draw(ds, path):

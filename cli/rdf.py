@@ -7,22 +7,22 @@ from tqdm import tqdm
 from eqt_analysis import molecules
 from eqt_analysis.rdf import RDF, species_pairs
 
-from .common import (figure, command, default_output, result_options, quiet_option, read_chunks,
+from .common import (figure, command, claim_result, eqt_command, POSITIVE, result_options, quiet_option, read_chunks,
                      trajectory_options, write_result)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="TRAJ")
 @trajectory_options
 @click.option("--pairs", default=None, metavar="A-B,...",
               help="Species pairs, e.g. O-O,O-H. Default: every pair of species present.")
-@click.option("--rmax", type=float, default=6.0, show_default=True,
+@click.option("--rmax", type=POSITIVE, default=6.0, show_default=True,
               help="Largest distance (Å). Must stay below half the smallest perpendicular cell "
                    "width in every frame (minus 5 bandwidths for --bandwidth): frames that do not "
                    "allow it are refused, never truncated.")
 @click.option("--bins", type=click.IntRange(min=2), default=200, show_default=True,
               help="Histogram bins (or kernel grid points) on [0, rmax).")
-@click.option("--bandwidth", type=float, default=None, metavar="H",
+@click.option("--bandwidth", type=POSITIVE, default=None, metavar="H",
               help="Gaussian kernel estimate with width H (Å) instead of the histogram.")
 @click.option("--normalization", type=click.Choice(["ideal", "pairs"]), default="ideal", show_default=True,
               help="Pair count of the ideal gas: N_a (N_b - delta_ab) ('ideal', small-system "
@@ -55,6 +55,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
       eqt-rdf traj.nc --pairs O-O --bandwidth 0.05 --dipole --plot rdf.png
       eqt-convert run.xyz - --to netcdf | eqt-rdf -f netcdf - -o - > rdf.nc
     """
+    where = claim_result(path, "rdf", output, dat, plot)
     calc = None
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
@@ -70,7 +71,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])
     result = calc.result()
-    write_result(result, output or default_output(path, "rdf"), [path], dat, plot, draw)
+    write_result(result, where, draw)
 
 
 def draw(ds, path):

@@ -4,11 +4,11 @@ import click
 from eqt_analysis import molecules, rotation, timeseries
 from eqt_analysis.errors import InputError
 
-from .common import (figure, command, default_output, result_options, read_chunks, trajectory_options,
+from .common import (figure, command, claim_result, eqt_command, result_options, read_chunks, trajectory_options,
                      write_result)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="TRAJ")
 @trajectory_options
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True,
@@ -24,6 +24,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, blocks, output,
     Example:
       eqt-rotcorr traj.nc --plot rot.png       # -> traj.rotcorr.nc
     """
+    where = claim_result(path, "rotcorr", output, dat, plot)
     chunks = read_chunks(path, fmt, topology, units, start, stop, stride, chunk)
     first = next(chunks, None)
     if first is None:
@@ -45,7 +46,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, blocks, output,
     result = rotation.rotational_correlation(u, timeseries.time_step(times, path), blocks)
     click.echo(f"tau_C1 = {float(result['tau_C1']):.4g} ps, tau_C2 = {float(result['tau_C2']):.4g} ps "
                f"({len(waters)} waters, {len(u)} frames)", err=True)
-    write_result(result, output or default_output(path, "rotcorr"), [path], dat, plot, draw)
+    write_result(result, where, draw)
 
 
 def draw(ds, path):

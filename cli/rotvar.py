@@ -14,7 +14,7 @@ from eqt_analysis import rotvar as stats
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import command, write_result
+from .common import claim_result, command, eqt_command, write_result
 
 
 def _calculator(spec):
@@ -40,7 +40,7 @@ def _print(table, fmt):
         click.echo(sep.join([row["grid"]] + [f"{row[k]:.6g}" for k in keys]))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("model_file", metavar="[MODEL]", required=False)
 @click.argument("structures", metavar="[STRUCTURES.xyz]", required=False)
 @click.option("--calculator", default=None, metavar="MODULE:FACTORY",
@@ -82,6 +82,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
       eqt-rotvar --from-properties replay.out --atoms 192
     """
     if properties:
+        where = claim_result(properties, "rotvar", output)
         if not os.path.exists(properties):
             raise InputError("no such file", properties)
         mapping = None
@@ -89,7 +90,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
             mapping = dict(item.split("=", 1) for item in columns.split(","))
         table = stats.from_properties(ipi.read_properties(properties), mapping, skip, n_atoms)
         _print(table, fmt)
-        write_result(table, output or os.path.basename(properties).split(".")[0] + ".rotvar.nc", [properties])
+        write_result(table, where)
         return
     import jax
 
@@ -99,16 +100,16 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
 
     if calculator:
         structures = structures or model_file
-        evaluate = rotvar.ase_evaluator(_calculator(calculator))
-        source = [calculator]
-    else:
-        if not model_file or not structures:
-            raise InputError("give MODEL and STRUCTURES.xyz (or --calculator, or --from-properties)")
-        jax.config.update("jax_enable_x64", True)  # measure the model, not float32 noise
-        evaluate = rotvar.eqt_evaluator(Potential(model_file))
-        source = [model_file]
+    elif not model_file or not structures:
+        raise InputError("give MODEL and STRUCTURES.xyz (or --calculator, or --from-properties)")
     if not structures or not os.path.exists(structures):
         raise InputError("no such file", structures)
+    where = None if plan else claim_result([structures] + ([] if calculator else [model_file]), "rotvar", output)
+    if calculator:
+        evaluate = rotvar.ase_evaluator(_calculator(calculator))
+    else:
+        jax.config.update("jax_enable_x64", True)  # measure the model, not float32 noise
+        evaluate = rotvar.eqt_evaluator(Potential(model_file))
     grid_names = [g.strip() for g in grids.split(",") if g.strip()]
     sizes = {g: len(rotations.grid(g, seed)[0]) for g in grid_names}
     frames, energies, forces = datamod.read(structures, energy_key, forces_key, require_labels=False)
@@ -159,4 +160,4 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     if labelled:
         click.echo(f"rotational/test error: energy {table.attrs['rotational_over_test_energy']:.3g}, "
                    f"forces {table.attrs['rotational_over_test_forces']:.3g}", err=True)
-    write_result(table, output or os.path.basename(structures).split(".")[0] + ".rotvar.nc", source + [structures])
+    write_result(table, where)

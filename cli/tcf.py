@@ -8,7 +8,7 @@ from eqt_analysis import io, series, timeseries
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import command, default_output, figure, result_options, write_result
+from .common import POSITIVE, claim_result, command, eqt_command, figure, result_options, write_result
 
 
 def _load(path, fmt, name):
@@ -27,7 +27,7 @@ def _load(path, fmt, name):
     return ds[name].values, ds[name].attrs.get("units", ""), times
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="SERIES")
 @click.option("--var", "-v", "name", required=True,
               help="Series: a per-frame variable of an eqt trajectory (e.g. potential_energy) or an i-PI "
@@ -36,9 +36,9 @@ def _load(path, fmt, name):
 @click.option("--format", "-f", "fmt", default=None, help="Input format (default: .out = i-PI properties).")
 @click.option("--skip", type=click.IntRange(min=0), default=0, show_default=True,
               help="Rows/frames to drop first (1 for i-PI replays: the start structure).")
-@click.option("--dt", type=float, default=None, help="Time step (ps) when the input has no time.")
+@click.option("--dt", type=POSITIVE, default=None, help="Time step (ps) when the input has no time.")
 @click.option("--window", default="hann", show_default=True, help="Window on the correlation (hann, none, ...).")
-@click.option("--fwhm", type=float, default=None, help="Extra Gaussian broadening FWHM (cm^-1).")
+@click.option("--fwhm", type=POSITIVE, default=None, help="Extra Gaussian broadening FWHM (cm^-1).")
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True, help="Blocks for errors.")
 @result_options
 @command
@@ -52,6 +52,7 @@ def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, pl
       eqt-tcf sim.out -v potential_energy --plot cvv.png
       eqt-tcf replay.out -v pot_component_raw_0 --minus pot_component_raw_5 --skip 1 --dt 0.0005
     """
+    where = claim_result(path, "tcf", output, dat, plot)
     if not os.path.exists(path):
         raise InputError("no such file", path)
     values, unit, times = _load(path, fmt, name)
@@ -69,7 +70,7 @@ def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, pl
     result = series.correlation_spectrum(values, dt, label, unit, window, fwhm, blocks)
     click.echo(f"{label}: mean {result.attrs['mean']:.6g} {unit}, std {np.sqrt(result.attrs['variance']):.4g} {unit}, "
                f"{len(values)} samples every {dt:g} ps", err=True)
-    write_result(result, output or default_output(path, "tcf"), [path], dat, plot, draw, "frequency")
+    write_result(result, where, draw, "frequency")
 
 
 def draw(ds, path):

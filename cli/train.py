@@ -9,26 +9,28 @@ from tqdm import tqdm
 
 from eqt_analysis.errors import InputError
 
-from .common import atomic_output, command, command_line
+from .common import NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, command, command_line, eqt_command
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("data", metavar="DATA.xyz")
-@click.option("--output", "-o", default="model.pkl", show_default=True, help="Model file to write.")
+@click.option("--output", "-o", default=None, metavar="PATH",
+              help="Model file to write (and PATH.ckpt beside it). Default: model.pkl, which must not "
+                   "exist yet unless --resume is given.")
 @click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
               help="Architecture: 'small' trains on a laptop CPU; 'paper' is the 2024 study's PET size.")
-@click.option("--cutoff", type=float, default=4.0, show_default=True, help="Cutoff radius (Å).")
+@click.option("--cutoff", type=POSITIVE, default=4.0, show_default=True, help="Cutoff radius (Å).")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
-@click.option("--energy-weight", type=float, default=0.01, show_default=True,
+@click.option("--learning-rate", type=POSITIVE, default=1e-3, show_default=True)
+@click.option("--energy-weight", type=NON_NEGATIVE, default=0.01, show_default=True,
               help="Weight of the per-atom energy term against the force term, both normalized by their "
                    "running MSEs (as PET; paper: 0.01).")
 @click.option("--no-augment", is_flag=True, help="No random rotations (for comparison).")
 @click.option("--inversion", is_flag=True, help="Augment with the inversion too.")
 @click.option("--n-test", type=click.IntRange(min=0), default=20, show_default=True,
               help="Structures held out for testing (never seen in training).")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+@click.option("--val-fraction", type=FiniteFloat(0, 1, max_open=True), default=0.1, show_default=True,
               help="Fraction of the rest used for validation (best-model selection).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of split, initialization and rotations.")
 @click.option("--float64", is_flag=True, help="Train in double precision (default float32).")
@@ -55,6 +57,12 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
     Example:
       eqt-train water.xyz --epochs 200 -o model.pkl
     """
+    if output is None and not resume and os.path.lexists("model.pkl"):
+        raise InputError("exists; give -o to name the new model (or -o model.pkl to replace it)", "model.pkl")
+    output = output or "model.pkl"
+    if output == "-":
+        raise InputError("eqt-train writes a model file and its checkpoint; give a file name", "-")
+    targets = claim({"-o": output, "checkpoint": output + ".ckpt"}, [data])
     import jax
 
     if float64:
@@ -92,9 +100,9 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
         bar.update(1)
         bar.set_postfix(F_mae=f"{rec['forces_mae'] * 1e3:.1f}meV/A", E_mae=f"{rec['energy_per_atom_mae'] * 1e3:.2f}meV/at",
                         rot_F=f"{rec['rot_std_forces'] * 1e3:.2f}meV/A")
-        with atomic_output(output + ".ckpt", ".ckpt") as tmp:
+        with atomic_output(targets["checkpoint"], ".ckpt") as tmp:
             modelfile.save_checkpoint(tmp, config, st, meta)
-        with atomic_output(output, ".pkl") as tmp:
+        with atomic_output(targets["-o"], ".pkl") as tmp:
             modelfile.save(tmp, config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"]})
 
     if state is not None:
@@ -109,7 +117,7 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
         test = datamod.subset(ds, test_idx)
         err = training.errors(test, *training.evaluate(best, config, test))
         meta["test_errors"] = err
-    with atomic_output(output, ".pkl") as tmp:
+    with atomic_output(targets["-o"], ".pkl") as tmp:
         modelfile.save(tmp, config, best, {**meta, "history": history, "epochs": epochs})
     if test_idx.size:
         click.echo(f"test ({len(test_idx)} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "

@@ -7,17 +7,17 @@ from eqt_analysis import timeseries, trajectory, vibrations
 from eqt_analysis.diffusion import Trajectory
 from eqt_analysis.errors import InputError
 
-from .common import (figure, atoms_per_chunk, command, default_output, result_options, whole_trajectory_options, whole_trajectory,
+from .common import (figure, atoms_per_chunk, command, claim_result, eqt_command, POSITIVE, result_options, whole_trajectory_options, whole_trajectory,
                      write_result)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@eqt_command()
 @click.argument("path", metavar="TRAJ")
 @whole_trajectory_options
 @click.option("--species", default=None, metavar="A,B", help="Species. Default: every species, and the total.")
 @click.option("--mass-weighted", is_flag=True, help="Weight by atomic masses (VACF in eV; integral 3 kT per atom).")
 @click.option("--window", default="hann", show_default=True, help="Window on the correlation (hann, blackman, none, ...).")
-@click.option("--fwhm", type=float, default=None, help="Extra Gaussian broadening, full width at half maximum (cm^-1).")
+@click.option("--fwhm", type=POSITIVE, default=None, help="Extra Gaussian broadening, full width at half maximum (cm^-1).")
 @click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True,
               help="Blocks of consecutive frames for the standard errors.")
 @result_options
@@ -33,6 +33,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_
     Example:
       eqt-vdos traj.nc --mass-weighted --fwhm 10 --plot vdos.png     # -> traj.vdos.nc
     """
+    where = claim_result(path, "vdos", output, dat, plot)
     with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
         if "time" not in ds.coords:
             raise InputError("the trajectory has no time", path)
@@ -69,7 +70,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_
                 yield velocities(sel), masses[sel]
 
         result = vibrations.vdos({k: parts(v) for k, v in groups.items()}, dt, mass_weighted, window, fwhm, blocks)
-        write_result(result, output or default_output(path, "vdos"), [path], dat, plot, draw, "frequency")
+        write_result(result, where, draw, "frequency")
 
 
 def draw(ds, path):

@@ -1,0 +1,256 @@
+"""Output rules: where an eqt command may write, checked before any work, and how it writes.
+
+- An output equal to an input (after symlinks and hard links), or to another output, is refused.
+- A default output name (derived from the input) that already exists is replaced only when it
+  holds this command's result from the same inputs: another input would otherwise overwrite it.
+- A regular file (new or existing) is replaced atomically: written under a temporary name in
+  the same folder (`.eqt-<host>-<pid>-...`), fsync'ed, renamed. A symlink is followed: its
+  target is replaced, the link kept.
+- A character device or FIFO (/dev/null, /dev/stdout, a named pipe) is written as a stream,
+  never replaced; '-' is standard output.
+- A directory, socket, block device, missing or unwritable folder is refused.
+- SIGTERM, SIGHUP and SIGINT end the command with one line and no temporary file left; a kill -9
+  leaves its temporary file, which the next eqt command writing to that folder removes once
+  its process is gone.
+"""
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import stat
+import sys
+import tempfile
+
+from eqt_analysis.errors import InputError
+
+TEMP_PREFIX = ".eqt-"
+_HOST = socket.gethostname().replace("-", "_") or "host"
+
+
+class Interrupted(BaseException):
+    """A termination signal arrived; raised in the main thread so that cleanups run."""
+
+    def __init__(self, signum):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def signals_as_exceptions():
+    """SIGTERM and SIGHUP raise `Interrupted` (SIGINT raises KeyboardInterrupt as usual); a
+    second signal during cleanup is ignored. The previous handlers come back afterwards."""
+    def handler(signum, _frame):
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One checked output: `path` as given; `kind` 'stdout', 'stream' (written through, never
+    replaced) or 'file' (replaced atomically at `real`, the symlink-resolved path)."""
+
+    path: str
+    kind: str
+    real: str | None = None
+
+
+def _identity(path):
+    """(device, inode) of an existing path after links, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def check_output(path, option="-o"):
+    """A Target for `path`, or InputError (exit 2) when eqt must not or cannot write there."""
+    if path == "-":
+        if sys.stdout is None:
+            raise InputError("standard output is closed", "-")
+        stream = getattr(sys.stdout, "buffer", sys.stdout)
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if os.isatty(stream.fileno()):
+                raise InputError(f"refusing to write binary output to a terminal; redirect it or "
+                                 f"give {option} FILE", "-")
+        return Target("-", "stdout")
+    if not path or path.endswith(("/", os.sep)):
+        raise InputError(f"{option} names a folder; give a file name", path or "''")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as err:
+        raise InputError(f"cannot use as output ({err.strerror})", path) from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"is a directory; {option} needs a file name", path)
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            return Target(path, "stream")
+        if not stat.S_ISREG(st.st_mode):
+            kind = "socket" if stat.S_ISSOCK(st.st_mode) else "block device" if stat.S_ISBLK(st.st_mode) else "special file"
+            raise InputError(f"is a {kind}; eqt writes only regular files, character devices and pipes", path)
+        if not os.access(path, os.W_OK):
+            raise InputError("exists and is not writable", path)
+    real = os.path.realpath(path)
+    folder = os.path.dirname(real)
+    if not os.path.isdir(folder):
+        raise InputError(f"folder {folder} does not exist", path)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"folder {folder} is not writable", path)
+    return Target(path, "file", real)
+
+
+def claim(outputs, inputs, command=None, default=None):
+    """Check every output before any work: `outputs` maps option names to paths (None = not
+    asked for), `inputs` lists the input paths. `default` is the option whose path was derived
+    from the input: it is replaced only when it holds `command`'s result from the same inputs.
+    Returns {option: Target or None}."""
+    targets = {opt: None if path is None else check_output(path, opt) for opt, path in outputs.items()}
+    sources = {}
+    for path in inputs:
+        if path and path != "-":
+            ident = _identity(path)
+            if ident is not None:
+                sources[ident] = path
+    seen = {}
+    for opt, target in targets.items():
+        if target is None:
+            continue
+        if target.kind == "stdout":
+            if "stdout" in seen:
+                raise InputError(f"{opt} and {seen['stdout']} both write to standard output", "-")
+            seen["stdout"] = opt
+            continue
+        ident = _identity(target.path)
+        if ident is None:
+            key = ("new", target.real)
+        else:
+            key = ident
+            if ident in sources:
+                raise InputError(f"{opt} would overwrite the input {sources[ident]}", target.path)
+        if key in seen:
+            raise InputError(f"{opt} and {seen[key]} name the same file", target.path)
+        seen[key] = opt
+        if opt == default and ident is not None and target.kind == "file":
+            _check_default(target, inputs, command)
+    return targets
+
+
+def source_ids(inputs):
+    """What identifies a result's inputs: their resolved paths, one per line ('-' = stdin)."""
+    return "\n".join("-" if p == "-" else os.path.realpath(p) for p in inputs)
+
+
+def _check_default(target, inputs, command):
+    """An existing file under a default name may be replaced only by a rerun of the same job."""
+    import netCDF4
+
+    made = None
+    with contextlib.suppress(Exception):
+        with netCDF4.Dataset(target.real) as nc:
+            made = (getattr(nc, "eqt_command", None), getattr(nc, "eqt_sources", None))
+    ok = made == (command, source_ids(inputs)) and "-" not in inputs
+    if not ok:
+        raise InputError(f"exists and does not hold {command}'s result for "
+                         f"{' '.join(inputs)}; give -o to choose the output name (or remove it)",
+                         target.path)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Delete `.eqt-<host>-<pid>-*` files in `folder` left by killed eqt processes of this host."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            parts = entry.name[len(TEMP_PREFIX):].split("-", 2)
+            if not entry.name.startswith(TEMP_PREFIX) or len(parts) < 3 or parts[0] != _HOST:
+                continue
+            if parts[1].isdigit() and not _pid_alive(int(parts[1])) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.remove(entry.path)
+
+
+def temporary_file(folder, suffix):
+    """A new empty temporary file in `folder`, named after this host and process."""
+    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(target, suffix=""):
+    """Yield a temporary path to write the output to; on success it becomes `target` (a
+    Target, or a path checked here): renamed over a regular file after fsync, or copied into a
+    stream / stdout. On any failure or signal the temporary file is removed."""
+    if not isinstance(target, Target):
+        target = check_output(target)
+    suffix = suffix or os.path.splitext(target.path)[1]
+    if target.kind == "file":
+        folder = os.path.dirname(target.real)
+        remove_stale_temporaries(folder)
+    else:
+        folder = tempfile.gettempdir()
+    tmp = temporary_file(folder, suffix)
+    try:
+        yield tmp
+        if target.kind == "file":
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+            with contextlib.suppress(OSError):
+                mode = stat.S_IMODE(os.stat(target.real).st_mode)  # keep an existing file's mode
+            os.chmod(tmp, mode)
+            _fsync(tmp)
+            os.replace(tmp, target.real)
+            with contextlib.suppress(OSError):
+                _fsync(folder)
+        else:
+            _copy_to_stream(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def _copy_to_stream(tmp, target):
+    try:
+        with open(tmp, "rb") as src:
+            if target.kind == "stdout":
+                out = getattr(sys.stdout, "buffer", sys.stdout)
+                shutil.copyfileobj(src, out)
+                out.flush()
+            else:
+                with open(target.path, "wb") as out:
+                    shutil.copyfileobj(src, out)
+    except BrokenPipeError:
+        raise InputError("the reader closed the pipe before the output was written", target.path) from None

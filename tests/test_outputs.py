@@ -1,0 +1,175 @@
+"""Output rules (cli/outputs.py): nothing eqt writes may destroy an input, a device or a pipe.
+
+Every special file here is made in a temporary folder (FIFOs, a device node, sockets,
+symlinks, hard links), never a real system device, so a failing test cannot damage the machine.
+"""
+import hashlib
+import os
+import shutil
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from eqt_cli import convert, outputs, rdf
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
+FAST = ["--stop", "3", "--pairs", "O-O", "--bins", "20", "--rmax", "5", "-q"]
+
+
+def run(cmd, *args):
+    return CliRunner().invoke(cmd.main, [str(a) for a in args])
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def refused(result, *words):
+    """Exit 2, one line `Error: ...` naming the problem, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture
+def traj(tmp_path):
+    path = tmp_path / "traj.nc"
+    shutil.copy(EXAMPLE, path)
+    return path
+
+
+def test_output_equal_to_input_is_refused_through_any_alias(traj, tmp_path):
+    before = digest(traj)
+    os.symlink(traj, tmp_path / "alias.nc")
+    os.link(traj, tmp_path / "hard.nc")
+    for out in (traj, tmp_path / "alias.nc", tmp_path / "hard.nc", tmp_path / "sub" / ".." / "traj.nc"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        refused(run(rdf, traj, "-o", out, *FAST), "overwrite the input")
+        refused(run(convert, traj, out, "-q"), "overwrite the input")
+    refused(run(rdf, traj, "--plot", traj, *FAST), "overwrite the input")
+    assert digest(traj) == before and os.path.islink(tmp_path / "alias.nc")
+
+
+def test_two_outputs_on_one_file_are_refused(traj, tmp_path):
+    refused(run(rdf, traj, "-o", tmp_path / "a.nc", "--dat", tmp_path / "a.nc", *FAST), "same file")
+    assert not (tmp_path / "a.nc").exists()
+
+
+def test_default_names_never_replace_another_inputs_result(traj, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for name in ("a/run.nc", "b/run.nc", "run.1.nc", "run.2.nc"):
+        shutil.copy(traj, tmp_path / name)
+    assert run(rdf, "run.1.nc", *FAST).exit_code == 0
+    assert run(rdf, "run.2.nc", *FAST).exit_code == 0
+    assert (tmp_path / "run.1.rdf.nc").exists() and (tmp_path / "run.2.rdf.nc").exists()
+    assert run(rdf, "a/run.nc", *FAST).exit_code == 0
+    first = digest("run.rdf.nc")
+    refused(run(rdf, "b/run.nc", *FAST), "run.rdf.nc", "-o")
+    assert digest("run.rdf.nc") == first
+    assert run(rdf, "a/run.nc", *FAST, "--bins", "30").exit_code == 0  # a rerun replaces its own result
+    assert xr.open_dataset("run.rdf.nc").sizes["r"] == 30
+    Path("c.rdf.nc").write_text("my notes")  # a file that is not eqt's result under a default name
+    shutil.copy(traj, "c.nc")
+    refused(run(rdf, "c.nc", *FAST), "c.rdf.nc")
+    assert Path("c.rdf.nc").read_text() == "my notes"
+    assert run(rdf, "c.nc", *FAST, "-o", "c.rdf.nc").exit_code == 0  # -o says: replace it
+
+
+def test_symlink_output_replaces_its_target_and_keeps_the_link(traj, tmp_path):
+    target = tmp_path / "real.nc"
+    target.write_text("old")
+    os.symlink(target, tmp_path / "link.nc")
+    assert run(rdf, traj, "-o", tmp_path / "link.nc", *FAST).exit_code == 0
+    assert os.path.islink(tmp_path / "link.nc")
+    assert "g_OO" in xr.open_dataset(target)
+
+
+def test_fifo_output_is_streamed_not_replaced(traj, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(Path(fifo).read_bytes()))
+    reader.start()
+    result = run(rdf, traj, "-o", fifo, *FAST)
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    (tmp_path / "got.nc").write_bytes(received[0])
+    assert "g_OO" in xr.open_dataset(tmp_path / "got.nc")
+
+
+def test_character_device_output_is_written_through_never_replaced(traj, tmp_path):
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    result = run(rdf, traj, "-o", node, *FAST)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat(node).st_mode)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".eqt-")]
+
+
+@pytest.mark.parametrize("make", ["dir", "dir/", "missing-folder", "socket"])
+def test_unusable_outputs_are_refused_before_reading(traj, tmp_path, make):
+    broken = tmp_path / "broken.nc"
+    broken.write_bytes(b"CDF\x02" + b"\0" * 10)  # would fail on reading: the output must fail first
+    (tmp_path / "d").mkdir()
+    out = {"dir": str(tmp_path / "d"), "dir/": str(tmp_path / "new") + "/",
+           "missing-folder": str(tmp_path / "nowhere" / "x.nc"), "socket": str(tmp_path / "s.sock")}[make]
+    if make == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(out)
+    result = run(rdf, broken, "-o", out, *FAST)
+    refused(result)
+    assert "broken.nc" not in result.stderr  # the output was checked first
+    assert os.listdir(tmp_path / "d") == []
+
+
+def test_unwritable_folder_is_refused(traj, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write into any folder")
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    refused(run(rdf, traj, "-o", folder / "x.nc", *FAST), "not writable")
+
+
+def test_plot_and_table_only_with_the_main_output(traj, tmp_path):
+    (tmp_path / "d").mkdir()
+    result = run(rdf, traj, "-o", tmp_path / "r.nc", "--dat", tmp_path / "r.dat", "--plot", tmp_path / "d", *FAST)
+    refused(result, "directory")
+    assert not (tmp_path / "r.nc").exists() and not (tmp_path / "r.dat").exists()
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(traj, tmp_path):
+    dead = tmp_path / f"{outputs.TEMP_PREFIX}{outputs._HOST}-999999999-abc.nc"
+    alive = tmp_path / f"{outputs.TEMP_PREFIX}{outputs._HOST}-{os.getpid()}-abc.nc"
+    other_host = tmp_path / f"{outputs.TEMP_PREFIX}elsewhere-999999999-abc.nc"
+    for p in (dead, alive, other_host):
+        p.write_bytes(b"partial")
+    assert run(rdf, traj, "-o", tmp_path / "r.nc", *FAST).exit_code == 0
+    assert not dead.exists() and alive.exists() and other_host.exists()
+
+
+def test_a_failed_run_leaves_no_file(traj, tmp_path):
+    out = tmp_path / "r.nc"
+    refused(run(rdf, traj, "-o", out, *FAST, "--pairs", "O-Xx"))
+    assert os.listdir(tmp_path) == ["traj.nc"]
+
+
+def test_existing_file_keeps_its_mode(traj, tmp_path):
+    out = tmp_path / "r.nc"
+    out.write_text("old")
+    os.chmod(out, 0o640)
+    assert run(rdf, traj, "-o", out, *FAST).exit_code == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
