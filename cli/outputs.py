@@ -216,11 +216,8 @@ def atomic_output(target, suffix=""):
     if not isinstance(target, Target):
         target = check_output(target)
     suffix = suffix or os.path.splitext(target.path)[1]
-    if target.kind == "file":
-        folder = os.path.dirname(target.real)
-        remove_stale_temporaries(folder)
-    else:
-        folder = tempfile.gettempdir()
+    folder = os.path.dirname(target.real) if target.kind == "file" else tempfile.gettempdir()
+    remove_stale_temporaries(folder)
     tmp = temporary_file(folder, suffix)
     try:
         yield tmp
