@@ -56,16 +56,17 @@ class Blocks:
                 self.blocks = [{k: a[k] + b[k] for k in a} for a, b in zip(self.blocks[::2], self.blocks[1::2])]
                 self.block_frames *= 2
 
-    def estimate(self, normalize):
+    def estimate(self, normalize, source=None):
         """(value, standard error) of normalize(sums). With fewer than 2 complete blocks the
-        errors are NaN (automatic blocks) or an InputError is raised (explicit block length)."""
+        errors are NaN (automatic blocks) or an InputError naming `source` is raised (explicit
+        block length)."""
         if self.total is None:
-            raise InputError("no frames")
+            raise InputError("no frames", source)
         value = normalize(self.total)
         if len(self.blocks) < 2 and not self.auto:
             raise InputError(f"blocks of {self.block_frames} frames leave {len(self.blocks)} complete "
                              f"block(s) in {self.n_frames} frames; at least 2 are needed for errors "
-                             "(use a smaller --block)")
+                             "(use a smaller --block)", source)
         if len(self.blocks) < 2:
             return value, {k: np.full_like(np.asarray(v, float), np.nan) for k, v in value.items()}
         per_block = [normalize(b) for b in self.blocks]

@@ -47,8 +47,8 @@ def momenta(positions, velocities, masses, forces=None):
     return out
 
 
-def momentum_dataset(times, values):
-    """Dataset of the time series P, L, tau (with norms) and drift summaries."""
+def momentum_dataset(times, values, source=None):
+    """Dataset of the time series P, L, tau (with norms) and drift summaries (>= 3 frames)."""
     meta = {"P": ("amu*angstrom/picosecond", "total linear momentum"),
             "L": ("amu*angstrom^2/picosecond", "angular momentum about the centre of mass"),
             "tau": ("electronvolt", "total torque about the centre of mass")}
@@ -59,13 +59,13 @@ def momentum_dataset(times, values):
         ds[f"{key}_norm"] = ("time", np.linalg.norm(series, axis=1), {"units": unit, "long_name": f"|{key}|"})
     if "tau" in values:
         ds.attrs["mean_abs_torque_eV"] = float(ds["tau_norm"].mean())
-    slope, err = timeseries.drift(times, ds["L_norm"].values)
+    slope, err = timeseries.drift(times, ds["L_norm"].values, source)
     ds.attrs.update(L_norm_drift=slope, L_norm_drift_err=err,
                     L_norm_drift_units="amu*angstrom^2/picosecond per picosecond")
     return ds
 
 
-def energy_drift(times, energy, n_molecules):
-    """(slope eV/ps, error, slope per molecule, error) of a conserved-energy series."""
-    slope, err = timeseries.drift(times, energy)
+def energy_drift(times, energy, n_molecules, source=None):
+    """(slope eV/ps, error, slope per molecule, error) of a conserved-energy series (>= 3 frames)."""
+    slope, err = timeseries.drift(times, energy, source)
     return slope, err, slope / n_molecules, err / n_molecules

@@ -20,6 +20,7 @@ from . import molecules
 from . import timeseries
 from . import units
 from .errors import InputError
+from .resources import check_memory
 
 YEH_HUMMER_XI = 2.837297  # cubic lattice constant of the finite-size correction
 ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S = 10.0  # 1 Å^2/ps = 1e-4 cm^2/s = 10 x 1e-5 cm^2/s
@@ -96,26 +97,29 @@ def _blocks_of(n_frames, n_blocks):
     return [slice(b * length, (b + 1) * length) for b in range(n_blocks)], length
 
 
-def msd(ds, groups, remove_drift=True, n_blocks=5, chunk=256, progress=None):
+def msd(ds, groups, remove_drift=True, n_blocks=5, chunk=256, progress=None, source=None):
     """MSD curves of atom groups and molecular centres of mass, with block errors.
 
     groups: {name: atom indices} for atoms, or {name: ("com", [atom index arrays per
     molecule])} for centres of mass of molecules. Returns a Dataset on `lag_time` (ps) with
-    msd_<name> (Å^2) and msd_<name>_err (NaN beyond the block length).
+    msd_<name> (Å^2) and msd_<name>_err (NaN beyond the block length). Needs n_blocks >= 2
+    blocks of >= 2 frames. source: the file for messages (default ds.encoding['source']).
     """
+    source = source or ds.encoding.get("source")
     times = ds["time"].values if "time" in ds.coords else None
     if times is None:
-        raise InputError("the trajectory has no time; the MSD needs the time of each frame")
-    dt = timeseries.time_step(times)
+        raise InputError("the trajectory has no time; the MSD needs the time of each frame", source)
+    dt = timeseries.time_step(times, source)
     n_frames = len(times)
-    if n_blocks < 2 or n_frames // n_blocks < 2:
-        raise InputError(f"{n_frames} frames cannot make {n_blocks} blocks of at least 2 frames")
+    length = timeseries.check_blocks(n_frames, n_blocks, source)
+    # unwrapped positions of one atom chunk and their FFT work space (~8 copies)
+    check_memory(8 * n_frames * chunk * 3 * 8, f"MSD of {n_frames} frames x {chunk} atoms at a time", source)
     traj = Trajectory(ds)
     drift = None
     if remove_drift:
         drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), chunk)
         drift -= drift[0]
-    blocks, length = _blocks_of(n_frames, n_blocks)
+    blocks, _ = _blocks_of(n_frames, n_blocks)
     out = xr.Dataset(coords={"lag_time": ("lag_time", np.arange(n_frames) * dt,
                                           {"units": "picosecond", "long_name": "lag time"})})
     for name, group in groups.items():
@@ -140,6 +144,8 @@ def msd(ds, groups, remove_drift=True, n_blocks=5, chunk=256, progress=None):
         out[f"msd_{name}_blocks"] = (("block", "block_lag"), per_block, {"units": "angstrom^2"})
     out.attrs.update(n_frames=n_frames, time_step_ps=dt, n_blocks=n_blocks, block_frames=length,
                      drift_removed=int(remove_drift))
+    if source:
+        out.encoding["source"] = str(source)
     return out
 
 
@@ -154,26 +160,31 @@ def _group_chunks(traj, group, chunk):
             yield traj.positions(group[lo:lo + chunk])
 
 
-def diffusion(result, fit_start, fit_stop, names=None):
+def diffusion(result, fit_start, fit_stop, names=None, source=None):
     """Add D_<name> (Å^2/ps), its block standard error and 1e-5 cm^2/s values to an MSD result.
 
-    The fit window [fit_start, fit_stop] (ps) must lie inside the block length.
+    The fit window [fit_start, fit_stop] (ps, finite, 0 <= start < stop; default: stop at 80 %
+    of the block length, start at stop / 4) must lie inside the block length and hold at
+    least 2 frames. source: the file for messages (default: the one msd() recorded).
     """
+    source = source or result.encoding.get("source")
     lag = result["lag_time"].values
     length = result.attrs["block_frames"]
     if fit_stop is None:
         fit_stop = lag[length - 1] * 0.8
     if fit_start is None:
         fit_start = fit_stop / 4
-    if not 0 <= fit_start < fit_stop:
-        raise InputError(f"bad fit window {fit_start:g} .. {fit_stop:g} ps")
+    if not (np.isfinite(fit_start) and np.isfinite(fit_stop) and 0 <= fit_start < fit_stop):
+        raise InputError(f"bad fit window {fit_start:g} .. {fit_stop:g} ps (need finite 0 <= start < stop)", source)
     if fit_stop > lag[length - 1] + 1e-12:
         raise InputError(f"fit window ends at {fit_stop:g} ps, beyond the block length "
                          f"{lag[length - 1]:g} ps ({result.attrs['n_blocks']} blocks); use fewer --blocks "
-                         "or a shorter window")
+                         "or a shorter window", source)
     window = (lag >= fit_start - 1e-12) & (lag <= fit_stop + 1e-12)
     if window.sum() < 2:
-        raise InputError(f"fewer than 2 frames in the fit window {fit_start:g} .. {fit_stop:g} ps")
+        raise InputError(f"fewer than 2 frames in the fit window {fit_start:g} .. {fit_stop:g} ps (frames every "
+                         f"{lag[1]:g} ps, blocks of {length} frames): use a longer trajectory, fewer --blocks or "
+                         "a wider window", source)
     for name in names or [n[4:] for n in result.data_vars if n.startswith("msd_") and n.count("_") == 1]:
         slope, _ = timeseries.linear_fit(lag[window], result[f"msd_{name}"].values[window])
         blocks = result[f"msd_{name}_blocks"].values[:, window[:length]]
@@ -188,9 +199,11 @@ def diffusion(result, fit_start, fit_stop, names=None):
     return result
 
 
-def yeh_hummer(d, temperature, viscosity, cells):
+def yeh_hummer(d, temperature, viscosity, cells, source=None):
     """Finite-size corrected D (Å^2/ps): D + k_B T xi / (6 pi eta L), with T in K, the
     viscosity eta in mPa s, L = <V>^(1/3) in Å (exact for cubic boxes)."""
+    temperature = timeseries.check_positive(temperature, "the temperature (K)", source)
+    viscosity = timeseries.check_positive(viscosity, "the viscosity (mPa s)", source)
     length = np.mean(cellmod.volume(cells)) ** (1 / 3) * 1e-10  # m
     kt = units.K_BOLTZMANN * temperature * 1.602176634e-19  # J
     correction = kt * YEH_HUMMER_XI / (6 * np.pi * viscosity * 1e-3 * length)  # m^2/s

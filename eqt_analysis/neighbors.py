@@ -6,8 +6,8 @@ pair within the cutoff is unique and found by rounding fractional coordinates, a
 is counted twice. `check_cutoff` refuses larger cutoffs (eqt does not sum over several
 periodic images of the same pair).
 
-Cell lists bin atoms by fractional coordinate into n_k = floor(w_k / r_cut) slabs along
-each lattice direction k (w_k: perpendicular width), so every pair within r_cut lies in
+Cell lists bin atoms by fractional coordinate into n_k = floor(w_k / r_cut) slabs (at most
+MAX_BINS) along each lattice direction k (w_k: perpendicular width), so every pair within r_cut lies in
 neighbouring bins; with fewer than 3 bins along some direction all pairs are checked.
 (`rdf._pair_sums` fuses the same search with the RDF accumulation for speed.)
 """
@@ -55,9 +55,12 @@ def cell_list(frac, n_bins):
     return order, start
 
 
+MAX_BINS = 128  # cells per direction: larger cells still hold every pair, and memory stays bounded
+
+
 def cell_bins(cell, r_cut):
-    """Cells per lattice direction for a cutoff r_cut (Å): floor(width / r_cut), at least 1."""
-    return np.maximum(1, np.floor(cellmod.perpendicular_widths(cell) / r_cut)).astype(np.int64)
+    """Cells per lattice direction for a cutoff r_cut (Å): floor(width / r_cut), in [1, MAX_BINS]."""
+    return np.clip(np.floor(cellmod.perpendicular_widths(cell) / r_cut), 1, MAX_BINS).astype(np.int64)
 
 
 @numba.njit(cache=True)

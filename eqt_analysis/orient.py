@@ -9,7 +9,9 @@ distribution is P = 1 everywhere; F = -ln P is its free energy in units of kT.
 
 The verdict uses coarse equal-area cells (independent of the kernel): the per-cell P and
 its block standard error give chi2 = sum ((P - 1) / err)^2 with n_cells - 1 degrees of
-freedom and its p-value; blocks of consecutive frames absorb time correlation.
+freedom and its p-value; blocks of consecutive frames absorb time correlation. The verdict
+needs at least 2 complete blocks (2 frames with automatic blocks): with fewer, `result`
+refuses, since chi2 and p would be undefined.
 """
 import numba
 import numpy as np
@@ -19,6 +21,7 @@ from scipy.stats import chi2 as chi2_dist
 from .blocks import Blocks
 from .errors import InputError
 from .molecules import water_dipole_axes
+from .resources import check_memory
 
 KERNEL_REACH = 5.0  # Gaussians cut at 5 widths (exp(-12.5) = 4e-6 of the peak)
 MAX_BANDWIDTH = 0.3  # one reflection per wall and one periodic image per side suffice
@@ -67,15 +70,23 @@ class Orientation:
 
     waters: (n_water, 3) atom indices [O, H, H] (molecules.find_waters); n_cos, n_phi: kernel grid; bandwidth: h_c (cos θ), with
     h_φ = π h_c (same length on the equator); coarse: (cells in cos θ, cells in φ) for the
-    chi-square; block_frames: frames per block (None: automatic).
+    chi-square; block_frames: frames per block (None: automatic); source: the file for
+    messages. Refuses (InputError) a grid that needs more memory than the machine has.
     """
 
-    def __init__(self, waters, n_cos=50, n_phi=100, bandwidth=0.1, coarse=(4, 8), block_frames=None):
+    def __init__(self, waters, n_cos=50, n_phi=100, bandwidth=0.1, coarse=(4, 8), block_frames=None,
+                 source=None):
+        self.source = source
         self.waters = np.asarray(waters)
         if len(self.waters) == 0:
-            raise InputError("no water molecules (an O with its two nearest H) to take a dipole axis from")
-        if not 0 < bandwidth <= MAX_BANDWIDTH or n_cos < 2 or n_phi < 2:
-            raise InputError(f"bandwidth must be in (0, {MAX_BANDWIDTH}] and the grid at least 2 x 2")
+            raise InputError("no water molecules (an O with its two nearest H) to take a dipole axis from", source)
+        if not (np.isfinite(bandwidth) and 0 < bandwidth <= MAX_BANDWIDTH) or n_cos < 2 or n_phi < 2:
+            raise InputError(f"bandwidth must be in (0, {MAX_BANDWIDTH}] (got {bandwidth:g}) and the grid at least "
+                             "2 x 2", source)
+        if min(coarse) < 1:
+            raise InputError(f"coarse cells must be at least 1 x 1, got {coarse[0]} x {coarse[1]}", source)
+        check_memory(memory_needed(len(self.waters), n_cos, n_phi, coarse),
+                     f"a {n_cos} x {n_phi} grid with {coarse[0]} x {coarse[1]} cells", source)
         self.n_cos, self.n_phi, self.h_c, self.h_p = n_cos, n_phi, bandwidth, np.pi * bandwidth
         self.coarse = coarse
         self.blocks = Blocks(block_frames)
@@ -101,7 +112,16 @@ class Orientation:
         return {"P": p, "F": f, "P_coarse": sums["coarse"] / n * cells}
 
     def result(self):
-        value, err = self.blocks.estimate(self._normalize)
+        """The distribution, its errors and the verdict (attributes chi2, dof, p_value, ...);
+        InputError with fewer than 2 complete blocks of frames."""
+        if self.blocks.n_frames == 0:
+            raise InputError("no frames", self.source)
+        if len(self.blocks.blocks) < 2:
+            raise InputError(f"{self.blocks.n_frames} frame(s) make {len(self.blocks.blocks)} complete block(s) of "
+                             f"{self.blocks.block_frames} frames: the isotropy test needs at least 2 (its chi2 and "
+                             "p-value come from the spread between blocks); use more frames or a smaller --block",
+                             self.source)
+        value, err = self.blocks.estimate(self._normalize, self.source)
         cos_c = -1.0 + (np.arange(self.n_cos) + 0.5) * 2.0 / self.n_cos
         phi_c = -np.pi + (np.arange(self.n_phi) + 0.5) * 2.0 * np.pi / self.n_phi
         ds = xr.Dataset(coords={
@@ -117,13 +137,13 @@ class Orientation:
             units = "kT" if key == "F" else "1"
             ds[key] = (dims, value[key], {"units": units, "long_name": long_name})
             ds[key + "_err"] = (dims, err[key], {"units": units, "long_name": f"standard error (blocks) of {key}"})
-        e = err["P_coarse"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chi2 = float(np.sum(((value["P_coarse"] - 1.0) / e) ** 2))
+        deviation = value["P_coarse"] - 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):  # a cell with no spread: inf, or 0 if P = 1
+            chi2 = float(np.sum(np.where(deviation == 0, 0.0, (deviation / err["P_coarse"]) ** 2)))
         dof = self.coarse[0] * self.coarse[1] - 1
         f = value["F"][np.isfinite(value["F"])]
         ds.attrs.update(
-            chi2=chi2, dof=dof, p_value=float(chi2_dist.sf(chi2, dof)) if np.isfinite(chi2) else float("nan"),
+            chi2=chi2, dof=dof, p_value=float(chi2_dist.sf(chi2, dof)),
             max_abs_F=float(np.max(np.abs(f))) if f.size else float("inf"),
             rms_F=float(np.sqrt(np.mean(f**2))) if f.size else float("inf"),
             n_samples=int(self.blocks.total["samples"]), n_frames=self.blocks.n_frames,
@@ -132,6 +152,13 @@ class Orientation:
             bandwidth_cos_theta=self.h_c, bandwidth_phi=self.h_p,
             kernel="gaussian, reflecting at cos_theta = +-1, periodic in phi")
         return ds
+
+
+def memory_needed(n_waters, n_cos, n_phi, coarse, max_blocks=64):
+    """Bytes an Orientation holds: grid and coarse cells for the total, the open block, up to
+    max_blocks blocks and their normalized copies, plus one frame's kernel rows."""
+    per_sum = n_cos * n_phi + coarse[0] * coarse[1] + 1
+    return 8 * (per_sum * (2 * max_blocks + 4) + n_waters * (n_cos + n_phi) + 2 * n_cos * n_phi)
 
 
 def molecule_angles(ds, waters):

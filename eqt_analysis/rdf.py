@@ -19,6 +19,12 @@ ideal gas of any size). Excluded intramolecular pairs are not subtracted from N_
 MDAnalysis exclude_same). u is the molecular dipole axis (H-H midpoint minus O, normalized,
 minimum image). Distances are exact minimum images; r_max (+5h for the kernel) must be below
 half the smallest perpendicular cell width in every frame, else the frame is refused.
+
+Sanity rules (InputError): r_max finite and at least 0.1 Å (no two nuclei come closer);
+bandwidth finite, positive and at most r_max; the accumulators must fit in 80 % of the
+machine's memory (checked when the RDF is constructed, before any frame is added). One
+frame (or fewer than 2 complete automatic blocks) still gives g(r): the *_err are then
+NaN, with a warning.
 """
 import numba
 import numpy as np
@@ -29,10 +35,13 @@ from . import cell as cellmod
 from .blocks import Blocks
 from .errors import InputError
 from .molecules import water_dipole_axes
-from .trajectory import species
+from .trajectory import species, warn
 from .neighbors import cell_bins, cell_list, check_cutoff, pairs_within
+from .resources import check_memory
 
 L_MAX = 4
+MIN_R_MAX = 0.1  # Å
+BATCH_BYTES = 64 * 2**20  # per-frame grid sums of one _pair_sums call
 LM = [(l, m) for l in range(1, L_MAX + 1) for m in range(-l, l + 1)]
 KERNEL_REACH = 5.0  # Gaussian truncated at 5 h
 
@@ -230,9 +239,9 @@ def real_spherical_harmonics(unit):
     return out
 
 
-def species_pairs(numbers, spec=None):
+def species_pairs(numbers, spec=None, source=None):
     """[(symbol_a, symbol_b)] from 'O-O,O-H' or, by default, every pair of the species present
-    in order of first appearance (O, H for water: O-O, O-H, H-H)."""
+    in order of first appearance (O, H for water: O-O, O-H, H-H). source: the file for messages."""
     present = species(numbers)
     if spec is None:
         return [(a, b) for i, a in enumerate(present) for b in present[i:]]
@@ -240,10 +249,11 @@ def species_pairs(numbers, spec=None):
     for item in spec.split(","):
         parts = item.strip().split("-")
         if len(parts) != 2 or not all(parts):
-            raise InputError(f"bad pair {item!r}; write pairs like O-O,O-H")
+            raise InputError(f"bad pair {item!r}; write pairs like O-O,O-H", source)
         for s in parts:
             if s not in present:
-                raise InputError(f"species {s!r} of pair {item!r} is not in the trajectory ({', '.join(present)})")
+                raise InputError(f"species {s!r} of pair {item!r} is not in the trajectory ({', '.join(present)})",
+                                 source)
         out.append(tuple(parts))
     return out
 
@@ -255,21 +265,27 @@ class RDF:
     points on [0, r_max); bandwidth: Gaussian width h in Å (None: histogram); molecule:
     molecule index (needed for exclude_intramolecular); waters: (n_water, 3) [O, H, H]
     indices (molecules.find_waters) to add the dipole correlations c_L, c_T; normalization:
-    'ideal' or 'pairs'; block_frames: frames per block for errors (None: automatic).
+    'ideal' or 'pairs'; block_frames: frames per block for errors (None: automatic); source:
+    the file for messages. See the module doc for what is refused.
     """
 
     def __init__(self, numbers, pairs, r_max=6.0, bins=200, bandwidth=None, molecule=None,
                  exclude_intramolecular=False, waters=None, anisotropy=False,
-                 normalization="ideal", block_frames=None):
+                 normalization="ideal", block_frames=None, source=None):
         numbers = np.asarray(numbers)
-        if r_max <= 0 or bins < 2:
-            raise InputError("r_max must be positive and bins at least 2")
-        if bandwidth is not None and bandwidth <= 0:
-            raise InputError("bandwidth must be positive")
+        self.source = source
+        if not np.isfinite(r_max) or r_max < MIN_R_MAX:
+            raise InputError(f"r_max must be at least {MIN_R_MAX} Å, got {r_max:g}", source)
+        if int(bins) != bins or bins < 2:
+            raise InputError(f"bins must be an integer of at least 2, got {bins}", source)
+        if bandwidth is not None and not (np.isfinite(bandwidth) and 0 < bandwidth <= r_max):
+            raise InputError(f"bandwidth must be positive and at most r_max ({r_max:g} Å), got {bandwidth:g}", source)
         if normalization not in ("ideal", "pairs"):
-            raise InputError(f"unknown normalization {normalization!r}")
+            raise InputError(f"unknown normalization {normalization!r}", source)
         if exclude_intramolecular and molecule is None:
-            raise InputError("molecule index needed for --exclude-intramolecular")
+            raise InputError("molecule index needed for --exclude-intramolecular", source)
+        check_memory(memory_needed(bins, len(pairs), waters is not None, anisotropy),
+                     f"{int(bins)} bins x {len(pairs)} pair(s)", source)
         dipole = waters is not None
         self.r_max, self.bins, self.bandwidth = float(r_max), int(bins), bandwidth
         self.edges = np.linspace(0.0, self.r_max, self.bins + 1)
@@ -284,33 +300,39 @@ class RDF:
             idx_a = np.flatnonzero(numbers == chemical_symbols.index(a))
             idx_b = np.flatnonzero(numbers == chemical_symbols.index(b))
             if len(idx_a) == 0 or len(idx_b) == 0 or (a == b and len(idx_a) < 2):
-                raise InputError(f"empty selection for pair {a}-{b}")
+                raise InputError(f"empty selection for pair {a}-{b}", source)
             self.pairs.append((f"{a}{b}", a, b, idx_a, idx_b))
         self.waters = waters
         if dipole:
             if len(waters) == 0:
-                raise InputError("--dipole: no water molecules (an O with its two nearest H) found")
+                raise InputError("--dipole: no water molecules (an O with its two nearest H) found", source)
             in_water = np.zeros(self.n_atoms, bool)
             in_water[self.waters.ravel()] = True
             for name, a, b, idx_a, idx_b in self.pairs:
                 if not (in_water[idx_a].all() and in_water[idx_b].all()):
                     raise InputError(f"--dipole needs every {a} and {b} atom in a water molecule "
-                                     f"(O + 2 H); pair {a}-{b} has atoms outside waters (try --pairs O-O)")
+                                     f"(O + 2 H); pair {a}-{b} has atoms outside waters (try --pairs O-O)", source)
         self.n_values = 1 + (2 if dipole else 0) + (len(LM) if anisotropy else 0)
         self.blocks = Blocks(block_frames)
 
     def add(self, positions, cell):
         """Add one frame: positions (n_atoms, 3) Å, cell (3, 3) Å."""
         if cell is None:
-            raise InputError("the RDF needs a periodic cell; this trajectory has none")
+            raise InputError("the RDF needs a periodic cell; this trajectory has none", self.source)
         self.add_frames(np.asarray(positions)[None], np.asarray(cell)[None])
 
     def add_frames(self, positions, cells):
-        """Add frames: positions (F, n_atoms, 3) Å, cells (F, 3, 3) Å."""
+        """Add frames: positions (F, n_atoms, 3) Å, cells (F, 3, 3) Å (in batches that bound
+        the per-frame grid sums to BATCH_BYTES)."""
         positions = np.ascontiguousarray(positions, dtype=np.float64)
         cells = np.ascontiguousarray(cells, dtype=np.float64)
+        check_cutoff(cells, self.cutoff, self.source)
+        batch = max(1, BATCH_BYTES // (8 * self.bins * (self.n_values + 4)))
+        for lo in range(0, len(positions), batch):
+            self._add_batch(positions[lo:lo + batch], cells[lo:lo + batch])
+
+    def _add_batch(self, positions, cells):
         n_frames = len(positions)
-        check_cutoff(cells, self.cutoff)
         n_cells = cell_bins(cells, self.cutoff)
         u = np.zeros((n_frames, self.n_atoms if self.dipole else 1, 3))  # unused without dipole
         if self.dipole:
@@ -355,7 +377,7 @@ class RDF:
     def add_chunk(self, ds):
         """Add every frame of an eqt trajectory chunk."""
         if "cell" not in ds:
-            raise InputError("the RDF needs a periodic cell; this trajectory has none")
+            raise InputError("the RDF needs a periodic cell; this trajectory has none", self.source)
         self.add_frames(ds["positions"].values, ds["cell"].values)
 
     def _normalize(self, sums):
@@ -391,8 +413,12 @@ class RDF:
         return out
 
     def result(self):
-        """The result as an xarray Dataset (values, *_err, units, parameters)."""
-        value, err = self.blocks.estimate(self._normalize)
+        """The result as an xarray Dataset (values, *_err, units, parameters); *_err are NaN
+        (with a warning) when fewer than 2 complete blocks were accumulated."""
+        value, err = self.blocks.estimate(self._normalize, self.source)
+        if len(self.blocks.blocks) < 2:
+            warn(f"{self.source or 'RDF'}: {self.blocks.n_frames} frame(s) give no block errors (*_err are NaN); "
+                 "errors need at least 2 frames")
         coords = {"r": ("r", self.r, {"units": "angstrom", "long_name": "pair distance (grid point)"}),
                   "r_upper": ("r", self.edges[1:], {"units": "angstrom", "long_name": "upper bin edge"}),
                   "r_edge": ("edge", self.edges, {"units": "angstrom", "long_name": "bin edges"})}
@@ -418,6 +444,14 @@ class RDF:
             n_blocks=len(self.blocks.blocks),
             error_growth_2x=self.blocks.error_growth(self._normalize, f"g_{self.pairs[0][0]}"))
         return ds
+
+
+def memory_needed(bins, n_pairs, dipole=False, anisotropy=False, max_blocks=64):
+    """Bytes an RDF holds: per pair, (values + counts) x bins for the total, the open block,
+    up to max_blocks blocks and their normalized copies, plus one batch of frame sums."""
+    n_values = 1 + (2 if dipole else 0) + (len(LM) if anisotropy else 0)
+    per_sum = n_pairs * (n_values + 1) * bins
+    return 8 * per_sum * (2 * max_blocks + 4) + max(BATCH_BYTES, 8 * bins * (n_values + 4))
 
 
 _META = {

@@ -25,11 +25,18 @@ def legendre_correlations(u):
     return c1, c2
 
 
-def rotational_correlation(u, dt, n_blocks=5):
-    """Dataset of C1, C2 (with block errors) on lag_time (ps) and their integrated times (ps)."""
+def rotational_correlation(u, dt, n_blocks=5, source=None):
+    """Dataset of C1, C2 (with block errors) on lag_time (ps) and their integrated times (ps).
+
+    u: unit dipole axes (T, n, 3), T making n_blocks blocks of at least 2 frames; dt: time
+    step (ps). source: the file for messages.
+    """
+    u = timeseries.check_series(u, "dipole axes", source)
+    dt = timeseries.check_positive(dt, "the time step (ps)", source)
+    timeseries.check_blocks(len(u), n_blocks, source)
     c1, c2 = legendre_correlations(u)
-    err1, _ = timeseries.block_error(lambda x: legendre_correlations(x)[0], u, n_blocks)
-    err2, _ = timeseries.block_error(lambda x: legendre_correlations(x)[1], u, n_blocks)
+    err1, _ = timeseries.block_error(lambda x: legendre_correlations(x)[0], u, n_blocks, source)
+    err2, _ = timeseries.block_error(lambda x: legendre_correlations(x)[1], u, n_blocks, source)
     lag = np.arange(len(u)) * dt
     ds = xr.Dataset(coords={"lag_time": ("lag_time", lag, {"units": "picosecond"})})
     for name, c, e, text in (("C1", c1, err1, "<u(0).u(t)>"), ("C2", c2, err2, "<P2(u(0).u(t))>")):

@@ -15,15 +15,20 @@ from .errors import InputError
 PAPER_ORDER = ("1", "i", "2", "2i", "3", "3i")
 
 
-def convergence_table(energies, n_atoms, finest=None):
+def convergence_table(energies, n_atoms, finest=None, source=None):
     """Dataset over `grid`: mean |E_grid - E_finest| per structure and per atom (meV) with
-    standard errors. energies: {grid name: (n_structures,) eV}, in order of increasing grid;
-    finest: reference grid (default: the last)."""
+    standard errors (NaN for a single structure). energies: {grid name: (n_structures,) eV},
+    finite, in order of increasing grid; finest: reference grid (default: the last); source:
+    the file for messages."""
     names = list(energies)
     if len(names) < 2:
-        raise InputError("need the energies of at least two models (plain and averaged)")
+        raise InputError("need the energies of at least two models (plain and averaged)", source)
     finest = finest or names[-1]
-    reference = np.asarray(energies[finest], float)
+    reference = timeseries.check_series(energies[finest], f"energies of grid {finest}", source)
+    if len(reference) == 0:
+        raise InputError("no structures (all rows skipped?)", source)
+    for name in names:
+        timeseries.check_series(energies[name], f"energies of grid {name}", source)
     rows = {"mae": [], "mae_err": [], "mae_per_atom": [], "mae_per_atom_err": []}
     for name in names:
         diff = np.abs(np.asarray(energies[name], float) - reference) * 1e3
@@ -44,7 +49,7 @@ def convergence_table(energies, n_atoms, finest=None):
     return out
 
 
-def from_properties(props, columns=None, skip=1, n_atoms=1):
+def from_properties(props, columns=None, skip=1, n_atoms=1, source=None):
     """Convergence table from an i-PI property file read by eqt_analysis.io.ipi.read_properties.
 
     columns: {grid name: eqt column name}; default: pot_component_raw_0..5 as the paper's
@@ -54,6 +59,6 @@ def from_properties(props, columns=None, skip=1, n_atoms=1):
         columns = {g: f"pot_component_raw_{k}" for k, g in enumerate(PAPER_ORDER)}
     missing = [c for c in columns.values() if c not in props]
     if missing:
-        raise InputError(f"property columns {', '.join(missing)} not found ({', '.join(props)})")
+        raise InputError(f"property columns {', '.join(missing)} not found ({', '.join(props)})", source)
     energies = {g: props[c][0][skip:] for g, c in columns.items()}
-    return convergence_table(energies, n_atoms)
+    return convergence_table(energies, n_atoms, source=source)

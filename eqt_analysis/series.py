@@ -11,12 +11,20 @@ import xarray as xr
 from . import timeseries, units
 
 
-def correlation_spectrum(values, dt, name, unit, window="hann", fwhm=None, n_blocks=5):
-    """Dataset with acf (lag_time), its block error, and spectrum (frequency, cm^-1)."""
-    x = np.asarray(values, dtype=float)
+def correlation_spectrum(values, dt, name, unit, window="hann", fwhm=None, n_blocks=5, source=None):
+    """Dataset with acf (lag_time), its block error, and spectrum (frequency, cm^-1).
+
+    values: the series (finite); dt: time step (ps, positive); fwhm: broadening (cm^-1,
+    positive) or None; n_blocks blocks of at least 2 frames. source: the file for messages.
+    """
+    x = timeseries.check_series(values, name, source)
+    dt = timeseries.check_positive(dt, "the time step (ps)", source)
+    if fwhm is not None:
+        fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", source)
+    timeseries.check_blocks(len(x), n_blocks, source)
     dx = x - x.mean()
     acf = timeseries.autocorrelation(dx)
-    err, _ = timeseries.block_error(lambda y: timeseries.autocorrelation(y - y.mean()), x, n_blocks)
+    err, _ = timeseries.block_error(lambda y: timeseries.autocorrelation(y - y.mean()), x, n_blocks, source)
     freq, spec = timeseries.spectrum(acf, dt, window, fwhm)
     squared = f"({unit})^2" if unit else "1"
     return xr.Dataset(

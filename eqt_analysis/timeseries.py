@@ -12,13 +12,34 @@ from . import units
 from .errors import InputError
 
 
+def check_positive(value, what, source=None):
+    """`value` as a float; InputError unless it is finite and > 0 (what: e.g. 'fwhm (cm^-1)')."""
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a positive number, got {value:g}", source)
+    return value
+
+
+def check_series(values, what, source=None):
+    """`values` (frames first) as a float array; InputError naming the first frame with NaN or inf."""
+    values = np.atleast_1d(np.asarray(values, dtype=float))
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=tuple(range(1, values.ndim))))
+    if bad.size:
+        raise InputError(f"NaN or inf in {what} at frame {bad[0]}", source)
+    return values
+
+
 def time_step(times, source=None, rtol=1e-4):
     """The uniform time step (ps) of `times` (ps); InputError if the steps are not uniform."""
-    times = np.asarray(times, dtype=float)
+    times = check_series(times, "time", source)
     if times.size < 2:
-        raise InputError("need at least two frames for a time correlation", source)
+        raise InputError(f"{times.size} frame(s): a time correlation needs at least 2", source)
     dt = np.diff(times)
-    if dt[0] <= 0 or not np.allclose(dt, dt[0], rtol=rtol, atol=1e-9):
+    if np.any(dt <= 0):
+        k = int(np.argmax(dt <= 0))
+        raise InputError(f"time does not increase at frame {k + 1} ({times[k]:g} ps, then {times[k + 1]:g} ps)",
+                         source)
+    if not np.allclose(dt, dt[0], rtol=rtol, atol=1e-9):
         k = int(np.argmax(~np.isclose(dt, dt[0], rtol=rtol, atol=1e-9)))
         raise InputError(f"non-uniform time step ({dt[0]:g} ps, then {dt[k]:g} ps at frame {k + 1}); "
                          "select a uniform part with --start/--stop/--stride", source)
@@ -85,9 +106,12 @@ def spectrum(acf, dt, window_name="hann", fwhm=None):
 
     Returns (frequency (cm^-1), spectrum). Normalization (Wiener-Khinchin, Parseval): the
     spectrum integrated over frequency in cm^-1 equals acf[0] (the variance for a
-    zero-mean signal); units are those of acf per cm^-1. `fwhm` (cm^-1) adds a Gaussian
+    zero-mean signal); units are those of acf per cm^-1. `fwhm` (cm^-1, None: none) adds a Gaussian
     broadening of that full width at half maximum (a Gaussian damping of the acf).
     """
+    dt = check_positive(dt, "the time step (ps)")
+    if fwhm is not None:
+        fwhm = check_positive(fwhm, "the broadening fwhm (cm^-1)")
     acf = np.asarray(acf, dtype=float)
     n = acf.shape[0]
     w = window(window_name, n)
@@ -115,16 +139,24 @@ def linear_fit(x, y):
     return coef[0], coef[1]
 
 
-def block_error(curve_of, x, n_blocks):
+def check_blocks(n_frames, n_blocks, source=None):
+    """Frames per block; InputError unless n_frames makes n_blocks >= 2 blocks of >= 2 frames."""
+    length = n_frames // n_blocks if n_blocks > 0 else 0
+    if n_blocks < 2 or length < 2:
+        raise InputError(f"{n_frames} frames cannot make {n_blocks} blocks of at least 2 frames (need at "
+                         f"least {2 * max(n_blocks, 2)} frames, or fewer blocks)", source)
+    return length
+
+
+def block_error(curve_of, x, n_blocks, source=None):
     """Standard error of a correlation curve from blocks of consecutive frames.
 
     curve_of maps a time series (T_b, ...) to a curve over its lags (T_b,); x is split into
-    n_blocks equal blocks. Returns (error (T,), NaN beyond the block length; per-block curves).
+    n_blocks equal blocks (each of at least 2 frames, else InputError naming `source`).
+    Returns (error (T,), NaN beyond the block length; per-block curves).
     """
     n = len(x)
-    length = n // n_blocks
-    if n_blocks < 2 or length < 2:
-        raise InputError(f"{n} frames cannot make {n_blocks} blocks of at least 2 frames")
+    length = check_blocks(n, n_blocks, source)
     per_block = np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(n_blocks)])
     err = np.full(n, np.nan)
     err[:length] = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
@@ -153,13 +185,17 @@ def statistical_inefficiency(residuals):
     return max(1.0, 1.0 + 2.0 * rho[1:stop].sum())
 
 
-def drift(times, values):
+def drift(times, values, source=None):
     """Slope of values(times) by least squares and its standard error, the error inflated by
-    the statistical inefficiency of the residuals (correlated samples)."""
-    t = np.asarray(times, dtype=float)
-    y = np.asarray(values, dtype=float)
+    the statistical inefficiency of the residuals (correlated samples). Needs >= 3 frames."""
+    t = check_series(times, "time", source)
+    y = check_series(values, "the series", source)
+    n = len(t)
+    if n < 3:
+        raise InputError(f"{n} frame(s): a drift and its error need at least 3", source)
+    if np.ptp(t) <= 0:
+        raise InputError("all frames have the same time: no drift can be fitted", source)
     slope, intercept = linear_fit(t, y)
     res = y - (slope * t + intercept)
-    n = len(t)
-    se = np.sqrt(np.sum(res**2) / (n - 2) / np.sum((t - t.mean()) ** 2)) if n > 2 else np.nan
+    se = np.sqrt(np.sum(res**2) / (n - 2) / np.sum((t - t.mean()) ** 2))
     return float(slope), float(se * np.sqrt(statistical_inefficiency(res)))

@@ -22,6 +22,11 @@ Variables (units attribute on each)
 
 Positions, cells, velocities and forces are float64 in memory. Readers yield chunks of
 frames in this form; `concat` joins them; `iter_chunks` slices a (lazy) Dataset.
+
+Every number read is checked (`validate`, InputError naming file, variable, frame, atom):
+no NaN or inf in any float variable; periodic cells with vectors of at most 1e6 Å and a
+volume; positions within ±1e3 cell lengths (fractional coordinates) of a periodic system,
+within 1e6 Å of the origin for an open one; velocities below the speed of light.
 """
 import re
 import warnings
@@ -80,14 +85,15 @@ def safe_name(name):
 
 def build(positions, atomic_numbers, *, cell=None, pbc=None, velocities=None, forces=None,
           time=None, step=None, masses=None, molecule=None, frame_data=None, atom_data=None,
-          source=None):
+          source=None, frames=None):
     """Assemble and validate a trajectory chunk from arrays in eqt units.
 
     positions (n_frames, n_atoms, 3) Å; cell (n_frames, 3, 3) Å or None for an open system;
     pbc (3,) bool (default: all True with a cell, all False without); velocities Å/ps;
     forces eV/Å; time (n_frames,) ps; masses amu (default: standard masses of the elements).
     frame_data: {name: (values (n_frames, ...), units)}; atom_data: {name: (values
-    (n_frames, n_atoms, ...), units)}. `source` names the file in error messages.
+    (n_frames, n_atoms, ...), units)}. `source` names the file and `frames` (the file's
+    frame numbers of these frames) the frames in error messages.
     """
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 3 or positions.shape[-1] != 3:
@@ -131,31 +137,101 @@ def build(positions, atomic_numbers, *, cell=None, pbc=None, velocities=None, fo
             var.attrs["units"] = units
         if name in LONG_NAMES:
             var.attrs["long_name"] = LONG_NAMES[name]
-    validate(ds, source)
+    validate(ds, source, frames)
     return ds
 
 
-def validate(ds, source=None):
-    """Refuse non-finite positions and degenerate periodic cells (raises InputError)."""
-    positions = np.asarray(ds["positions"].values)
-    if not np.all(np.isfinite(positions)):
-        bad = np.argwhere(~np.isfinite(positions))[0]
-        raise InputError(f"non-finite coordinate (NaN or inf) in frame {bad[0]}, atom {bad[1]}", source)
-    if "cell" in ds and bool(np.any(ds["pbc"].values)):
+MAX_CARTESIAN = 1e6  # Å: largest |coordinate| of an open system and longest cell vector (100 µm)
+MAX_FRACTIONAL = 1e3  # largest |fractional coordinate| (cell lengths) of a periodic system
+SPEED_OF_LIGHT = 2.99792458e6  # Å/ps: no velocity exceeds it
+
+
+def _at(bad, dims, frames=None, atoms=None):
+    """'frame 3, atom 7' for the first True of `bad` (dims names its axes); frames and atoms
+    map local indices to the file's numbers."""
+    first = np.argwhere(bad)[0]
+    words = []
+    for dim, numbers in (("frame", frames), ("atom", atoms)):
+        if dim in dims:
+            k = first[dims.index(dim)]
+            words.append(f"{dim} {numbers[k] if numbers is not None else k}")
+    return ", ".join(words) or "entry " + ",".join(str(k) for k in first), tuple(first)
+
+
+def check_array(name, values, dims, source=None, cells=None, frames=None, atoms=None):
+    """Refuse what variable `name` (values with dimension names `dims`) cannot hold: NaN or
+    inf anywhere; for positions, fractional coordinates beyond ±MAX_FRACTIONAL when `cells`
+    (one cell per frame of values, Å) are given, else |coordinates| beyond MAX_CARTESIAN Å;
+    velocities faster than light. frames/atoms: the file's numbers of the rows (messages)."""
+    values = np.asarray(values)
+    dims = tuple(dims)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where, _ = _at(bad, dims, frames, atoms)
+        raise InputError(f"NaN or inf in {name} at {where}", source)
+    if name == "positions" and cells is not None:
+        frac = np.einsum("tia,tab->tib", values, np.linalg.inv(cells))
+        bad = np.abs(frac) > MAX_FRACTIONAL
+        if bad.any():
+            where, k = _at(bad, dims, frames, atoms)
+            raise InputError(f"positions at {where} lie {abs(frac[k]):.3g} cell lengths from the cell "
+                             f"(limit {MAX_FRACTIONAL:g}): corrupt coordinates or a wrong unit", source)
+    elif name == "positions":
+        bad = np.abs(values) > MAX_CARTESIAN
+        if bad.any():
+            where, k = _at(bad, dims, frames, atoms)
+            raise InputError(f"positions at {where}: coordinate {values[k]:.3g} Å exceeds {MAX_CARTESIAN:g} Å "
+                             "(limit for systems without a periodic cell): corrupt coordinates or a wrong unit",
+                             source)
+    elif name == "velocities":
+        bad = np.einsum("...a,...a->...", values, values) > SPEED_OF_LIGHT**2
+        if bad.any():
+            where, _ = _at(bad, dims[:-1], frames, atoms)
+            raise InputError(f"velocities at {where} exceed the speed of light ({SPEED_OF_LIGHT:g} Å/ps): "
+                             "corrupt values or a wrong unit", source)
+
+
+def check_cells(cells, source=None, frames=None):
+    """Refuse periodic cells (T, 3, 3) Å with NaN/inf, a vector longer than MAX_CARTESIAN Å, or
+    (nearly) zero volume."""
+    check_array("cell", cells, ("frame", "cell_vector", "spatial"), source, frames=frames)
+    lengths = np.linalg.norm(cells, axis=-1)
+    if np.any(lengths > MAX_CARTESIAN):
+        where, k = _at(lengths > MAX_CARTESIAN, ("frame", "cell_vector"), frames)
+        raise InputError(f"cell vector of {lengths[k]:.3g} Å at {where} (limit {MAX_CARTESIAN:g} Å): corrupt "
+                         "cell or a wrong unit", source)
+    vol = cellmod.volume(cells)
+    if np.any(vol < 1e-6):
+        where, _ = _at(vol < 1e-6, ("frame",), frames)
+        raise InputError(f"zero-volume cell at {where} (periodic system needs a full cell)", source)
+
+
+def validate(ds, source=None, frames=None):
+    """Refuse numbers that make no sense (raises InputError naming variable, frame and atom):
+    NaN or inf in any float variable; periodic cells with a vector over 1e6 Å or zero volume;
+    positions beyond ±1e3 cell lengths in fractional coordinates (periodic systems) or beyond
+    1e6 Å (open systems); velocities faster than light. Variables still on disk (lazy) are
+    skipped: netcdf.open_lazy checks them as they are read. frames: the file's frame numbers
+    of the chunk's frames (messages only)."""
+    periodic = "cell" in ds and bool(np.any(ds["pbc"].values))
+    cells = None
+    if "cell" in ds and ds["cell"].variable._in_memory:
         cells = np.asarray(ds["cell"].values)
-        if not np.all(np.isfinite(cells)):
-            raise InputError("non-finite cell entries", source)
-        vol = cellmod.volume(cells)
-        if np.any(vol < 1e-6):
-            frame = int(np.argmax(vol < 1e-6))
-            raise InputError(f"zero-volume cell in frame {frame} (periodic system needs a full cell)", source)
+        if periodic:
+            check_cells(cells, source, frames)
+    names = ["positions"] + [n for n in ds.variables if n != "positions" and not (n == "cell" and periodic)]
+    for name in names:
+        var = ds.variables[name]
+        if var.dtype.kind != "f" or not var._in_memory:
+            continue
+        check_array(name, var.values, var.dims, source, cells if periodic else None, frames)
 
 
-def concat(chunks):
+def concat(chunks, source=None):
     """Join trajectory chunks along `frame` (per-atom variables taken from the first)."""
     chunks = list(chunks)
     if not chunks:
-        raise InputError("no frames")
+        raise InputError("no frames", source)
     if len(chunks) == 1:
         return chunks[0]
     return xr.concat(chunks, dim="frame", data_vars="minimal", coords="minimal",

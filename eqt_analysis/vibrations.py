@@ -19,33 +19,40 @@ def finite_difference_velocities(positions, dt):
     return v
 
 
-def vacf_sums(velocities, masses=None, n_blocks=5):
+def vacf_sums(velocities, masses=None, n_blocks=5, source=None):
     """Sums over atoms of the velocity autocorrelation for velocities (T, n, 3): the whole
-    series (T,) and each of n_blocks consecutive blocks (n_blocks, T // n_blocks).
-    Mass-weighted (amu Å^2/ps^2 -> eV) when masses (n,) are given."""
+    series (T,) and each of n_blocks consecutive blocks (n_blocks, T // n_blocks) of at least
+    2 frames. Mass-weighted (amu Å^2/ps^2 -> eV) when masses (n,) are given."""
+    velocities = timeseries.check_series(velocities, "velocities", source)
     weights = np.ones(velocities.shape[1]) if masses is None else np.asarray(masses) * units.AMU_A2_PS2
 
     def summed(v):
         return timeseries.autocorrelation(v).sum(axis=-1) @ weights
 
-    length = len(velocities) // n_blocks
-    if n_blocks < 2 or length < 2:
-        raise InputError(f"{len(velocities)} frames cannot make {n_blocks} blocks of at least 2 frames")
+    length = timeseries.check_blocks(len(velocities), n_blocks, source)
     blocks = np.array([summed(velocities[b * length:(b + 1) * length]) for b in range(n_blocks)])
     return summed(velocities), blocks
 
 
-def vdos(chunks, dt, mass_weighted=False, window="hann", fwhm=None, n_blocks=5):
+def vdos(chunks, dt, mass_weighted=False, window="hann", fwhm=None, n_blocks=5, source=None):
     """Dataset of VACF (block errors) and VDOS per group.
 
-    chunks: {name: iterable of (velocities (T, k, 3) Å/ps, masses (k,) amu)} over atom chunks.
+    chunks: {name: iterable of (velocities (T, k, 3) Å/ps, masses (k,) amu)} over atom chunks;
+    dt: time step (ps); fwhm: Gaussian broadening (cm^-1, positive) or None; n_blocks blocks
+    of at least 2 frames. source: the file for messages.
     """
+    dt = timeseries.check_positive(dt, "the time step (ps)", source)
+    if fwhm is not None:
+        fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", source)
+    timeseries.window(window, 2)  # an unknown window is refused before any work
     out = None
     for name, parts in chunks.items():
         total, blocks, count = 0.0, 0.0, 0
         for v, m in parts:
-            t, b = vacf_sums(v, m if mass_weighted else None, n_blocks)
+            t, b = vacf_sums(v, m if mass_weighted else None, n_blocks, source)
             total, blocks, count = total + t, blocks + b, count + v.shape[1]
+        if count == 0:
+            raise InputError(f"no atoms in group {name}", source)
         c, blocks = total / count, blocks / count
         err = np.full(len(c), np.nan)
         err[:blocks.shape[1]] = blocks.std(axis=0, ddof=1) / np.sqrt(n_blocks)

@@ -90,7 +90,10 @@ def test_bad_requests():
         diffusion.diffusion(res, 0.01, 0.09, ["Ar"])
     with pytest.raises(InputError, match="blocks"):
         diffusion.msd(ds, {"Ar": [0, 1]}, n_blocks=8)
-    uneven = ds.assign_coords(time=("frame", np.r_[0, 0.01, 0.03, np.arange(3, 10) * 0.01]))
+    repeated = ds.assign_coords(time=("frame", np.r_[0, 0.01, 0.03, np.arange(3, 10) * 0.01]))
+    with pytest.raises(InputError, match="does not increase at frame 3"):
+        diffusion.msd(repeated, {"Ar": [0, 1]})
+    uneven = ds.assign_coords(time=("frame", np.r_[0, 0.01, 0.03, np.arange(4, 11) * 0.01]))
     with pytest.raises(InputError, match="non-uniform"):
         diffusion.msd(uneven, {"Ar": [0, 1]})
     with pytest.raises(InputError, match="no time"):

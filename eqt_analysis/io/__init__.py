@@ -38,6 +38,9 @@ def detect_format(path, topology=None):
     """Format name for `path` from its extension (and, for .xyz, its first comment line)."""
     ext = _suffix(path)
     if ext in NETCDF_EXT:
+        with open(path, "rb") as handle:
+            if handle.read(4)[:3] not in (b"CDF", b"\x89HD"):
+                raise InputError("not a NetCDF file (no CDF or HDF5 signature): truncated or another format", path)
         if topology is not None or not netcdf.is_eqt_netcdf(path):
             return "mdanalysis"
         return "netcdf"
@@ -58,10 +61,42 @@ def detect_format(path, topology=None):
 
 
 def _check_exists(path):
+    """Refuse a missing path, a directory, and a cut NetCDF-3 file (netcdf.check_complete)."""
     if not os.path.exists(path):
         raise InputError("no such file", path)
     if os.path.isdir(path):
         raise InputError("is a directory, not a trajectory file", path)
+    netcdf.check_complete(path)
+
+
+def count_frames(path, format=None, topology=None):
+    """Frames in the file (for messages; reads the whole file for text formats)."""
+    fmt = format or detect_format(path, topology)
+    if fmt == "netcdf":
+        return netcdf.count_frames(path)
+    if fmt in ("extxyz", "ipi"):
+        return xyz.count_frames(path)
+    return mda.count_frames(path, topology, None if fmt == "mdanalysis" else fmt)
+
+
+def _nonempty(chunks, path, fmt, topology, start, stop, stride):
+    """Pass the chunks on; InputError when the selection left no frame."""
+    n = 0
+    for chunk in chunks:
+        n += chunk.sizes["frame"]
+        yield chunk
+    if n == 0:
+        total = count_frames(path, fmt, topology)
+        if total == 0:
+            raise InputError("no frames in file", path)
+        raise InputError(no_frames_selected(total, start, stop, stride), path)
+
+
+def no_frames_selected(total, start, stop, stride):
+    """The message for a frame selection that leaves nothing."""
+    stop = "" if stop is None else f", stop {stop}"
+    return (f"no frames selected (start {start}{stop}, stride {stride}); the file has {total} frames, "
+            "numbered from 0")
 
 
 def iter_trajectory(paths, format=None, topology=None, units=None, chunk_frames=256,
@@ -81,25 +116,36 @@ def iter_trajectory(paths, format=None, topology=None, units=None, chunk_frames=
     if len(paths) > 1 and fmt != "ipi":
         raise InputError("several input files can only be merged for i-PI runs", paths[1])
     if fmt == "ipi":
-        yield from ipi.iter_read(paths, units, chunk_frames, start, stop, stride)
+        chunks = ipi.iter_read(paths, units, chunk_frames, start, stop, stride)
     elif fmt == "netcdf":
-        yield from netcdf.iter_read(paths[0], chunk_frames, start, stop, stride)
+        chunks = netcdf.iter_read(paths[0], chunk_frames, start, stop, stride)
     elif fmt == "extxyz":
-        yield from xyz.iter_read(paths[0], slice(start, stop, stride), chunk_frames)
+        chunks = xyz.iter_read(paths[0], slice(start, stop, stride), chunk_frames)
     else:
         mda_format = None if fmt == "mdanalysis" else fmt
-        yield from mda.iter_read(paths[0], topology, mda_format, chunk_frames, start, stop, stride)
+        chunks = mda.iter_read(paths[0], topology, mda_format, chunk_frames, start, stop, stride)
+    yield from _nonempty(chunks, paths[0], fmt, topology, start, stop, stride)
 
 
-def open_trajectory(path, format=None, topology=None, units=None, chunk_frames=256):
-    """The whole trajectory as one Dataset: lazy for eqt .nc files (per-atom arrays read on
-    demand, in stored precision), loaded in float64 otherwise."""
+def open_trajectory(path, format=None, topology=None, units=None, chunk_frames=256,
+                    start=0, stop=None, stride=1):
+    """The whole trajectory (or the frames start:stop:stride) as one Dataset: lazy for eqt .nc
+    files (per-atom arrays read on demand, in stored precision, checked as they are read),
+    loaded in float64 otherwise. `encoding['source']` names the file (analyses quote it)."""
     path = str(path)
     _check_exists(path)
     fmt = format or detect_format(path, topology)
     if fmt == "netcdf":
-        return netcdf.open_lazy(path)
-    return traj.concat(iter_trajectory(path, fmt, topology, units, chunk_frames))
+        ds = netcdf.open_lazy(path)
+        ds = ds.isel(frame=slice(start, stop, stride))
+        if ds.sizes["frame"] == 0:
+            total = netcdf.count_frames(path)
+            raise InputError(no_frames_selected(total, start, stop, stride) if total else "no frames in file",
+                             path)
+    else:
+        ds = traj.concat(iter_trajectory(path, fmt, topology, units, chunk_frames, start, stop, stride), path)
+    ds.encoding["source"] = path
+    return ds
 
 
 def writer_format(path, format=None):

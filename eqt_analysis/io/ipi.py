@@ -26,6 +26,7 @@ from .. import cell as cellmod
 from .. import trajectory as traj
 from .. import units
 from ..errors import InputError
+from . import xyz
 
 QUANTITIES = {  # i-PI tag -> (eqt name, unit family)
     "positions": ("positions", "length"), "x_centroid": ("positions", "length"),
@@ -135,8 +136,10 @@ def iter_read(paths, units_override=None, chunk_frames=256, start=0, stop=None, 
                 handles.append(open(p))
             except OSError as err:
                 raise InputError(f"cannot open ({err.strerror})", p) from None
+        for p in paths:
+            xyz.check_last_line(p)
         streams = [read_frames(h, p, units_override) for h, p in zip(handles, paths)]
-        buffer, index = [], 0
+        buffer, numbers, index = [], [], 0
         while True:
             frames = [next(s, None) for s in streams]
             if all(f is None for f in frames):
@@ -148,12 +151,13 @@ def iter_read(paths, units_override=None, chunk_frames=256, start=0, stop=None, 
                 break
             if index >= start and (index - start) % stride == 0:
                 buffer.append(_merge(frames, paths))
+                numbers.append(index)
             index += 1
             if len(buffer) == chunk_frames:
-                yield _build(buffer, paths[0])
-                buffer = []
+                yield _build(buffer, paths[0], numbers)
+                buffer, numbers = [], []
         if buffer:
-            yield _build(buffer, paths[0])
+            yield _build(buffer, paths[0], numbers)
         elif index == 0:
             raise InputError("no frames in file", paths[0])
     finally:
@@ -176,14 +180,14 @@ def _merge(frames, paths):
     return merged
 
 
-def _build(frames, source):
+def _build(frames, source, numbers=None):
     first = frames[0]
     if "positions" not in first:
         raise InputError("no positions among the i-PI files given (add the positions file of the run)", source)
     if any(f["labels"] != first["labels"] for f in frames):
         raise InputError("frames have different atoms", source)
-    numbers = element_numbers(first["labels"])
-    masses = atomic_masses[numbers]
+    atomic = element_numbers(first["labels"])
+    masses = atomic_masses[atomic]
     kwargs = {}
     if first["cell"] is not None:
         kwargs["cell"] = np.stack([f["cell"] for f in frames])
@@ -196,8 +200,8 @@ def _build(frames, source):
         kwargs["velocities"] = np.stack([f["momenta"] / m_au[:, None] for f in frames]) * units.AU_VELOCITY
     if "forces" in first:
         kwargs["forces"] = np.stack([f["forces"] for f in frames])
-    return traj.build(np.stack([f["positions"] for f in frames]), numbers, masses=masses,
-                      source=source, **kwargs)
+    return traj.build(np.stack([f["positions"] for f in frames]), atomic, masses=masses,
+                      source=source, frames=numbers, **kwargs)
 
 
 # ------------------------------------------------------------------ property files (.out)
@@ -223,6 +227,7 @@ def read_properties(path):
     path = str(path)
     columns = []
     try:
+        xyz.check_last_line(path)
         with open(path) as handle:
             for line in handle:
                 if not line.startswith("#"):
@@ -241,6 +246,10 @@ def read_properties(path):
         raise InputError("no '# column N --> name' header: not an i-PI property file", path)
     if data.shape[1] < max(hi for _, hi, _ in columns):
         raise InputError(f"header names {max(hi for _, hi, _ in columns)} columns, rows have {data.shape[1]}", path)
+    if not np.all(np.isfinite(data)):
+        row, col = np.argwhere(~np.isfinite(data))[0]
+        label = next((name for lo, hi, name in columns if lo <= col < hi), "unnamed")
+        raise InputError(f"NaN or inf in column {col + 1} ({label}) at data row {row + 1}", path)
     out = {}
     for lo, hi, label in columns:
         base = re.match(r"[A-Za-z_]+", label).group(0)

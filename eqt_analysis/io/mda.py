@@ -45,6 +45,11 @@ def _elements(u):
     return np.array([atomic_numbers.get(str(e).strip().capitalize(), 0) for e in names], dtype=np.int32)
 
 
+def count_frames(path, topology=None, format=None):
+    """Frames in the trajectory, as MDAnalysis counts them."""
+    return len(_universe(path, topology, format).trajectory)
+
+
 def iter_read(path, topology=None, format=None, chunk_frames=256, start=0, stop=None, stride=1):
     """Stream a trajectory through MDAnalysis as eqt chunks."""
     u = _universe(path, topology, format)
@@ -70,15 +75,17 @@ def iter_read(path, topology=None, format=None, chunk_frames=256, start=0, stop=
         if all(s is not None for s in steps):
             kwargs["step"] = steps
         return traj.build(np.stack([ts.positions for ts in ts_list]), numbers, masses=masses,
-                          source=source, **kwargs)
+                          source=source, frames=[ts.frame for ts in ts_list], **kwargs)
 
     try:
         for ts in u.trajectory[start:stop:stride]:
             buffer.append(_Frame(ts))
             if len(buffer) == chunk_frames:
                 yield flush()
-    except (ValueError, OSError, EOFError, IOError) as err:
-        raise InputError(f"MDAnalysis failed while reading frames: {err}", source) from None
+    except (ValueError, OSError, EOFError, IndexError, RuntimeError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"MDAnalysis failed while reading frames (truncated or corrupt?): {message}",
+                         source) from None
     if buffer:
         yield flush()
 
@@ -95,4 +102,5 @@ class _Frame:
         self.has_forces = ts.has_forces
         self.forces = ts.forces.astype(np.float64) if ts.has_forces else None
         self.time = float(ts.time)
+        self.frame = ts.frame
         self.data = {"step": ts.data.get("step")}

@@ -9,10 +9,22 @@ read the files unchanged: `coordinates` (Å), `time` (ps), `velocities` (Å/ps),
 Other tools see only lengths and angles, i.e. the cell in the standard orientation (a along
 x, b in the xy plane); when an input cell is not in that orientation eqt warns, since those
 tools would then pair the unrotated coordinates with a rotated cell.
+
+Reading checks every number (`trajectory.validate`): chunks when they are read, and the
+per-atom arrays of a lazy Dataset (`open_lazy`) slab by slab as they are read. A NetCDF-3
+file shorter than its header says (a cut copy: the NetCDF library would read the missing
+bytes as zeros) is refused: its header declares the number of frames (numrecs), and every
+declared frame must be complete on disk. numrecs = STREAMING (-1) is legal: the frames are
+then those that fit in the file.
 """
+import os
+import struct
+
 import numpy as np
 import xarray as xr
 import netCDF4
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from .. import __version__
 from .. import cell as cellmod
@@ -171,6 +183,115 @@ def _scaled(var):
     return var.load().copy(data=np.asarray(var.values, dtype=np.float64) * scale)
 
 
+MAX_HEADER = 2**26  # bytes: a longer NetCDF-3 header is taken as corrupt
+_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}  # nc_type -> bytes
+
+
+class _Header:
+    """Sequential reader of a NetCDF-3 header: big-endian, counts 64-bit in CDF-5 (struct.error
+    when the bytes run out)."""
+
+    def __init__(self, data):
+        self.data, self.pos, self.version = data, 4, data[3]
+
+    def int(self, size=4):
+        (value,) = struct.unpack_from(">Q" if size == 8 else ">I", self.data, self.pos)
+        self.pos += size
+        return value
+
+    def count(self):
+        return self.int(8 if self.version == 5 else 4)
+
+    def name(self):
+        n = self.count()
+        if self.pos + n > len(self.data):
+            raise struct.error("header cut")
+        text = self.data[self.pos:self.pos + n].decode("utf-8", "replace")
+        self.pos += -(-n // 4) * 4
+        return text
+
+    def skip_attributes(self):
+        self.int()  # NC_ATTRIBUTE tag, or ABSENT
+        for _ in range(self.count()):
+            self.name()
+            n_bytes = _TYPE_SIZE.get(self.int(), 1) * self.count()
+            self.pos += -(-n_bytes // 4) * 4
+
+
+def _classic_header(data):
+    """(numrecs, dimension lengths, variables [(name, dimension ids, type size, begin)]) of a
+    NetCDF-3 header (CDF-1, CDF-2 or CDF-5) at the start of `data`."""
+    h = _Header(data)
+    numrecs = h.count()
+    h.int()  # NC_DIMENSION tag, or ABSENT
+    dims = []
+    for _ in range(h.count()):
+        h.name()
+        dims.append(h.count())
+    h.skip_attributes()
+    h.int()  # NC_VARIABLE tag, or ABSENT
+    variables = []
+    for _ in range(h.count()):
+        name = h.name()
+        ids = [h.count() for _ in range(h.count())]
+        h.skip_attributes()
+        size = _TYPE_SIZE.get(h.int(), 1)
+        h.count()  # vsize: clamped for huge variables, so recomputed from the shape
+        begin = h.int(4 if h.version == 1 else 8)
+        variables.append((name, ids, size, begin))
+    return numrecs, dims, variables
+
+
+def check_complete(path):
+    """Number of complete frames of a NetCDF-3 file; InputError (naming the file) when it is
+    shorter than its header declares; None for other files (left to their readers).
+
+    Rule: each fixed-size variable, and each record variable in every one of the `numrecs`
+    frames the header declares, must lie inside the file (a cut in trailing padding loses
+    nothing and passes). numrecs = STREAMING (all ones, written by streaming writers) is
+    legal and means the frames that fit in the file.
+    """
+    path = str(path)
+    file_size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        data = handle.read(65536)
+        if data[:3] != b"CDF":
+            return None
+        if len(data) < 4:
+            raise InputError(f"truncated NetCDF file: its header is cut ({file_size} bytes)", path)
+        if data[3] not in (1, 2, 5):
+            return None
+        while True:
+            try:
+                numrecs, dims, variables = _classic_header(data)
+                break
+            except struct.error:
+                if len(data) >= min(file_size, MAX_HEADER):
+                    raise InputError(f"truncated or corrupt NetCDF file: its header is cut ({file_size} bytes)",
+                                     path) from None
+                data += handle.read(len(data))
+    record_dims = {i for i, n in enumerate(dims) if n == 0}
+    fixed, records = [], []
+    for name, ids, size, begin in variables:
+        n = size * int(np.prod([dims[i] for i in ids if i not in record_dims]))
+        (records if ids and ids[0] in record_dims else fixed).append((name, n, begin))
+    for name, n, begin in fixed:
+        if begin + n > file_size:
+            raise InputError(f"truncated NetCDF file: variable {name} needs {begin + n} bytes, the file has "
+                             f"{file_size}", path)
+    recsize = records[0][1] if len(records) == 1 else sum(-(-n // 4) * 4 for _, n, _ in records)
+    if not records or recsize == 0:
+        return numrecs
+    complete = min((file_size - begin - n) // recsize + 1 if file_size >= begin + n else 0
+                   for _, n, begin in records)
+    if numrecs in (2**32 - 1, 2**64 - 1):  # STREAMING
+        return complete
+    if complete < numrecs:
+        raise InputError(f"truncated NetCDF file: {complete} of the {numrecs} frames its header declares are "
+                         f"complete ({file_size} bytes); copy it again", path)
+    return numrecs
+
+
 def is_eqt_netcdf(path):
     """True when `path` is an AMBER NetCDF trajectory carrying eqt's atomic numbers."""
     try:
@@ -183,11 +304,14 @@ def is_eqt_netcdf(path):
 def _open_raw(path):
     """The file's variables, per-atom-per-frame arrays lazily indexed, the small ones loaded."""
     path = str(path)
+    n_frames = check_complete(path)
     try:
         raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False,
                               mask_and_scale=False)
     except (OSError, ValueError) as err:
         raise InputError(f"not a readable NetCDF file ({err})", path) from None
+    if n_frames is not None and raw.sizes.get("frame", 0) > n_frames:  # STREAMING: the frames that fit
+        raw = raw.isel(frame=slice(0, n_frames))
     if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw:
         raise InputError("NetCDF file is not an AMBER trajectory (no Conventions=AMBER or no coordinates)", path)
     if "atomic_number" not in raw:
@@ -207,9 +331,49 @@ def open_lazy(path):
     loaded. Honours AMBER `scale_factor` attributes (a scaled per-atom array is read whole).
     Files without eqt's `atomic_number` are refused here (read them through MDAnalysis).
     """
-    ds = _to_eqt(_open_raw(path), str(path))
-    ds.encoding["source"] = str(path)
+    path = str(path)
+    ds = _to_eqt(_open_raw(path), path)
+    traj.validate(ds, path)  # what is in memory now; the rest is checked as it is read
+    periodic = "cell" in ds and bool(ds["pbc"].values.any())
+    cells = ds["cell"].values if periodic else None
+    for name in list(ds.data_vars):
+        var = ds[name].variable
+        if not var._in_memory:
+            ds[name] = xr.Variable(var.dims, indexing.LazilyIndexedArray(_Checked(var, name, path, cells)),
+                                   var.attrs)
+    ds.encoding["source"] = path
     return ds
+
+
+class _Checked(BackendArray):
+    """A variable still on disk whose every read slab passes `trajectory.check_array` (NaN,
+    inf, bounds), with the file's frame and atom numbers in the messages."""
+
+    def __init__(self, var, name, path, cells):
+        self.array, self.dims, self.name, self.path, self.cells = var._data, var.dims, name, path, cells
+        self.shape, self.dtype = var.shape, var.dtype
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
+
+    def _read(self, key):
+        scalar = [isinstance(k, (int, np.integer)) for k in key]
+        full = tuple(slice(k, k + 1) if s else k for k, s in zip(key, scalar))
+        values = np.asarray(self.array.oindex[indexing.OuterIndexer(full)])
+        index = {d: np.arange(n)[k] for d, n, k in zip(self.dims, self.shape, full)}
+        frames, atoms = index.get("frame"), index.get("atom")
+        cells = None if self.cells is None or frames is None else self.cells[frames]
+        traj.check_array(self.name, values, self.dims, self.path, cells, frames, atoms)
+        return values.squeeze(axis=tuple(np.flatnonzero(scalar))) if any(scalar) else values
+
+
+def count_frames(path):
+    """Frames in an AMBER NetCDF file (the complete ones of a STREAMING NetCDF-3 file)."""
+    n = check_complete(path)
+    if n is None:
+        with netCDF4.Dataset(str(path)) as nc:
+            n = len(nc.dimensions["frame"]) if "frame" in nc.dimensions else 0
+    return n
 
 
 def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
@@ -221,7 +385,7 @@ def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
             picked = frames[lo:lo + chunk_frames]
             window = slice(picked[0], picked[-1] + 1, stride)
             chunk = _to_eqt(raw.isel(frame=window).load(), str(path))
-            traj.validate(chunk, str(path))
+            traj.validate(chunk, str(path), picked)
             yield chunk
     finally:
         raw.close()

@@ -65,8 +65,9 @@ class _Schema:
             traj.warn(f"{source}: non-numeric or unsupported fields not carried over: {', '.join(dropped)}")
 
 
-def frames_to_dataset(frames, schema):
-    """Turn a list of ase.Atoms (one schema) into an eqt trajectory chunk."""
+def frames_to_dataset(frames, schema, numbers=None):
+    """Turn a list of ase.Atoms (one schema) into an eqt trajectory chunk; numbers: the file's
+    frame numbers of the frames (for error messages)."""
     src = schema.source
     for atoms in frames:
         if len(atoms) != schema.n_atoms or not np.array_equal(atoms.numbers, schema.numbers):
@@ -117,23 +118,59 @@ def frames_to_dataset(frames, schema):
         kwargs["molecule"] = first.arrays["molecule"]
     return traj.build(np.stack([a.positions for a in frames]), first.numbers, pbc=pbc,
                       masses=first.get_masses(), frame_data=frame_data, atom_data=atom_data,
-                      source=src, **kwargs)
+                      source=src, frames=numbers, **kwargs)
+
+
+def check_last_line(path):
+    """Refuse a text file whose last line has no newline: every writer ends its lines, so the
+    file was cut (a cut inside a number would otherwise read as a wrong number)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            return
+        handle.seek(-1, 2)
+        if handle.read(1) != b"\n":
+            raise InputError("truncated: the last line has no newline (file cut during a copy or a "
+                             "write?); end it with a newline if the file is complete", path)
+
+
+def count_frames(path):
+    """Frames in an xyz file (extxyz or i-PI): atom-count lines followed by their frames."""
+    n = 0
+    with open(path) as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                atoms = int(line.split()[0])
+            except ValueError:
+                break
+            for _ in range(atoms + 1):
+                handle.readline()
+            n += 1
+    return n
 
 
 def iter_read(source, index=":", chunk_frames=256, name=None):
-    """Stream an extxyz file (path or open text file) as eqt chunks of `chunk_frames`."""
+    """Stream an extxyz file (path or open text file) as eqt chunks of `chunk_frames`; index:
+    ':' or a slice of frames. Yields nothing when the selection is empty."""
     import ase.io
     from ase.io.extxyz import XYZError
 
     name = name or str(source)
-    schema, buffer = None, []
+    sel = index if isinstance(index, slice) else slice(None)
+    numbers = range(sel.start or 0, 2**62 if sel.stop is None else sel.stop, sel.step or 1)
+    schema, buffer, done = None, [], 0
     try:
+        if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+            check_last_line(source)
         for atoms in ase.io.iread(source, index=index, format="extxyz"):
             if schema is None:
                 schema = _Schema(atoms, name)
             buffer.append(atoms)
             if len(buffer) == chunk_frames:
-                yield frames_to_dataset(buffer, schema)
+                yield frames_to_dataset(buffer, schema, numbers[done:done + len(buffer)])
+                done += len(buffer)
                 buffer = []
     except InputError:
         raise
@@ -141,9 +178,7 @@ def iter_read(source, index=":", chunk_frames=256, name=None):
             TypeError, UnicodeDecodeError) as err:
         raise InputError(f"malformed or truncated extxyz ({type(err).__name__}: {err})", name) from None
     if buffer:
-        yield frames_to_dataset(buffer, schema)
-    if schema is None:
-        raise InputError("no frames in file", name)
+        yield frames_to_dataset(buffer, schema, numbers[done:done + len(buffer)])
 
 
 def dataset_to_atoms(ds):
