@@ -24,7 +24,7 @@ Positions, cells, velocities and forces are float64 in memory. Readers yield chu
 frames in this form; `concat` joins them; `iter_chunks` slices a (lazy) Dataset.
 
 Every number read is checked (`validate`, InputError naming file, variable, frame, atom):
-no NaN or inf in any float variable; periodic cells with vectors of at most 1e6 Å and a
+at least one atom; atomic numbers 0..118; masses >= 0 (not all 0); no NaN or inf in any float variable; periodic cells with vectors of at most 1e6 Å and a
 volume; positions within ±1e3 cell lengths (fractional coordinates) of a periodic system,
 within 1e6 Å of the origin for an open one; velocities below the speed of light.
 """
@@ -144,6 +144,7 @@ def build(positions, atomic_numbers, *, cell=None, pbc=None, velocities=None, fo
 MAX_CARTESIAN = 1e6  # Å: largest |coordinate| of an open system and longest cell vector (100 µm)
 MAX_FRACTIONAL = 1e3  # largest |fractional coordinate| (cell lengths) of a periodic system
 SPEED_OF_LIGHT = 2.99792458e6  # Å/ps: no velocity exceeds it
+MAX_ATOMIC_NUMBER = 118
 
 
 def _at(bad, dims, frames=None, atoms=None):
@@ -208,11 +209,21 @@ def check_cells(cells, source=None, frames=None):
 
 def validate(ds, source=None, frames=None):
     """Refuse numbers that make no sense (raises InputError naming variable, frame and atom):
-    NaN or inf in any float variable; periodic cells with a vector over 1e6 Å or zero volume;
+    no atoms; atomic numbers outside 0..118; negative (or only zero) masses; NaN or inf in any float variable; periodic cells with a vector over 1e6 Å or zero volume;
     positions beyond ±1e3 cell lengths in fractional coordinates (periodic systems) or beyond
     1e6 Å (open systems); velocities faster than light. Variables still on disk (lazy) are
     skipped: netcdf.open_lazy checks them as they are read. frames: the file's frame numbers
     of the chunk's frames (messages only)."""
+    if ds.sizes.get("atom", 0) == 0:
+        raise InputError("frames without atoms", source)
+    numbers = np.asarray(ds["atomic_number"].values)
+    if np.any((numbers < 0) | (numbers > MAX_ATOMIC_NUMBER)):
+        k = int(np.argmax((numbers < 0) | (numbers > MAX_ATOMIC_NUMBER)))
+        raise InputError(f"atomic number {numbers[k]} of atom {k} is no element (0 = unknown, 1-118)", source)
+    masses = np.asarray(ds["mass"].values) if "mass" in ds else np.ones(1)
+    if np.any(masses < 0) or not np.any(masses > 0):  # zero is a massless site (TIP4P M)
+        k = int(np.argmax(masses < 0))
+        raise InputError(f"mass {masses[k]:g} of atom {k}: masses must be >= 0, some > 0", source)
     periodic = "cell" in ds and bool(np.any(ds["pbc"].values))
     cells = None
     if "cell" in ds and ds["cell"].variable._in_memory:

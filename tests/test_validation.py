@@ -100,6 +100,39 @@ def test_bounds_open_system_cell_and_velocities():
         trajectory.build(arrays["positions"], arrays["atomic_numbers"], cell=arrays["cell"], velocities=fast)
 
 
+def test_atoms_elements_and_masses_are_checked(tmp_path):
+    arrays = _water()
+    for number in (119, -1):
+        ds = _unchecked(arrays)
+        ds["atomic_number"].values[4] = number
+        _refused(_write(ds, tmp_path / f"z{number}.nc"), rf"atomic number {number} of atom 4 is no element")
+    with pytest.raises(InputError, match="frames without atoms"):
+        trajectory.build(np.zeros((3, 0, 3)), [])
+    with pytest.raises(InputError, match="mass -1 of atom 2"):
+        trajectory.build(arrays["positions"], arrays["atomic_numbers"], masses=np.r_[1.0, 1.0, -1.0, np.ones(21)])
+    trajectory.build(arrays["positions"], arrays["atomic_numbers"], masses=np.r_[0.0, np.ones(23)])  # a massless site
+
+
+def test_text_and_topology_mistakes_are_refused(tmp_path):
+    from MDAnalysisTests.datafiles import PSF
+
+    path = _write(_unchecked(_water(3)), tmp_path / "t.xyz")
+    utf16 = tmp_path / "u.xyz"
+    utf16.write_bytes(open(path).read().encode("utf-16-le"))
+    _refused(str(utf16), "not a plain text file")
+    with pytest.raises(InputError, match=r"adk\.psf: a topology is read only with MDAnalysis formats"):
+        io.open_trajectory(path, topology=PSF)
+    import netCDF4
+
+    amber = str(tmp_path / "amber.nc")
+    with netCDF4.Dataset(amber, "w", format="NETCDF3_64BIT_OFFSET") as nc:
+        nc.Conventions = "AMBER"
+        for name, size in (("frame", None), ("atom", 3), ("spatial", 3)):
+            nc.createDimension(name, size)
+        nc.createVariable("coordinates", "f4", ("frame", "atom", "spatial"))[:2] = np.ones((2, 3, 3))
+    _refused(amber, "without eqt's atomic_number variable: its elements are unknown; pass --topology")
+
+
 @pytest.mark.parametrize("suffix", [".nc", ".xyz"])
 @pytest.mark.parametrize("case", ["nan velocities", "inf energy", "2e20 position", "1e12 position"])
 def test_files_with_bad_numbers_are_refused(tmp_path, suffix, case):

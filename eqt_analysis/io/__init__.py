@@ -39,9 +39,16 @@ def detect_format(path, topology=None):
     ext = _suffix(path)
     if ext in NETCDF_EXT:
         with open(path, "rb") as handle:
-            if handle.read(4)[:3] not in (b"CDF", b"\x89HD"):
-                raise InputError("not a NetCDF file (no CDF or HDF5 signature): truncated or another format", path)
-        if topology is not None or not netcdf.is_eqt_netcdf(path):
+            signature = handle.read(4)[:3]
+        if signature not in (b"CDF", b"\x89HD"):
+            raise InputError("not a NetCDF file (no CDF or HDF5 signature): truncated or another format", path)
+        if topology is None and not netcdf.is_eqt_netcdf(path):
+            if signature == b"\x89HD":
+                raise InputError("a NetCDF-4 (HDF5) file that is not an eqt trajectory; AMBER trajectories are "
+                                 "NetCDF-3", path)
+            raise InputError("NetCDF file without eqt's atomic_number variable: its elements are unknown; pass "
+                             "--topology (e.g. a prmtop or PSF) to read it through MDAnalysis", path)
+        if topology is not None:
             return "mdanalysis"
         return "netcdf"
     if ext in XYZ_EXT:
@@ -67,6 +74,13 @@ def _check_exists(path):
     if os.path.isdir(path):
         raise InputError("is a directory, not a trajectory file", path)
     netcdf.check_complete(path)
+
+
+def _check_topology(fmt, topology):
+    """Refuse a topology given with a format that names its own atoms (it would be ignored)."""
+    if topology is not None and fmt in ("netcdf", "extxyz", "ipi"):
+        raise InputError(f"a topology is read only with MDAnalysis formats; {fmt} files name their own atoms "
+                         "(drop --topology, or pass --format with an MDAnalysis format name)", topology)
 
 
 def count_frames(path, format=None, topology=None):
@@ -113,6 +127,7 @@ def iter_trajectory(paths, format=None, topology=None, units=None, chunk_frames=
     if topology is not None:
         _check_exists(str(topology))
     fmt = format or detect_format(paths[0], topology)
+    _check_topology(fmt, topology)
     if len(paths) > 1 and fmt != "ipi":
         raise InputError("several input files can only be merged for i-PI runs", paths[1])
     if fmt == "ipi":
@@ -135,6 +150,7 @@ def open_trajectory(path, format=None, topology=None, units=None, chunk_frames=2
     path = str(path)
     _check_exists(path)
     fmt = format or detect_format(path, topology)
+    _check_topology(fmt, topology)
     if fmt == "netcdf":
         ds = netcdf.open_lazy(path)
         ds = ds.isel(frame=slice(start, stop, stride))

@@ -321,6 +321,9 @@ def _open_raw(path):
     for name, var in raw.variables.items():
         if not ("frame" in var.dims and "atom" in var.dims):
             var.load()
+    unknown = int(np.sum(raw["atomic_number"].values == 0))
+    if unknown:
+        traj.warn(f"{path}: {unknown} atoms have no known element (atomic_number 0)")
     return raw
 
 

@@ -122,9 +122,12 @@ def frames_to_dataset(frames, schema, numbers=None):
 
 
 def check_last_line(path):
-    """Refuse a text file whose last line has no newline: every writer ends its lines, so the
-    file was cut (a cut inside a number would otherwise read as a wrong number)."""
+    """Refuse a binary or UTF-16 file (NUL bytes near the start), and a text file whose last
+    line has no newline: every writer ends its lines, so the file was cut (a cut inside a
+    number would otherwise read as a wrong number)."""
     with open(path, "rb") as handle:
+        if b"\0" in handle.read(4096):
+            raise InputError("not a plain text file (NUL bytes: binary, or UTF-16 text; convert to UTF-8)", path)
         handle.seek(0, 2)
         if handle.tell() == 0:
             return
