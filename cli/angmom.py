@@ -50,12 +50,12 @@ def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, ou
             if forces is None:
                 click.echo("warning: no forces stored: no torque", err=True)
             result = conservation.momentum_dataset(times, conservation.momenta(
-                positions, ds["velocities"].values, ds["mass"].values, forces))
+                positions, ds["velocities"].values, ds["mass"].values, forces), path)
         if "conserved_energy" in ds:
             first = ds["positions"].values[0]
             n_mol = len(np.unique(ds["molecule"].values)) if "molecule" in ds else \
                 len(np.unique(molecules.assign(numbers, first, cell[0] if cell is not None else None, ds["pbc"].values)))
-            slope, err, per_mol, per_mol_err = conservation.energy_drift(times, ds["conserved_energy"].values, n_mol)
+            slope, err, per_mol, per_mol_err = conservation.energy_drift(times, ds["conserved_energy"].values, n_mol, path)
             result["conserved_energy"] = ("time", ds["conserved_energy"].values, {"units": "electronvolt"})
             result.attrs.update(energy_drift_eV_per_ps=slope, energy_drift_err=err,
                                 energy_drift_eV_per_ps_per_molecule=per_mol, energy_drift_per_molecule_err=per_mol_err,

@@ -291,8 +291,7 @@ def whole_trajectory(path, fmt, topology, units, start=0, stop=None, stride=1):
     try:
         if path == "-":
             spooled = path = _spool_stdin(fmt)
-        ds = io.open_trajectory(path, fmt, topology, units)
-        yield ds.isel(frame=slice(start, stop, stride))
+        yield io.open_trajectory(path, fmt, topology, units, start=start, stop=stop, stride=stride)
     finally:
         if spooled:
             os.remove(spooled)

@@ -67,8 +67,8 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
         total = sum(len(g[1]) if isinstance(g, tuple) else len(g) for g in groups.values())
         with tqdm(total=total, unit="atom", disable=quiet, file=sys.stderr, desc="msd") as bar:
             result = diffusion.msd(ds, groups, not keep_drift, blocks,
-                                   atoms_per_chunk(ds.sizes["frame"], memory), bar.update)
-        result = diffusion.diffusion(result, fit_start, fit_stop, list(groups))
+                                   atoms_per_chunk(ds.sizes["frame"], memory), bar.update, path)
+        result = diffusion.diffusion(result, fit_start, fit_stop, list(groups), path)
         if viscosity is not None:
             if temperature is None:
                 if "temperature" not in ds:
@@ -76,7 +76,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
                 temperature = float(ds["temperature"].mean())
             for name in groups:
                 corrected = diffusion.yeh_hummer(float(result[f"D_{name}"]), temperature, viscosity,
-                                                 ds["cell"].values)
+                                                 ds["cell"].values, path)
                 result[f"D_{name}_yeh_hummer"] = ((), corrected, {"units": "angstrom^2/picosecond",
                                                                    "long_name": "Yeh-Hummer corrected D"})
             result.attrs.update(viscosity_mPas=viscosity, temperature_K=temperature)

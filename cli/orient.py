@@ -7,7 +7,8 @@ from tqdm import tqdm
 
 from eqt_analysis import molecules
 from eqt_analysis.errors import InputError
-from eqt_analysis.orient import Orientation, molecule_angles
+from eqt_analysis.orient import Orientation, memory_needed, molecule_angles
+from eqt_analysis.resources import check_memory
 
 from .common import (figure, command, claim_result, eqt_command, POSITIVE, result_options, quiet_option, read_chunks,
                      trajectory_options, write_result)
@@ -44,6 +45,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
     if per_molecule and (dat or plot):
         raise InputError("--per-molecule writes a (frame, molecule) table: no --dat or --plot")
     where = claim_result(path, "angles" if per_molecule else "orient", output, dat, plot)
+    check_memory(memory_needed(1, *grid, cells), f"--grid {grid[0]} {grid[1]}")  # before reading
     calc, waters, tables = None, None, []
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
@@ -52,7 +54,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, grid
                                                ds["cell"].values[0] if "cell" in ds else None, ds["pbc"].values)
                 if len(waters) == 0:
                     raise InputError("no water molecules (an O with its two nearest H) found", path)
-                calc = Orientation(waters, grid[0], grid[1], bandwidth, cells, block)
+                calc = Orientation(waters, grid[0], grid[1], bandwidth, cells, block, path)
             if per_molecule:
                 tables.append(molecule_angles(ds, waters))
             else:

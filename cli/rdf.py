@@ -5,7 +5,8 @@ import click
 from tqdm import tqdm
 
 from eqt_analysis import molecules
-from eqt_analysis.rdf import RDF, species_pairs
+from eqt_analysis.rdf import RDF, memory_needed, species_pairs
+from eqt_analysis.resources import check_memory
 
 from .common import (figure, command, claim_result, eqt_command, POSITIVE, result_options, quiet_option, read_chunks,
                      trajectory_options, write_result)
@@ -56,6 +57,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
       eqt-convert run.xyz - --to netcdf | eqt-rdf -f netcdf - -o - > rdf.nc
     """
     where = claim_result(path, "rdf", output, dat, plot)
+    check_memory(memory_needed(bins, 1, dipole, anisotropy), f"--bins {bins}")  # before reading
     calc = None
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
@@ -66,8 +68,8 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
                 if molecule is None and exclude_intramolecular:
                     molecule = molecules.assign(numbers, first, cell, ds["pbc"].values)
                 waters = molecules.find_waters(numbers, first, cell, ds["pbc"].values) if dipole else None
-                calc = RDF(numbers, species_pairs(numbers, pairs), rmax, bins, bandwidth, molecule,
-                           exclude_intramolecular, waters, anisotropy, normalization, block)
+                calc = RDF(numbers, species_pairs(numbers, pairs, path), rmax, bins, bandwidth, molecule,
+                           exclude_intramolecular, waters, anisotropy, normalization, block, path)
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])
     result = calc.result()

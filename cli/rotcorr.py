@@ -43,7 +43,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, blocks, output,
             yield ds
 
     u = rotation.dipole_axes(all_chunks(), waters)
-    result = rotation.rotational_correlation(u, timeseries.time_step(times, path), blocks)
+    result = rotation.rotational_correlation(u, timeseries.time_step(times, path), blocks, path)
     click.echo(f"tau_C1 = {float(result['tau_C1']):.4g} ps, tau_C2 = {float(result['tau_C2']):.4g} ps "
                f"({len(waters)} waters, {len(u)} frames)", err=True)
     write_result(result, where, draw)

@@ -67,7 +67,7 @@ def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, pl
         if times is None:
             raise InputError("the input has no time; pass --dt (ps)", path)
         dt = timeseries.time_step(np.asarray(times)[skip:], path)
-    result = series.correlation_spectrum(values, dt, label, unit, window, fwhm, blocks)
+    result = series.correlation_spectrum(values, dt, label, unit, window, fwhm, blocks, path)
     click.echo(f"{label}: mean {result.attrs['mean']:.6g} {unit}, std {np.sqrt(result.attrs['variance']):.4g} {unit}, "
                f"{len(values)} samples every {dt:g} ps", err=True)
     write_result(result, where, draw, "frequency")

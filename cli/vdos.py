@@ -69,7 +69,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_
                 sel = atoms[lo:lo + chunk]
                 yield velocities(sel), masses[sel]
 
-        result = vibrations.vdos({k: parts(v) for k, v in groups.items()}, dt, mass_weighted, window, fwhm, blocks)
+        result = vibrations.vdos({k: parts(v) for k, v in groups.items()}, dt, mass_weighted, window, fwhm, blocks, path)
         write_result(result, where, draw, "frequency")
 
 
