@@ -23,8 +23,12 @@ from .common import claim_result, command, eqt_command, write_result
 @click.option("--average", default=None, metavar="GRID",
               help="Evaluate the rotationally averaged model (grid 1, i, 2, 2i, 3, 3i, lebedev50, ...).")
 @click.option("--random-rotation", is_flag=True, help="Evaluate with a fresh random rotation per structure.")
+@click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
+              help="Work space of the batched model calls: structures (or rotations with --average) per "
+                   "call are sized to fit it (about 100 MB each for 192 atoms of the example model in "
+                   "float32); Python, JAX and the compiled programs take about 0.4 GB more.")
 @command
-def main(model_file, data, output, energy_key, forces_key, test_split, float64, average, random_rotation):
+def main(model_file, data, output, energy_key, forces_key, test_split, float64, average, random_rotation, memory):
     """Mean absolute and root-mean-square errors of MODEL (model.pkl) on DATA.xyz: energies per
     structure and per atom (meV), forces overall and per element (meV/Å). The table goes to
     stdout; per-structure predictions and errors to a NetCDF file.
@@ -59,13 +63,13 @@ def main(model_file, data, output, energy_key, forces_key, test_split, float64, 
     if average or random_rotation:
         from eqt_model.calculator import Potential
 
-        potential = Potential(model_file, "random" if random_rotation else average)
+        potential = Potential(model_file, "random" if random_rotation else average, memory=memory)
         e_pred, f_pred = np.zeros(len(frames)), np.zeros_like(ds.forces)
         for k, atoms in enumerate(frames):
             e_pred[k], f_pred[k, :len(atoms)] = potential.energy_and_forces(
                 atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.numbers, atoms.pbc)
     else:
-        e_pred, f_pred = training.evaluate(params, config, ds)
+        e_pred, f_pred = training.evaluate(params, config, ds, memory=memory)
     err = training.errors(ds, e_pred, f_pred)
     rows = [("energy per structure", "meV", err["energy_mae"], err["energy_rmse"]),
             ("energy per atom", "meV", err["energy_per_atom_mae"], err["energy_per_atom_rmse"]),

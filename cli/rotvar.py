@@ -64,11 +64,15 @@ def _print(table, fmt):
 @click.option("--energy-key", default="energy", show_default=True)
 @click.option("--forces-key", default="forces", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
+              help="Work space of the batched model calls: rotations per call are sized to fit it (about "
+                   "200 MB per rotation of 192 atoms for the example model); Python, JAX and the compiled "
+                   "programs take about 0.4 GB more.")
 @click.option("--output", "-o", default=None, help="NetCDF result. Default: <input>.rotvar.nc.")
 @click.option("--quiet", "-q", is_flag=True)
 @command
 def main(model_file, structures, calculator, properties, columns, skip, n_atoms, grids, n_random, l_max,
-         plan, fmt, energy_key, forces_key, seed, output, quiet):
+         plan, fmt, energy_key, forces_key, seed, memory, output, quiet):
     """Rotational symmetry breaking of a model on STRUCTURES.xyz: per-structure spread of E and
     of back-rotated forces over random rotations; convergence of |E_grid - E_finest| and
     |F_grid - F_finest| over averaging grids (meV per structure, per atom; meV/Å per element);
@@ -109,7 +113,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
         evaluate = rotvar.ase_evaluator(_calculator(calculator))
     else:
         jax.config.update("jax_enable_x64", True)  # measure the model, not float32 noise
-        evaluate = rotvar.eqt_evaluator(Potential(model_file))
+        evaluate = rotvar.eqt_evaluator(Potential(model_file, memory=memory))
     grid_names = [g.strip() for g in grids.split(",") if g.strip()]
     sizes = {g: len(rotations.grid(g, seed)[0]) for g in grid_names}
     frames, energies, forces = datamod.read(structures, energy_key, forces_key, require_labels=False)

@@ -38,10 +38,15 @@ from .common import NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, c
 @click.option("--forces-key", default="forces", show_default=True)
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a checkpoint (OUTPUT.ckpt of an earlier run).")
+@click.option("--memory", type=click.IntRange(min=16), default=2048, show_default=True, metavar="MB",
+              help="Work space of one training step and of the evaluation batches: a --batch-size whose "
+                   "step needs more is refused (a step needs about 0.3 GB per structure of 192 atoms "
+                   "with the small preset in float32); Python, JAX and the compiled programs take about "
+                   "0.7 GB more.")
 @click.option("--quiet", "-q", is_flag=True)
 @command
 def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, no_augment,
-         inversion, n_test, val_fraction, seed, float64, energy_key, forces_key, resume, quiet):
+         inversion, n_test, val_fraction, seed, float64, energy_key, forces_key, resume, memory, quiet):
     """Train an eqt model on the energies (eV) and forces (eV/Å) of DATA.xyz (extxyz).
 
     \b
@@ -109,13 +114,13 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
         state = {**state, "params": jax.tree_util.tree_map(jax.numpy.asarray, state["params"]),
                  "best_params": jax.tree_util.tree_map(jax.numpy.asarray, state["best_params"])}
     best, history, _ = training.fit(params, config, train, val, epochs, batch_size, learning_rate, energy_weight,
-                                    not no_augment, inversion, seed, state, on_epoch)
+                                    not no_augment, inversion, seed, state, on_epoch, memory)
     bar.close()
-    best = training.refit_reference(best, config, train)
+    best = training.refit_reference(best, config, train, memory)
     meta["reference_energies_eV"] = np.asarray(best["output"]["reference"], float).tolist()
     if test_idx.size:
         test = datamod.subset(ds, test_idx)
-        err = training.errors(test, *training.evaluate(best, config, test))
+        err = training.errors(test, *training.evaluate(best, config, test, memory=memory))
         meta["test_errors"] = err
     with atomic_output(targets["-o"], ".pkl") as tmp:
         modelfile.save(tmp, config, best, {**meta, "history": history, "epochs": epochs})

@@ -5,7 +5,8 @@ For rotations R_k with weights w_k (eqt_model.rotations.grid):
     F_avg(x) = sum_k w_k F(x R_k^T) R_k             (forces rotated back)  = -grad E_avg
 The spread is the weighted standard deviation over k of E and of the back-rotated forces.
 For eqt models all rotations go through vmapped, jitted calls, in chunks sized to a memory
-budget (2 GiB of work space: about 20 rotations per call for 192 atoms, 2 for 1536). Inputs are never modified.
+budget (`per_call`; default 1024 MB of work space: 4 rotations per call for 192 water atoms in
+float64, 1 for 1536). Inputs are never modified.
 """
 import functools
 
@@ -27,21 +28,45 @@ def _batch(params, config, graph, rotations):
     return jax.vmap(_rotated_energy_and_forces, in_axes=(None, None, None, 0))(params, config, graph, rotations)
 
 
-MEMORY_BUDGET = 2 * 2**30  # bytes of work space per batched call
+DEFAULT_MEMORY_MB = 1024  # work space (MB = 2**20 bytes) of one batched call, without the process itself
+
+# Work space of one evaluation with forces, in values kept per token (one token per atom and
+# per neighbour slot or central slot: N x (K + 1) of them), d = d_model, H = n_heads, M message
+# and T transformer layers; the activations that the backward pass keeps (attention scores and
+# weights, feed-forward and token rows) plus the edge geometry:
+#     M x (T x (4 H (K + 1) + 4 d_ff + 5 d) + 10 d) + 800
+# Fitted to the peak RSS increase of one jitted, vmapped call (fresh process, after compiling)
+# over 1-8 rotations, float32 and float64, N = 192 and 384 water atoms, K = 40, 43 and 88 slots,
+# d 32-128, d_ff 64-512, H 4-8, M 2-4, T 1-2 (benchmarks/bench_memory.py): the formula is
+# 5-12 % above every measurement, e.g. 215 MB for 193 MB measured (example model, 192 atoms,
+# K = 40, float64). A training step keeps about TRAIN_FACTOR times as much per structure (the
+# parameter gradient of the force loss differentiates the force evaluation once more; measured
+# 2.6-2.8x for the small preset and variants).
+TRAIN_FACTOR = 3
 
 
-def rotations_per_call(graph, config, budget=MEMORY_BUDGET):
-    """How many rotations fit one batched call: the attention work space of one evaluation
-    with forces is about 8 bytes x 6 x N x (K + 1)^2 x heads per transformer layer."""
+def per_call(memory_mb, config, n_atoms, n_slots, itemsize=8, factor=1):
+    """How many evaluations with forces (rotations or structures of n_atoms atoms and n_slots
+    neighbour slots, values of itemsize bytes) fit memory_mb MB of work space in one batched
+    call; at least 1. factor=TRAIN_FACTOR for training steps."""
+    tokens = n_atoms * (n_slots + 1)
+    values = config.n_message_layers * (
+        config.n_transformer_layers * (4 * config.n_heads * (n_slots + 1) + 4 * config.d_feedforward + 5 * config.d_model)
+        + 10 * config.d_model) + 800
+    return max(1, int(memory_mb * 2**20 // (factor * itemsize * tokens * values)))
+
+
+def rotations_per_call(graph, config, memory=DEFAULT_MEMORY_MB):
+    """Rotations of one structure (a Graph) per batched call within `memory` MB of work space."""
     n, k = graph.neighbors.shape
-    per_rotation = 8 * 6 * n * (k + 1) ** 2 * config.n_heads * config.n_transformer_layers
-    return max(1, int(budget // per_rotation))
+    return per_call(memory, config, n, k, graph.positions.dtype.itemsize)
 
 
-def over_rotations(params, config, graph, rotations, chunk=None):
+def over_rotations(params, config, graph, rotations, chunk=None, memory=DEFAULT_MEMORY_MB):
     """Energies (n,) and back-rotated forces (n, N, 3) of the structure under each rotation,
-    in batched calls of `chunk` rotations (default: as many as fit MEMORY_BUDGET)."""
-    chunk = chunk or rotations_per_call(graph, config)
+    in batched calls of `chunk` rotations (default: as many as fit `memory` MB of work space).
+    The numbers do not depend on the chunking."""
+    chunk = chunk or rotations_per_call(graph, config, memory)
     rotations = jnp.asarray(rotations, dtype=graph.positions.dtype)
     es, fs = [], []
     for lo in range(0, len(rotations), chunk):

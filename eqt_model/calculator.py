@@ -16,12 +16,14 @@ class Potential:
     average: None (the plain model), a grid name of eqt_model.rotations ('2i', 'lebedev50',
     ...: the rotational average, with the spread over rotations in `last_spread`), or
     'random' (a fresh uniformly random rotation at every call, the paper's "rnd" model).
+    memory: MB of work space for the batched rotations of one call (averaging.per_call).
     The neighbour list is rebuilt at every call (ASE's O(N) search, outside jit); its padded
     capacity only grows (rounded up to multiples of 8), so jit recompiles rarely.
     """
 
-    def __init__(self, model_file, average=None, seed=0):
+    def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB):
         self.config, params, self.training = modelfile.load(model_file)
+        self.memory = memory
         self.params = jax.tree_util.tree_map(jnp.asarray, params)
         self.capacity = 8
         self._function = jax.jit(model.energy_and_forces, static_argnums=1)
@@ -56,9 +58,9 @@ class Potential:
             return float(e), np.asarray(f, dtype=np.float64)
         if self.average == "random":
             rot, _ = rotations.random_grid(1, self._rng)
-            e, f = averaging.over_rotations(self.params, self.config, graph, rot)
+            e, f = averaging.over_rotations(self.params, self.config, graph, rot, memory=self.memory)
             return float(e[0]), np.asarray(f[0], dtype=np.float64)
-        e, f = averaging.over_rotations(self.params, self.config, graph, self.rotations)
+        e, f = averaging.over_rotations(self.params, self.config, graph, self.rotations, memory=self.memory)
         e_avg, f_avg, e_std, f_std = averaging.averaged(e, f, self.weights)
         self.last_spread = (e_std, f_std)
         return e_avg, f_avg
@@ -67,15 +69,15 @@ class Potential:
 class EQTCalculator(Calculator):
     """ASE calculator for an eqt model file (energy and forces), for ASE's MD, optimizers, ...
 
-    average: None, a rotation grid name (e.g. '2i') or 'random' (see Potential).
+    average: None, a rotation grid name (e.g. '2i') or 'random'; memory: MB of work space (see Potential).
     Example: atoms.calc = EQTCalculator("model.pkl", average="2i"); atoms.get_forces()
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
-    def __init__(self, model_file, average=None, seed=0, **kwargs):
+    def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB, **kwargs):
         super().__init__(**kwargs)
-        self.potential = Potential(model_file, average, seed)
+        self.potential = Potential(model_file, average, seed, memory)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -20,10 +20,10 @@ L_MAX = 4
 
 
 def eqt_evaluator(potential):
-    """Evaluator for an eqt Potential (batched over rotations)."""
+    """Evaluator for an eqt Potential (batched over rotations within potential.memory MB)."""
     def evaluate(positions, cell, numbers, pbc, rots):
         graph = potential.graph(positions, cell, numbers, pbc)
-        return averaging.over_rotations(potential.params, potential.config, graph, rots)
+        return averaging.over_rotations(potential.params, potential.config, graph, rots, memory=potential.memory)
     return evaluate
 
 

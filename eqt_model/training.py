@@ -8,6 +8,8 @@ uniformly random rotation (optionally times the inversion) at every step: positi
 force labels are rotated together, the neighbour list (integer lattice shifts) stays valid.
 The symmetry monitor reports, every epoch, the spread (standard deviation) of energies and
 back-rotated forces over fixed seeded rotations of a few validation structures.
+Memory: evaluations run in batches that fit `memory` MB of work space (averaging.per_call), and
+a training batch whose step would need more than `memory` is refused (InputError).
 """
 import functools
 
@@ -16,8 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import model
+from eqt_analysis.errors import InputError
+
+from . import averaging, model
 from .data import subset
+
+TRAIN_MEMORY_MB = 2048  # default work space of eqt-train: a batch of 4 structures of 192 water atoms fits
 
 
 def random_rotations(key, n, inversion=False):
@@ -114,8 +120,11 @@ def train_step(params, config, optimizer, opt_state, key, batch, energy_weight, 
     return optax.apply_updates(params, updates), opt_state, loss, jnp.stack(mses)
 
 
-def evaluate(params, config, ds, batch_size=8):
-    """Predicted energies (S,) and forces (S, N, 3) of a Dataset, in batches."""
+def evaluate(params, config, ds, batch_size=8, memory=averaging.DEFAULT_MEMORY_MB):
+    """Predicted energies (S,) and forces (S, N, 3) of a Dataset, in batches of batch_size
+    structures or fewer, as many as fit `memory` MB of work space."""
+    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    batch_size = min(batch_size, averaging.per_call(memory, config, *ds.neighbors.mask.shape[1:], itemsize))
     es, fs = [], []
     for lo in range(0, len(ds.energy), batch_size):
         part = subset(ds, np.arange(lo, min(lo + batch_size, len(ds.energy))))
@@ -125,11 +134,11 @@ def evaluate(params, config, ds, batch_size=8):
     return np.concatenate(es), np.concatenate(fs)
 
 
-def refit_reference(params, config, ds):
+def refit_reference(params, config, ds, memory=averaging.DEFAULT_MEMORY_MB):
     """params with the per-species reference energies (eV) re-fitted by least squares to the
     residuals E - E_model on ds: forces do not fix the energy offset, and the lightly weighted
     energy term leaves it loose, so this is done once after training."""
-    e, _ = evaluate(params, config, ds)
+    e, _ = evaluate(params, config, ds, memory=memory)
     shift, *_ = np.linalg.lstsq(composition(ds, len(config.species)), ds.energy - e, rcond=None)
     reference = np.asarray(params["output"]["reference"], float) + shift
     return {**params, "output": {**params["output"], "reference": jnp.asarray(reference, dtype=e.dtype)}}
@@ -145,14 +154,14 @@ def errors(ds, energies, forces):
             "forces_mae": float(np.mean(np.abs(df))), "forces_rmse": float(np.sqrt(np.mean(df**2)))}
 
 
-def rotational_spread(params, config, ds, n_rotations=8, seed=1234):
+def rotational_spread(params, config, ds, n_rotations=8, seed=1234, memory=averaging.DEFAULT_MEMORY_MB):
     """Mean over structures of the std over fixed seeded rotations of E (eV) and of the
     back-rotated forces (eV/Å): 0 for an exactly invariant model."""
     rots = np.asarray(random_rotations(jax.random.PRNGKey(seed), n_rotations))
     e_all, f_all = [], []
     for rot in rots:
         part = ds._replace(positions=ds.positions @ rot.T, cells=ds.cells @ rot.T)
-        e, f = evaluate(params, config, part)
+        e, f = evaluate(params, config, part, memory=memory)
         e_all.append(e)
         f_all.append(f @ rot)  # back to the unrotated frame
     e_all, f_all = np.array(e_all), np.array(f_all)
@@ -165,14 +174,16 @@ def split(n, n_test, val_fraction, seed):
     order = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(val_fraction * (n - n_test))))
     if n - n_test - n_val < 1:
-        from eqt_analysis.errors import InputError
         raise InputError(f"{n} structures are too few for {n_test} test and {n_val} validation structures")
     return np.sort(order[n_test + n_val:]), np.sort(order[n_test:n_test + n_val]), np.sort(order[:n_test])
 
 
 def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, energy_weight=0.01,
-        augment=True, inversion=False, seed=0, state=None, on_epoch=None):
+        augment=True, inversion=False, seed=0, state=None, on_epoch=None, memory=TRAIN_MEMORY_MB):
     """Train; returns (best params by validation force MAE, history, state for resuming).
+
+    memory: MB of work space; a batch_size whose training step needs more is an InputError,
+    validation is evaluated in batches that fit it.
 
     state: a previous run's state (params, opt_state leaves, epoch, history) to resume from.
     on_epoch(epoch, record, best, params): called after every epoch (progress, checkpoints).
@@ -192,6 +203,12 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
     rng = np.random.default_rng(seed + first_epoch)
     key = jax.random.PRNGKey(seed)
     all_train = graphs(train)
+    n_atoms, n_slots = train.neighbors.mask.shape[1:]
+    most = averaging.per_call(memory, config, n_atoms, n_slots, all_train.positions.dtype.itemsize, averaging.TRAIN_FACTOR)
+    if batch_size > most:
+        raise InputError(f"a training batch of {batch_size} structures of {n_atoms} atoms ({n_slots} neighbour slots) "
+                         f"needs more than --memory {memory} MB of work space (at most {most} fit): "
+                         "lower --batch-size or raise --memory")
     for epoch in range(first_epoch, epochs):
         order = rng.permutation(len(train.energy))
         losses = []
@@ -208,9 +225,10 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
                                                        inversion, augment)
             norms = NORM_DECAY * norms + (1 - NORM_DECAY) * np.asarray(mses)
             losses.append(float(loss))
-        e, f = evaluate(params, config, val)
+        e, f = evaluate(params, config, val, memory=memory)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **errors(val, e, f)}
-        record["rot_std_energy"], record["rot_std_forces"] = rotational_spread(params, config, subset(val, np.arange(min(4, len(val.energy)))))
+        record["rot_std_energy"], record["rot_std_forces"] = rotational_spread(params, config, subset(val, np.arange(min(4, len(val.energy)))),
+                                                                          memory=memory)
         history.append(record)
         if record["forces_mae"] < best[0]:
             best = (record["forces_mae"], params)
