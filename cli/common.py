@@ -89,6 +89,20 @@ units_option = click.option(
     help="Unit of an i-PI xyz file that has no {unit} tag (atomic_unit or angstrom). "
          "Refused when it contradicts a tag.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print the table on stdout as JSON (machine-readable) instead of text.")
+block_frames_option = click.option(
+    "--block-frames", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Frames per block for the standard errors. Default: automatic (32 to 64 blocks).")
+blocks_option = click.option(
+    "--blocks", type=click.IntRange(min=2), default=5, show_default=True, metavar="N",
+    help="Number of blocks of consecutive frames for the standard errors.")
+
+
+def output_option(what="Result file (NetCDF)", default="the input's name with .<command>.nc in the current folder"):
+    """-o/--output of a command that writes one file."""
+    return click.option("--output", "-o", default=None, metavar="PATH",
+                        help=f"{what}. Default: {default} (never replacing another input's result); '-' = stdout.")
 
 
 _selection = [

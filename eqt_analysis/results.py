@@ -1,0 +1,56 @@
+"""The result schema shared by every analysis (documented in docs/results.md).
+
+A result is one xarray.Dataset whose structure is in its dimensions, not in its variable
+names: `g(pair, r)`, `msd(group, lag_time)`, `vdos(species, frequency)`, `P(cos_theta, phi)`,
+`error(grid)`. Every variable and coordinate has `units` ("1" when dimensionless or a label)
+and `long_name`; a value `X` with a standard error has `X_err` beside it (same dimensions and
+units); the global attributes hold `result_type`, `schema_version` and the parameters.
+Generic readers (compare, plot, report) use `values_and_errors` instead of parsing names.
+"""
+import numpy as np
+
+SCHEMA_VERSION = 1
+ERR = "_err"
+
+
+def finish(ds, result_type, **params):
+    """Stamp `ds` as a result of `result_type` (schema version, parameters) after checking
+    that every variable and coordinate carries units and a long name. Returns `ds`."""
+    problems = schema_problems(ds)
+    if problems:
+        raise ValueError(f"{result_type} result breaks the schema: {'; '.join(problems)}")
+    ds.attrs.update(result_type=result_type, schema_version=SCHEMA_VERSION, **params)
+    return ds
+
+
+def schema_problems(ds):
+    """Ways in which `ds` breaks the result schema (empty when it follows it)."""
+    problems = []
+    for name, var in ds.variables.items():
+        for key in ("units", "long_name"):
+            if key not in var.attrs:
+                problems.append(f"{name} has no {key}")
+        if name.endswith(ERR):
+            value = name[: -len(ERR)]
+            if value not in ds.variables:
+                problems.append(f"{name} has no value {value}")
+            elif ds[value].dims != var.dims or ds[value].attrs.get("units") != var.attrs.get("units"):
+                problems.append(f"{name} differs from {value} in dimensions or units")
+    return problems
+
+
+def values_and_errors(ds):
+    """{name: (value DataArray, error DataArray or None)} for every value of a result."""
+    return {name: (ds[name], ds[name + ERR] if name + ERR in ds else None)
+            for name in ds.data_vars if not name.endswith(ERR)}
+
+
+def variable(dims, values, units, long_name):
+    """(dims, values, attrs) for building a Dataset variable with the schema's attributes."""
+    return dims, np.asarray(values), {"units": units, "long_name": long_name}
+
+
+def with_error(name, dims, values, errors, units, long_name):
+    """{name: ..., name_err: ...} variables of a value and its standard error."""
+    return {name: variable(dims, values, units, long_name),
+            name + ERR: variable(dims, errors, units, f"standard error of {long_name}")}
