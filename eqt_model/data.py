@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from eqt_analysis import trajectory
 from eqt_analysis.errors import InputError
 
 from . import neighbors as nbmod
@@ -35,6 +36,7 @@ def read(path, energy_key="energy", forces_key="forces", require_labels=True):
         raise InputError(f"cannot read structures ({type(err).__name__}: {err})", path) from None
     if not frames:
         raise InputError("no structures", path)
+    _check_complete(path)
     energies, forces = [], []
     for k, atoms in enumerate(frames):
         results = atoms.calc.results if atoms.calc is not None else {}
@@ -44,9 +46,37 @@ def read(path, energy_key="energy", forces_key="forces", require_labels=True):
             missing = "energy" if e is None else "forces"
             raise InputError(f"structure {k} has no {missing} label ({energy_key!r}/{forces_key!r}; "
                              "set --energy-key/--forces-key)", path)
+        _check_structure(k, atoms, e, f, path)
         energies.append(np.nan if e is None else float(e))
         forces.append(np.full((len(atoms), 3), np.nan) if f is None else np.asarray(f, float))
     return frames, np.array(energies), forces
+
+
+def _check_complete(path):
+    """A text file cut inside its last line (no final newline) may end in a cut number."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            raise InputError("empty file", path)
+        handle.seek(-1, 2)
+        if handle.read(1) not in (b"\n", b"\r"):
+            raise InputError("truncated: the last line has no end (the file was cut?)", path)
+
+
+def _check_structure(k, atoms, energy, forces, path):
+    """The reading checks of eqt trajectories (eqt_analysis.trajectory) for labelled structure k:
+    finite numbers, a non-degenerate periodic cell, atoms near the cell (or near the origin)."""
+    dims = ("frame", "atom", "spatial")
+    cells = None
+    if atoms.pbc.any():
+        cells = atoms.cell.array[None]
+        if not np.all(np.isfinite(cells)) or abs(np.linalg.det(cells[0])) < 1e-6:
+            raise InputError(f"structure {k} is periodic with a degenerate cell", path)
+    trajectory.check_array("positions", atoms.positions[None], dims, path, cells=cells, frames=[k])
+    if forces is not None:
+        trajectory.check_array("forces", np.asarray(forces, float)[None], dims, path, frames=[k])
+    if energy is not None and not np.isfinite(float(energy)):
+        raise InputError(f"NaN or inf energy of structure {k}", path)
 
 
 def build(frames, energies, forces, species, cutoff, capacity=None):

@@ -18,6 +18,9 @@ def _universe(path, topology=None, format=None):
     import MDAnalysis as mda
 
     args = (str(topology), str(path)) if topology else (str(path),)
+    if format and format.upper() not in mda._READERS:
+        raise InputError(f"unknown format {format!r}: not eqt's (netcdf, extxyz, ipi, mdanalysis) nor an "
+                         f"MDAnalysis reader ({', '.join(sorted(mda._READERS))})", path)
     kwargs = {"format": format} if format else {}
     try:
         with warnings.catch_warnings():

@@ -270,6 +270,8 @@ def check_complete(path):
                     raise InputError(f"truncated or corrupt NetCDF file: its header is cut ({file_size} bytes)",
                                      path) from None
                 data += handle.read(len(data))
+    if any(i >= len(dims) for _, ids, _, _ in variables for i in ids):
+        raise InputError("corrupt NetCDF header: a variable names a dimension that does not exist", path)
     record_dims = {i for i, n in enumerate(dims) if n == 0}
     fixed, records = [], []
     for name, ids, size, begin in variables:
