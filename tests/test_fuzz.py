@@ -232,25 +232,7 @@ class Known:
 TRAJ = tuple(commands_taking("traj"))
 MODEL = ("eqt-eval", "eqt-rotvar", "eqt-train")
 LABELS = "eqt_model/data.py: labelled structures are not checked"
-KNOWN_FAILURES = [
-    Known(MODEL, "file:data-*nan-*", LABELS + ": NaN in positions/forces/energy accepted (exit 0; eqt-train trains)",
-          "file:data-nan-positions.xyz"),
-    Known(MODEL, "file:data-*inf-*", LABELS + ": inf in positions/forces/energy accepted", "file:data-inf-forces.xyz"),
-    Known(MODEL, "file:data-far-1e12.xyz", LABELS + ": positions of 1e12 Å accepted", "file:data-far-1e12.xyz"),
-    Known(MODEL, "file:data-2e20.xyz", LABELS + ": a position of 2e20 Å accepted", "file:data-2e20.xyz"),
-    Known(MODEL, "file:data-no-newline.xyz", LABELS + ": a file cut before its last newline is read "
-          "(the trajectory readers refuse it)", "file:data-no-newline.xyz"),
-    Known(MODEL, "file:odd:dätä ☃ nan.xyz", LABELS + " (NaN position, under a non-ASCII name)", "file:odd:dätä ☃ nan.xyz"),
-    Known(("eqt-eval",), "data-token:*", LABELS + " (NaN/inf/2e20 drawn into a labelled structure)",
-          "data-token:0:0:1:nan", signature="exit code 0, expected 2"),
-    Known(("eqt-train",), "file:data-zero-cell.xyz", "eqt_model/data.py build: 'structure 1 is periodic with a "
-          "degenerate cell' names no file (eqt-eval and eqt-rotvar name it)", "file:data-zero-cell.xyz"),
-    Known(TRAJ, 'text:0:["--format", "bogus"]', "eqt_analysis/io/mda.py: an unknown --format reaches "
-          "MDAnalysis, whose AttributeError ('No trajectory loaded into Universe') is not caught",
-          'text:0:["--format", "bogus"]'),
-    Known(TRAJ, "nc-flip:*", "eqt_analysis/io/netcdf.py check_complete: a header whose dimension id is out "
-          "of range raises IndexError", "nc-flip:2513^4:396^4", signature="IndexError: list index out of range"),
-]
+KNOWN_FAILURES = []  # all fixed; add an entry (with a reproducer) only for a bug being worked on
 
 
 def known(command, name):
