@@ -229,9 +229,6 @@ class Known:
     signature: str | None = None
 
 
-TRAJ = tuple(commands_taking("traj"))
-MODEL = ("eqt-eval", "eqt-rotvar", "eqt-train")
-LABELS = "eqt_model/data.py: labelled structures are not checked"
 KNOWN_FAILURES = []  # all fixed; add an entry (with a reproducer) only for a bug being worked on
 
 
