@@ -1,52 +1,45 @@
 """eqt-rotcorr: rotational relaxation of water dipole axes."""
+import sys
+
 import click
+from tqdm import tqdm
 
-from eqt_analysis import molecules, rotation, timeseries
-from eqt_analysis.errors import InputError
+from eqt_analysis.rotcorr import RotationalCorrelation
+from eqt_analysis.system import System
 
-from .common import (figure, command, claim_result, eqt_command, result_options, read_chunks, trajectory_options,
-                     write_result)
+from .common import (figure, atoms_per_chunk, blocks_option, command, claim_result, eqt_command, quiet_option,
+                     result_options, whole_trajectory_options, whole_trajectory, write_result)
 
 
 @eqt_command()
 @click.argument("path", metavar="TRAJ")
-@trajectory_options
-@click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True,
-              help="Blocks of consecutive frames for the standard errors.")
+@whole_trajectory_options
+@blocks_option
 @result_options
+@quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, chunk, blocks, output, dat, plot):
-    """Dipole-axis time correlations of the waters in TRAJ: C1(t) = <u(0)·u(t)> and
-    C2(t) = <P2(u(0)·u(t))> over all time origins, with block standard errors, and their
-    integrated relaxation times (ps, integral up to the first zero).
+def main(path, fmt, topology, units, start, stop, stride, memory, blocks, output, dat, plot, quiet):
+    """Dipole-axis time correlations of the waters in TRAJ: C_l(t) = <P_l(u(0)·u(t))> for
+    l = 1, 2 over all time origins, with block standard errors at every lag up to half the run,
+    and their integrated relaxation times tau_l (ps, integral up to the first zero). Where C_l
+    has not decayed to zero within the run, tau_l is a lower bound: a warning says so and gives
+    the value C_l reached (also in the result: tau_lower_bound, C_reached).
 
     \b
     Example:
       eqt-rotcorr traj.nc --plot rot.png       # -> traj.rotcorr.nc
     """
     where = claim_result(path, "rotcorr", output, dat, plot)
-    chunks = read_chunks(path, fmt, topology, units, start, stop, stride, chunk)
-    first = next(chunks, None)
-    if first is None:
-        raise InputError("no frames selected", path)
-    waters = molecules.find_waters(first["atomic_number"].values, first["positions"].values[0],
-                                   first["cell"].values[0] if "cell" in first else None, first["pbc"].values)
-    if len(waters) == 0:
-        raise InputError("no water molecules (an O with its two nearest H) found", path)
-    times = []
-
-    def all_chunks():
-        for ds in [first, *chunks]:
-            if "time" not in ds.coords:
-                raise InputError("the trajectory has no time", path)
-            times.extend(ds["time"].values)
-            yield ds
-
-    u = rotation.dipole_axes(all_chunks(), waters)
-    result = rotation.rotational_correlation(u, timeseries.time_step(times, path), blocks, path)
-    click.echo(f"tau_C1 = {float(result['tau_C1']):.4g} ps, tau_C2 = {float(result['tau_C2']):.4g} ps "
-               f"({len(waters)} waters, {len(u)} frames)", err=True)
-    write_result(result, where, draw)
+    with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
+        calc = RotationalCorrelation(System.from_dataset(ds, path), blocks,
+                                     atoms_per_chunk(ds.sizes["frame"], memory) // 3)
+        with tqdm(unit="water", disable=quiet, file=sys.stderr, desc="rotcorr") as bar:
+            result = calc.compute(ds, bar)
+    for order in result["order"].values:
+        r = result.sel(order=order)
+        click.echo(f"tau_{order} = {float(r['tau']):.4g} ps{' (lower bound)' if r['tau_lower_bound'] else ''} "
+                   f"({result.attrs['n_molecules']} waters, {result.attrs['n_frames']} frames)", err=True)
+    write_result(result, where, draw, "lag_time")
 
 
 def draw(ds, path):
@@ -54,10 +47,11 @@ def draw(ds, path):
     t = ds["lag_time"].values
     with figure(path) as (fig, axes):
         ax = axes[0, 0]
-        for name in ("C1", "C2"):
-            line, = ax.plot(t, ds[name].values, label=f"{name} (tau {float(ds['tau_' + name]):.3g} ps)")
-            ax.fill_between(t, ds[name] - ds[name + "_err"], ds[name] + ds[name + "_err"], color=line.get_color(),
-                            alpha=0.3)
+        for order in ds["order"].values:
+            r = ds.sel(order=order)
+            bound = "≥ " if r["tau_lower_bound"] else ""
+            line, = ax.plot(t, r["C"].values, label=f"C{order} (tau {bound}{float(r['tau']):.3g} ps)")
+            ax.fill_between(t, r["C"] - r["C_err"], r["C"] + r["C_err"], color=line.get_color(), alpha=0.3)
         ax.set(xlabel="lag time (ps)", ylabel="correlation")
         ax.axhline(0, color="grey", lw=0.5)
         ax.legend()

@@ -1,30 +1,33 @@
 """eqt-tcf: autocorrelation and power spectrum of a scalar time series."""
-import os
-
 import click
-import numpy as np
+import xarray as xr
 
-from eqt_analysis import io, series, timeseries
+from eqt_analysis import io
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
+from eqt_analysis.spectra import TCF
 
-from .common import POSITIVE, claim_result, command, eqt_command, figure, result_options, write_result
+from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, figure, quiet_option,
+                     result_options, write_result)
 
 
-def _load(path, fmt, name):
-    """(values, units, times or None) of series `name` from an i-PI .out or an eqt trajectory."""
+def _series(path, fmt, skip, start, stop, stride):
+    """The per-frame series of an i-PI .out file or an eqt trajectory as one Dataset (frames
+    on `frame`, time as coordinate), the first `skip` frames dropped, then start:stop:stride."""
     if path.endswith(".out") or fmt == "ipi-properties":
         props = ipi.read_properties(path)
-        if name not in props:
-            raise InputError(f"no column {name!r}; columns: {', '.join(props)}", path)
-        times = props["time"][0] if "time" in props else None
-        return props[name][0], props[name][1], times
-    ds = io.open_trajectory(path, fmt)
-    if name not in ds or ds[name].dims != ("frame",):
-        per_frame = [n for n, v in ds.data_vars.items() if v.dims == ("frame",)]
-        raise InputError(f"no per-frame variable {name!r}; available: {', '.join(per_frame)}", path)
-    times = ds["time"].values if "time" in ds.coords else None
-    return ds[name].values, ds[name].attrs.get("units", ""), times
+        ds = xr.Dataset({name: (("frame",) + tuple(f"{name}_dim{k}" for k in range(1, v.ndim)), v, {"units": unit})
+                         for name, (v, unit) in props.items() if name != "time"})
+        if "time" in props:
+            ds = ds.assign_coords(time=("frame", props["time"][0]))
+    else:
+        ds = io.open_trajectory(path, fmt)
+    rest = ds.isel(frame=slice(skip, None))
+    selected = rest.isel(frame=slice(start, stop, stride))
+    if selected.sizes["frame"] == 0:
+        raise InputError(f"after --skip {skip}: {io.no_frames_selected(rest.sizes['frame'], start, stop, stride)}",
+                         path)
+    return selected
 
 
 @eqt_command()
@@ -33,19 +36,30 @@ def _load(path, fmt, name):
               help="Series: a per-frame variable of an eqt trajectory (e.g. potential_energy) or an i-PI "
                    "property column in eqt naming (e.g. potential_energy, pot_component_raw_0).")
 @click.option("--minus", default=None, help="Subtract this series first (e.g. the averaged model's energy).")
-@click.option("--format", "-f", "fmt", default=None, help="Input format (default: .out = i-PI properties).")
+@click.option("--format", "-f", "fmt", default=None,
+              help="Input format: ipi-properties, or a trajectory format (default: .out = i-PI properties, "
+                   "else from the extension).")
 @click.option("--skip", type=click.IntRange(min=0), default=0, show_default=True,
               help="Rows/frames to drop first (1 for i-PI replays: the start structure).")
-@click.option("--dt", type=POSITIVE, default=None, help="Time step (ps) when the input has no time.")
-@click.option("--window", default="hann", show_default=True, help="Window on the correlation (hann, none, ...).")
-@click.option("--fwhm", type=POSITIVE, default=None, help="Extra Gaussian broadening FWHM (cm^-1).")
-@click.option("--blocks", type=click.IntRange(min=2), default=5, show_default=True, help="Blocks for errors.")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First frame (0-based) after --skip.")
+@click.option("--stop", type=click.IntRange(min=0), default=None, help="Stop before this frame (after --skip).")
+@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Use every n-th frame.")
+@click.option("--dt", type=POSITIVE, default=None,
+              help="Time step (ps) of the selected frames when the input has no time.")
+@click.option("--window", default="hann", show_default=True,
+              help="Window on the correlation before the transform (hann, blackman, none, ...: scipy's names).")
+@click.option("--fwhm", type=POSITIVE, default=None,
+              help="Extra Gaussian broadening, full width at half maximum (cm^-1).")
+@blocks_option
 @result_options
+@quiet_option
 @command
-def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, plot):
-    """Autocorrelation of a scalar series minus its mean, over all origins (block errors), and
-    its one-sided power spectrum in cm^-1 (integral = variance; units of the series squared per
-    cm^-1). Energies from i-PI are converted to eV.
+def main(path, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, blocks, output, dat, plot, quiet):
+    """Autocorrelation of a scalar series minus its mean, over all origins (block errors at every
+    lag up to half the run), and its one-sided power spectrum in cm^-1 (integral = variance;
+    units of the series squared per cm^-1); the mean with its block error. Energies from i-PI
+    are converted to eV.
 
     \b
     Examples:
@@ -53,23 +67,12 @@ def main(path, name, minus, fmt, skip, dt, window, fwhm, blocks, output, dat, pl
       eqt-tcf replay.out -v pot_component_raw_0 --minus pot_component_raw_5 --skip 1 --dt 0.0005
     """
     where = claim_result(path, "tcf", output, dat, plot)
-    if not os.path.exists(path):
-        raise InputError("no such file", path)
-    values, unit, times = _load(path, fmt, name)
-    label = name
-    if minus:
-        other, other_unit, _ = _load(path, fmt, minus)
-        if other_unit != unit:
-            raise InputError(f"{name} is in {unit!r} but {minus} in {other_unit!r}", path)
-        values, label = values - other, f"{name} - {minus}"
-    values = values[skip:]
-    if dt is None:
-        if times is None:
-            raise InputError("the input has no time; pass --dt (ps)", path)
-        dt = timeseries.time_step(np.asarray(times)[skip:], path)
-    result = series.correlation_spectrum(values, dt, label, unit, window, fwhm, blocks, path)
-    click.echo(f"{label}: mean {result.attrs['mean']:.6g} {unit}, std {np.sqrt(result.attrs['variance']):.4g} {unit}, "
-               f"{len(values)} samples every {dt:g} ps", err=True)
+    calc = TCF(name, minus, dt, window, fwhm, blocks, path)
+    result = calc.compute(_series(path, fmt, skip, start, stop, stride))
+    a = result.attrs
+    click.echo(f"{a['series']}: mean {float(result['mean']):.6g} +- {float(result['mean_err']):.2g} "
+               f"{a['series_units']}, std {float(result['variance']) ** 0.5:.4g} {a['series_units']}, "
+               f"{result.sizes['lag_time']} samples every {a['time_step_ps']:g} ps", err=True)
     write_result(result, where, draw, "frequency")
 
 
@@ -79,5 +82,5 @@ def draw(ds, path):
         a, b = axes[0]
         a.plot(ds["lag_time"].values, ds["acf"].values)
         a.set(xlabel="lag time (ps)", ylabel=f"acf ({ds['acf'].attrs['units']})", title=ds.attrs["series"])
-        b.semilogy(ds["frequency"].values[1:], np.abs(ds["spectrum"].values[1:]))
+        b.semilogy(ds["frequency"].values[1:], abs(ds["spectrum"].values[1:]))
         b.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"spectrum ({ds['spectrum'].attrs['units']})")

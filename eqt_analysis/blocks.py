@@ -1,24 +1,78 @@
-"""Block statistics for streamed analyses: partial sums per block of frames.
+"""Block statistics: every standard error eqt reports from blocks of consecutive frames.
 
-An analysis adds one frame's partial sums at a time (a dict of float64 arrays that combine by
-addition). `Blocks` keeps the running total and per-block totals:
+One rule everywhere: the standard error of a value estimated from B blocks is the standard
+deviation of its per-block values (ddof=1) over sqrt(B) (`standard_error`). It is trustworthy
+only when blocks are longer than the correlation time, which `Blocks.error_growth` checks
+(Flyvbjerg-Petersen style: the error must not grow when blocks are doubled).
 
-- `block_frames=N`: blocks of N consecutive frames;
-- `block_frames=None`: automatic for streams of unknown length; blocks start one frame long
-  and adjacent pairs are merged whenever there are `max_blocks` of them, so memory stays
-  bounded and between max_blocks/2 and max_blocks equal blocks remain.
-
-A trailing incomplete block counts in the total but not in the error estimate. The standard
-error of a normalized quantity q(sums) is std(q(block_b), ddof=1) / sqrt(n_blocks); it is
-trustworthy only when blocks are longer than the correlation time, which `error_growth`
-checks (Flyvbjerg-Petersen style: the error must not grow when blocks are doubled).
+- `Blocks`, for streamed analyses (RDF, orientation): an analysis adds one frame's partial
+  sums at a time (a dict of float64 arrays that combine by addition); `block_frames=N` makes
+  blocks of N consecutive frames; `block_frames=None` is automatic for streams of unknown
+  length: blocks start one frame long and adjacent pairs are merged whenever there are
+  `max_blocks` of them, so memory stays bounded and between max_blocks/2 and max_blocks equal
+  blocks remain. A trailing incomplete block counts in the total but not in the errors.
+- `LagBlocks`, for curves over lag times (MSD, correlation functions) of a whole trajectory:
+  a lag needs blocks longer than itself, so the error at each lag comes from the most blocks
+  that are: n_blocks blocks, then ceil(n_blocks / 2), ... down to 2 (the frames split evenly,
+  a remainder dropped). Lags of half the run or more have no error (NaN, 0 blocks).
 """
 import numpy as np
 
 from .errors import InputError
 
 
+def standard_error(per_block, axis=0):
+    """Standard error of the mean of per-block values: std(ddof=1) / sqrt(n_blocks) along `axis`."""
+    per_block = np.asarray(per_block, dtype=float)
+    return per_block.std(axis=axis, ddof=1) / np.sqrt(per_block.shape[axis])
+
+
+def check_blocks(n_frames, n_blocks, source=None):
+    """Frames per block; InputError unless n_frames makes n_blocks >= 2 blocks of >= 2 frames."""
+    length = n_frames // n_blocks if n_blocks > 0 else 0
+    if n_blocks < 2 or length < 2:
+        raise InputError(f"{n_frames} frames cannot make {n_blocks} blocks of at least 2 frames (need at "
+                         f"least {2 * max(n_blocks, 2)} frames, or fewer blocks)", source)
+    return length
+
+
+class LagBlocks:
+    """The blockings of a run of n_frames frames behind the errors of a curve over lags."""
+
+    def __init__(self, n_frames, n_blocks, source=None):
+        check_blocks(n_frames, n_blocks, source)
+        counts = [n_blocks]
+        while counts[-1] > 2:
+            counts.append(max(2, (counts[-1] + 1) // 2))
+        self.n_frames = n_frames
+        self.n_blocks = n_blocks
+        self.layout = [(n, n_frames // n) for n in counts]  # (blocks, frames per block), most blocks first
+
+    def curves(self, curve_of, x):
+        """Per-block curves of every blocking: [(n, length, ...) arrays], curve_of mapping a
+        block of x (frames first) to its curve over lags 0..length-1."""
+        return [np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(n)])
+                for n, length in self.layout]
+
+    def blocking_for(self, lag):
+        """Index in `layout` of the blocking with the most blocks that hold lag `lag` (frames),
+        or None when no two blocks do."""
+        return next((k for k, (_, length) in enumerate(self.layout) if lag < length), None)
+
+    def errors(self, curves):
+        """(standard error (n_frames, ...), blocks behind it (n_frames,)) at every lag, from the
+        per-block curves of every blocking; NaN and 0 where no two blocks hold the lag."""
+        err = np.full((self.n_frames,) + curves[0].shape[2:], np.nan)
+        used = np.zeros(self.n_frames, dtype=np.int64)
+        for (n, length), c in reversed(list(zip(self.layout, curves))):
+            err[:length] = standard_error(c)
+            used[:length] = n
+        return err, used
+
+
 class Blocks:
+    """Running and per-block totals of a stream's partial sums (see the module doc)."""
+
     def __init__(self, block_frames=None, max_blocks=64):
         if block_frames is not None and block_frames < 1:
             raise InputError("block length must be at least one frame")
@@ -71,8 +125,7 @@ class Blocks:
             return value, {k: np.full_like(np.asarray(v, float), np.nan) for k, v in value.items()}
         per_block = [normalize(b) for b in self.blocks]
         with np.errstate(invalid="ignore"):  # e.g. F = -ln P = inf where a block has no sample
-            err = {k: np.std([np.asarray(p[k], float) for p in per_block], axis=0, ddof=1) / np.sqrt(len(per_block))
-                   for k in value}
+            err = {k: standard_error([np.asarray(p[k], float) for p in per_block]) for k in value}
         return value, err
 
     def error_growth(self, normalize, key):
@@ -83,8 +136,7 @@ class Blocks:
             return float("nan")
 
         def stderr(blocks):
-            values = np.array([np.asarray(normalize(b)[key], float) for b in blocks])
-            return np.std(values, axis=0, ddof=1) / np.sqrt(len(blocks))
+            return standard_error([np.asarray(normalize(b)[key], float) for b in blocks])
 
         doubled = [{k: a[k] + b[k] for k in a} for a, b in zip(self.blocks[::2], self.blocks[1::2])]
         with np.errstate(divide="ignore", invalid="ignore"):

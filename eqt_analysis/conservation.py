@@ -1,4 +1,4 @@
-"""Conservation laws: linear and angular momentum, torque, and drifts.
+"""Conservation laws: linear and angular momentum, torque, and drifts (result type `angmom`).
 
 For an isolated molecule or cluster (no periodic images within reach):
     P(t) = sum m v                                  amu Å/ps
@@ -6,14 +6,19 @@ For an isolated molecule or cluster (no periodic images within reach):
     tau(t) = sum (r - R) x F                        eV (= eV/Å · Å)
 A rotationally invariant potential exerts no net torque, so L is conserved in NVE; a model
 that breaks the symmetry does not. For any run: the drift of the conserved energy (eV/ps, and
-per molecule) with a standard error that accounts for correlated samples.
+per molecule) with a standard error that accounts for correlated samples (`timeseries.drift`).
 """
 import numpy as np
 import xarray as xr
 
 from . import cell as cellmod
-from . import molecules, timeseries
+from . import molecules, results, timeseries
 from .errors import InputError
+from .trajectory import warn
+
+MOMENTA = {"P": ("amu*angstrom/picosecond", "total linear momentum"),
+           "L": ("amu*angstrom^2/picosecond", "angular momentum about the centre of mass"),
+           "tau": ("electronvolt", "total torque about the centre of mass")}
 
 
 def isolated_positions(positions, cell, pbc, numbers, source=None):
@@ -47,25 +52,67 @@ def momenta(positions, velocities, masses, forces=None):
     return out
 
 
-def momentum_dataset(times, values, source=None):
-    """Dataset of the time series P, L, tau (with norms) and drift summaries (>= 3 frames)."""
-    meta = {"P": ("amu*angstrom/picosecond", "total linear momentum"),
-            "L": ("amu*angstrom^2/picosecond", "angular momentum about the centre of mass"),
-            "tau": ("electronvolt", "total torque about the centre of mass")}
-    ds = xr.Dataset(coords={"time": ("time", times, {"units": "picosecond"}), "xyz": ["x", "y", "z"]})
-    for key, series in values.items():
-        unit, text = meta[key]
-        ds[key] = (("time", "xyz"), series, {"units": unit, "long_name": text})
-        ds[f"{key}_norm"] = ("time", np.linalg.norm(series, axis=1), {"units": unit, "long_name": f"|{key}|"})
-    if "tau" in values:
-        ds.attrs["mean_abs_torque_eV"] = float(ds["tau_norm"].mean())
-    slope, err = timeseries.drift(times, ds["L_norm"].values, source)
-    ds.attrs.update(L_norm_drift=slope, L_norm_drift_err=err,
-                    L_norm_drift_units="amu*angstrom^2/picosecond per picosecond")
-    return ds
-
-
 def energy_drift(times, energy, n_molecules, source=None):
     """(slope eV/ps, error, slope per molecule, error) of a conserved-energy series (>= 3 frames)."""
     slope, err = timeseries.drift(times, energy, source)
     return slope, err, slope / n_molecules, err / n_molecules
+
+
+class Conservation:
+    """P(t), L(t), tau(t) of an isolated system and the drifts of |L| and of the conserved
+    energy; drift_only: only the energy drift (any system, periodic bulk included)."""
+
+    def __init__(self, system, drift_only=False):
+        self.system, self.source, self.drift_only = system, system.source, drift_only
+
+    def compute(self, ds):
+        """The `angmom` result of the trajectory `ds` (loaded whole)."""
+        ds = ds.load()
+        if "time" not in ds.coords:
+            raise InputError("the trajectory has no time", self.source)
+        times = ds["time"].values
+        if len(times) < 3:
+            raise InputError(f"{len(times)} frames: need at least 3 for a drift", self.source)
+        if np.any(np.diff(times) <= 0):
+            raise InputError("time does not increase from frame to frame", self.source)
+        out = xr.Dataset(coords={"time": ("time", times, {"units": "picosecond", "long_name": "simulation time"})})
+        if not self.drift_only:
+            self._momenta(ds, out)
+        if "conserved_energy" in ds:
+            n_mol = len(np.unique(self.system.molecule))
+            slope, err, per_mol, per_mol_err = energy_drift(times, ds["conserved_energy"].values, n_mol, self.source)
+            out["conserved_energy"] = results.variable("time", ds["conserved_energy"].values, "electronvolt",
+                                                       "conserved energy")
+            out.update(results.with_error("energy_drift", (), slope, err, "electronvolt/picosecond",
+                                          "drift of the conserved energy"))
+            out.update(results.with_error("energy_drift_per_molecule", (), per_mol, per_mol_err,
+                                          "electronvolt/picosecond", "drift of the conserved energy per molecule"))
+            out.attrs["n_molecules"] = n_mol
+        elif self.drift_only:
+            raise InputError("no conserved_energy in the trajectory (attach the i-PI property file with "
+                             "eqt-convert --properties)", self.source)
+        return results.finish(out, "angmom", drift_only=int(self.drift_only))
+
+    def _momenta(self, ds, out):
+        """Add P, L (tau with forces), their norms, the drift of |L| and the mean |tau|."""
+        if "velocities" not in ds:
+            raise InputError("no velocities: angular momentum needs them (write velocities in the MD "
+                             "run, e.g. i-PI <trajectory> velocities, and merge that file with "
+                             "eqt-convert), or use --drift-only", self.source)
+        cell = ds["cell"].values if "cell" in ds else None
+        positions = isolated_positions(ds["positions"].values, cell, ds["pbc"].values, ds["atomic_number"].values,
+                                       self.source)
+        forces = ds["forces"].values if "forces" in ds else None
+        if forces is None:
+            warn(f"{self.source or 'trajectory'}: no forces stored: no torque")
+        out.coords["spatial"] = ("spatial", ["x", "y", "z"], {"units": "1", "long_name": "Cartesian component"})
+        for key, series in momenta(positions, ds["velocities"].values, ds["mass"].values, forces).items():
+            unit, text = MOMENTA[key]
+            out[key] = results.variable(("time", "spatial"), series, unit, text)
+            out[f"{key}_norm"] = results.variable("time", np.linalg.norm(series, axis=1), unit, f"|{key}|")
+        if "tau_norm" in out:
+            out["mean_abs_torque"] = results.variable((), out["tau_norm"].mean(), "electronvolt",
+                                                      "mean |tau| over the run")
+        slope, err = timeseries.drift(out["time"].values, out["L_norm"].values, self.source)
+        out.update(results.with_error("L_norm_drift", (), slope, err, "amu*angstrom^2/picosecond^2",
+                                      "drift of |L| (amu Å^2/ps per ps)"))

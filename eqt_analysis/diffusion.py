@@ -1,4 +1,4 @@
-"""Unwrapping, mean-squared displacement and self-diffusion coefficients.
+"""Unwrapping, mean-squared displacement and self-diffusion coefficients (result type `msd`).
 
 Positions may be wrapped: `unwrap` follows every atom through the periodic boundaries by
 adding, frame after frame, the minimum image of its displacement (exact while atoms move
@@ -6,24 +6,30 @@ less than half the smallest cell width between frames; the cell of the later fra
 so NPT runs are followed too). Molecules split at frame 0 are made whole first, so their
 centres of mass are right.
 
-MSD over all time origins by FFT (`timeseries.msd_fft`), chunked over atoms (memory:
-n_frames x chunk x 3 floats), with the system's centre-of-mass drift removed by default.
-D = slope / 6 of a straight line through MSD(t) over a fit window; its standard error
-comes from the same fit on blocks of consecutive frames (one MSD per block).
+`MSD(system, ...).compute(ds)`: MSD over all time origins by FFT (`timeseries.msd_fft`),
+chunked over atoms (memory: n_frames x chunk x 3 floats), with the system's centre-of-mass
+drift removed by default, for every species (or given atom groups) and, optionally, the
+molecular centres of mass; errors at every lag from the blocks that hold it
+(`blocks.LagBlocks`). D (Å^2/ps) = slope / 6 of a straight line through MSD(t) over a fit
+window, given or chosen from the data (`diffusive_window`); its standard error is the same
+fit on the blocks that hold the window. Optionally the Yeh-Hummer finite-size correction.
 """
 import numba
 import numpy as np
 import xarray as xr
 
 from . import cell as cellmod
-from . import molecules
-from . import timeseries
-from . import units
+from . import molecules, results, timeseries, units
+from .blocks import LagBlocks, standard_error
 from .errors import InputError
 from .resources import check_memory
+from .trajectory import warn
 
 YEH_HUMMER_XI = 2.837297  # cubic lattice constant of the finite-size correction
 ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S = 10.0  # 1 Å^2/ps = 1e-4 cm^2/s = 10 x 1e-5 cm^2/s
+SLOPE_TOLERANCE = 0.1  # a fit window is diffusive where the log-log slope of the MSD is 1 +- this
+AUTOMATIC = ("automatic: the longest stretch where the local log-log slope of msd stays within 0.1 of 1 "
+             "over at least a factor 2 in time, among the lags that the most blocks hold")
 
 
 @numba.njit(cache=True, parallel=True)
@@ -92,111 +98,41 @@ class Trajectory:
         return total / self.masses[atoms].sum()
 
 
-def _blocks_of(n_frames, n_blocks):
-    length = n_frames // n_blocks
-    return [slice(b * length, (b + 1) * length) for b in range(n_blocks)], length
+def loglog_slopes(lag, msd, stop, per_decade=10):
+    """Local slopes d ln msd / d ln t (2 ballistic, 1 diffusive, below 1 caged) on a log-spaced
+    grid k of lag indices 1..stop: (k, slopes), slopes[j] measured between k[j] and k[j + 2]
+    (NaN where msd <= 0). lag: lag times (ps); msd (Å^2) on the same lags."""
+    k = np.unique(np.round(np.geomspace(1, max(stop, 1), int(per_decade * np.log10(max(stop, 2))) + 2)).astype(int))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y, x = np.log(msd[k]), np.log(lag[k])
+        return k, (y[2:] - y[:-2]) / (x[2:] - x[:-2])
 
 
-def msd(ds, groups, remove_drift=True, n_blocks=5, chunk=256, progress=None, source=None):
-    """MSD curves of atom groups and molecular centres of mass, with block errors.
-
-    groups: {name: atom indices} for atoms, or {name: ("com", [atom index arrays per
-    molecule])} for centres of mass of molecules. Returns a Dataset on `lag_time` (ps) with
-    msd_<name> (Å^2) and msd_<name>_err (NaN beyond the block length). Needs n_blocks >= 2
-    blocks of >= 2 frames. source: the file for messages (default ds.encoding['source']).
-    """
-    source = source or ds.encoding.get("source")
-    times = ds["time"].values if "time" in ds.coords else None
-    if times is None:
-        raise InputError("the trajectory has no time; the MSD needs the time of each frame", source)
-    dt = timeseries.time_step(times, source)
-    n_frames = len(times)
-    length = timeseries.check_blocks(n_frames, n_blocks, source)
-    # unwrapped positions of one atom chunk and their FFT work space (~8 copies)
-    check_memory(8 * n_frames * chunk * 3 * 8, f"MSD of {n_frames} frames x {chunk} atoms at a time", source)
-    traj = Trajectory(ds)
-    drift = None
-    if remove_drift:
-        drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), chunk)
-        drift -= drift[0]
-    blocks, _ = _blocks_of(n_frames, n_blocks)
-    out = xr.Dataset(coords={"lag_time": ("lag_time", np.arange(n_frames) * dt,
-                                          {"units": "picosecond", "long_name": "lag time"})})
-    for name, group in groups.items():
-        total = np.zeros(n_frames)
-        per_block = np.zeros((n_blocks, length))
-        count = 0
-        for coords in _group_chunks(traj, group, chunk):
-            if drift is not None:
-                coords = coords - drift[:, None, :]
-            total += timeseries.msd_fft(coords).sum(axis=1)
-            for b, sl in enumerate(blocks):
-                per_block[b] += timeseries.msd_fft(coords[sl]).sum(axis=1)
-            count += coords.shape[1]
-            if progress:
-                progress(coords.shape[1])
-        curve = total / count
-        per_block /= count
-        err = np.full(n_frames, np.nan)
-        err[:length] = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
-        out[f"msd_{name}"] = ("lag_time", curve, {"units": "angstrom^2", "long_name": f"mean-squared displacement of {name}"})
-        out[f"msd_{name}_err"] = ("lag_time", err, {"units": "angstrom^2", "long_name": f"standard error (blocks) of msd_{name}"})
-        out[f"msd_{name}_blocks"] = (("block", "block_lag"), per_block, {"units": "angstrom^2"})
-    out.attrs.update(n_frames=n_frames, time_step_ps=dt, n_blocks=n_blocks, block_frames=length,
-                     drift_removed=int(remove_drift))
-    if source:
-        out.encoding["source"] = str(source)
-    return out
+def diffusive_window(lag, msd, stop, tolerance=SLOPE_TOLERANCE, span=2.0):
+    """(start, stop) lag indices of the longest stretch (in ps) of lags up to index `stop` where
+    the local log-log slope of msd stays within `tolerance` of 1 over at least a factor `span` in
+    time, after the cage (the lowest slope, where it is below 1 - tolerance): not the brief
+    crossing from ballistic motion into a cage, nor a plateau before it. None if there is none."""
+    k, slopes = loglog_slopes(lag, msd, stop)
+    ok = np.abs(slopes - 1) <= tolerance
+    if np.isfinite(slopes).any() and np.nanmin(slopes) < 1 - tolerance:
+        ok[:np.nanargmin(slopes)] = False
+    ok = np.r_[False, ok, False]
+    edges = np.flatnonzero(np.diff(ok.astype(int)))
+    best = None
+    for first, last in zip(k[edges[::2]], k[edges[1::2] + 1]):  # the lags that the slopes span
+        if lag[last] >= span * lag[first] and (best is None or lag[last] - lag[first] > lag[best[1]] - lag[best[0]]):
+            best = (first, last)
+    return best
 
 
-def _group_chunks(traj, group, chunk):
-    if isinstance(group, tuple) and group[0] == "com":
-        members = group[1]
-        for lo in range(0, len(members), chunk):
-            yield np.stack([traj.centre_of_mass(m) for m in members[lo:lo + chunk]], axis=1)
-    else:
-        group = np.asarray(group)
-        for lo in range(0, len(group), chunk):
-            yield traj.positions(group[lo:lo + chunk])
-
-
-def diffusion(result, fit_start, fit_stop, names=None, source=None):
-    """Add D_<name> (Å^2/ps), its block standard error and 1e-5 cm^2/s values to an MSD result.
-
-    The fit window [fit_start, fit_stop] (ps, finite, 0 <= start < stop; default: stop at 80 %
-    of the block length, start at stop / 4) must lie inside the block length and hold at
-    least 2 frames. source: the file for messages (default: the one msd() recorded).
-    """
-    source = source or result.encoding.get("source")
-    lag = result["lag_time"].values
-    length = result.attrs["block_frames"]
-    if fit_stop is None:
-        fit_stop = lag[length - 1] * 0.8
-    if fit_start is None:
-        fit_start = fit_stop / 4
-    if not (np.isfinite(fit_start) and np.isfinite(fit_stop) and 0 <= fit_start < fit_stop):
-        raise InputError(f"bad fit window {fit_start:g} .. {fit_stop:g} ps (need finite 0 <= start < stop)", source)
-    if fit_stop > lag[length - 1] + 1e-12:
-        raise InputError(f"fit window ends at {fit_stop:g} ps, beyond the block length "
-                         f"{lag[length - 1]:g} ps ({result.attrs['n_blocks']} blocks); use fewer --blocks "
-                         "or a shorter window", source)
-    window = (lag >= fit_start - 1e-12) & (lag <= fit_stop + 1e-12)
-    if window.sum() < 2:
-        raise InputError(f"fewer than 2 frames in the fit window {fit_start:g} .. {fit_stop:g} ps (frames every "
-                         f"{lag[1]:g} ps, blocks of {length} frames): use a longer trajectory, fewer --blocks or "
-                         "a wider window", source)
-    for name in names or [n[4:] for n in result.data_vars if n.startswith("msd_") and n.count("_") == 1]:
-        slope, _ = timeseries.linear_fit(lag[window], result[f"msd_{name}"].values[window])
-        blocks = result[f"msd_{name}_blocks"].values[:, window[:length]]
-        block_slopes, _ = timeseries.linear_fit(lag[window], blocks.T)
-        d, d_err = slope / 6, np.std(block_slopes, ddof=1) / np.sqrt(len(block_slopes)) / 6
-        result[f"D_{name}"] = ((), d, {"units": "angstrom^2/picosecond", "long_name": f"self-diffusion coefficient of {name}"})
-        result[f"D_{name}_err"] = ((), d_err, {"units": "angstrom^2/picosecond"})
-        result[f"D_{name}_1e5cm2s"] = ((), d * ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S,
-                                       {"units": "1e-5 cm^2/s", "long_name": f"D_{name} in 1e-5 cm^2/s"})
-        result[f"D_{name}_1e5cm2s_err"] = ((), d_err * ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S, {"units": "1e-5 cm^2/s"})
-    result.attrs.update(fit_start_ps=float(fit_start), fit_stop_ps=float(fit_stop))
-    return result
+def window_slope(lag, msd, window):
+    """Log-log slope of msd between the first positive and the last lag of a window (bool mask);
+    NaN when it cannot be measured."""
+    idx = np.flatnonzero(window & (lag > 0))
+    if len(idx) < 2 or msd[idx[0]] <= 0 or msd[idx[-1]] <= 0:
+        return float("nan")
+    return float(np.log(msd[idx[-1]] / msd[idx[0]]) / np.log(lag[idx[-1]] / lag[idx[0]]))
 
 
 def yeh_hummer(d, temperature, viscosity, cells, source=None):
@@ -208,3 +144,178 @@ def yeh_hummer(d, temperature, viscosity, cells, source=None):
     kt = units.K_BOLTZMANN * temperature * 1.602176634e-19  # J
     correction = kt * YEH_HUMMER_XI / (6 * np.pi * viscosity * 1e-3 * length)  # m^2/s
     return d + correction * 1e8  # 1 m^2/s = 1e8 Å^2/ps
+
+
+class MSD:
+    """MSD curves and self-diffusion coefficients of atom groups.
+
+    groups: a species selection ('O,H'; None: every species) or {name: atom indices}; com:
+    also the centres of mass of the molecules (group 'com'); remove_drift: subtract the
+    system's centre-of-mass motion; n_blocks: blocks of consecutive frames for the errors;
+    fit_start, fit_stop: the fit window (ps; both None: chosen from the data, see
+    `diffusive_window`; only fit_stop: start at fit_stop / 4; only fit_start: stop at half the
+    run), anywhere up to the trajectory length; viscosity (mPa s) and temperature (K; default:
+    the trajectory's mean): Yeh-Hummer corrected D; chunk: atoms per FFT pass (memory).
+    """
+
+    def __init__(self, system, groups=None, com=False, remove_drift=True, n_blocks=5, fit_start=None,
+                 fit_stop=None, viscosity=None, temperature=None, chunk=256):
+        self.source = system.source
+        if groups is None or isinstance(groups, str):
+            groups = {s: system.indices(s) for s in system.select(groups)}
+        self.groups = {name: np.asarray(atoms) for name, atoms in groups.items()}
+        for name, atoms in self.groups.items():
+            if len(atoms) == 0:
+                raise InputError(f"no atoms in group {name}", self.source)
+        if com:
+            self.groups["com"] = [np.flatnonzero(system.molecule == m) for m in np.unique(system.molecule)]
+        self.fit = (fit_start, fit_stop)
+        _check_window(fit_start, fit_stop, self.source)
+        self.viscosity = None if viscosity is None else timeseries.check_positive(
+            viscosity, "the viscosity (mPa s)", self.source)
+        self.temperature = None if temperature is None else timeseries.check_positive(
+            temperature, "the temperature (K)", self.source)
+        self.remove_drift, self.n_blocks, self.chunk = remove_drift, n_blocks, chunk
+
+    @property
+    def work(self):
+        """Series to unwrap and transform (atoms, and molecules for 'com'): the progress total."""
+        return sum(len(g) for g in self.groups.values())
+
+    def compute(self, ds, progress=None):
+        """The `msd` result of the trajectory `ds` (lazy eqt Datasets are read atom chunk by
+        chunk). progress: a tqdm-like bar (its total is set here) or None."""
+        if "time" not in ds.coords:
+            raise InputError("the trajectory has no time; the MSD needs the time of each frame", self.source)
+        dt = timeseries.time_step(ds["time"].values, self.source)
+        n_frames = ds.sizes["frame"]
+        blocks = LagBlocks(n_frames, self.n_blocks, self.source)
+        # unwrapped positions of one atom chunk and their FFT work space (~8 copies)
+        check_memory(8 * n_frames * self.chunk * 3 * 8, f"MSD of {n_frames} frames x {self.chunk} atoms at a time",
+                     self.source)
+        if progress is not None:
+            progress.total = self.work
+        traj = Trajectory(ds)
+        drift = None
+        if self.remove_drift:
+            drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), self.chunk)
+            drift -= drift[0]
+        curves = [self._curves(group, traj, drift, blocks, progress) for group in self.groups.values()]
+        lag = np.arange(n_frames) * dt
+        out = xr.Dataset(
+            {**results.with_error("msd", ("group", "lag_time"), [c for c, _ in curves],
+                                  [blocks.errors(b)[0] for _, b in curves], "angstrom^2", "mean-squared displacement"),
+             "error_blocks": results.variable("lag_time", blocks.errors(curves[0][1])[1], "1",
+                                              "blocks of consecutive frames behind the errors at this lag "
+                                              "(0: none hold it, errors NaN)")},
+            coords={"group": ("group", list(self.groups), {"units": "1", "long_name": "atom group: a species, "
+                                                           "or com for the molecular centres of mass"}),
+                    "lag_time": ("lag_time", lag, {"units": "picosecond", "long_name": "lag time"})})
+        fits = [self._fit(name, lag, curve, per_block, blocks) for name, (curve, per_block) in zip(self.groups, curves)]
+        d, d_err, start, stop, slope, used = (np.array(v) for v in zip(*fits))
+        out.update(results.with_error("D", "group", d, d_err, "angstrom^2/picosecond",
+                                      "self-diffusion coefficient (slope of msd / 6 over the fit window)"))
+        out["fit_start"] = results.variable("group", start, "picosecond", "start of the fit window")
+        out["fit_stop"] = results.variable("group", stop, "picosecond", "end of the fit window")
+        out["fit_loglog_slope"] = results.variable("group", slope, "1", "log-log slope of msd across the fit "
+                                                   "window (1: diffusive)")
+        out["D_blocks"] = results.variable("group", used, "1", "blocks behind D_err (0: none hold the window)")
+        params = self._yeh_hummer(out, ds) if self.viscosity is not None else {}
+        return results.finish(out, "msd", n_frames=n_frames, time_step_ps=dt, n_blocks=self.n_blocks,
+                              drift_removed=int(self.remove_drift),
+                              fit_window="given" if self.fit != (None, None) else AUTOMATIC, **params)
+
+    def _curves(self, group, traj, drift, blocks, progress):
+        """MSD (T,) of one group and its per-block curves (`LagBlocks.curves`), atom chunk by chunk,
+        minus the centre-of-mass drift (T, 3) unless None."""
+        total, per_block, count = 0.0, None, 0
+        for coords in _group_chunks(traj, group, self.chunk):
+            if drift is not None:
+                coords = coords - drift[:, None, :]
+            total = total + timeseries.msd_fft(coords).sum(axis=1)
+            new = blocks.curves(lambda x: timeseries.msd_fft(x).sum(axis=1), coords)
+            per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
+            count += coords.shape[1]
+            if progress is not None:
+                progress.update(coords.shape[1])
+        return total / count, [c / count for c in per_block]
+
+    def _fit(self, name, lag, curve, per_block, blocks):
+        """(D, error, start, stop, log-log slope, blocks behind the error) of one group."""
+        start, stop = self.fit
+        if start is None and stop is None:
+            start, stop = self._automatic(lag, curve, blocks)
+        elif start is None:
+            start = stop / 4
+        elif stop is None:
+            stop = lag[blocks.layout[-1][1] - 1]
+        _check_window(start, stop, self.source)
+        if stop > lag[-1] + 1e-12:
+            raise InputError(f"fit window ends at {stop:g} ps, beyond the trajectory ({lag[-1]:g} ps)", self.source)
+        window = (lag >= start - 1e-12) & (lag <= stop + 1e-12)
+        if window.sum() < 2:
+            raise InputError(f"fewer than 2 frames in the fit window {start:g} .. {stop:g} ps (frames every "
+                             f"{lag[1]:g} ps): use a longer trajectory or a wider window", self.source)
+        slope = window_slope(lag, curve, window)
+        if not abs(slope - 1) <= SLOPE_TOLERANCE:
+            motion = "ballistic" if slope > 1 else "caged"
+            warn(f"{self.source or 'trajectory'}: msd of {name} is not linear in the fit window {start:g} .. {stop:g} ps "
+                 f"(log-log slope {slope:.2f}, not 1: {motion} motion); D_{name} is not a diffusion coefficient: "
+                 "use a longer trajectory or another --fit-start/--fit-stop")
+        d = timeseries.linear_fit(lag[window], curve[window])[0] / 6
+        k = blocks.blocking_for(np.flatnonzero(window)[-1])
+        if k is None:
+            warn(f"{self.source or 'trajectory'}: no two blocks hold the fit window of {name} (ends at {stop:g} ps, half "
+                 f"the run is {lag[blocks.layout[-1][1] - 1]:g} ps): D_{name} has no error bar")
+            return d, np.nan, start, stop, slope, 0
+        n, length = blocks.layout[k]
+        if n < self.n_blocks:
+            warn(f"{self.source or 'trajectory'}: the error of D_{name} comes from {n} blocks only (the fit window ends "
+                 f"beyond the {self.n_blocks}-block length {lag[blocks.layout[0][1] - 1]:g} ps): a rough estimate")
+        block_slopes = timeseries.linear_fit(lag[window], per_block[k][:, window[:length]].T)[0]
+        return d, standard_error(block_slopes) / 6, start, stop, slope, n
+
+    def _automatic(self, lag, curve, blocks):
+        """The default window: `diffusive_window` over the lags that n_blocks blocks hold, then
+        fewer; else the former default, 20 % to 80 % of the lags that n_blocks blocks hold
+        (then warned about as not linear)."""
+        for _, length in blocks.layout:
+            found = diffusive_window(lag, curve, length - 1)
+            if found:
+                return lag[found[0]], lag[found[1]]
+        stop = 0.8 * lag[blocks.layout[0][1] - 1]
+        return stop / 4, stop
+
+    def _yeh_hummer(self, out, ds):
+        """Add D_yeh_hummer (+ error, that of D); returns the parameters for the attributes."""
+        temperature = self.temperature
+        if temperature is None:
+            if "temperature" not in ds:
+                raise InputError("the Yeh-Hummer correction needs a temperature (the trajectory has none; "
+                                 "give --temperature)", self.source)
+            temperature = float(ds["temperature"].mean())
+        if "cell" not in ds or not bool(ds["pbc"].values.any()):
+            raise InputError("the Yeh-Hummer correction needs a periodic cell", self.source)
+        corrected = yeh_hummer(out["D"].values, temperature, self.viscosity, ds["cell"].values, self.source)
+        out.update(results.with_error("D_yeh_hummer", "group", corrected, out["D_err"].values,
+                                      "angstrom^2/picosecond", "Yeh-Hummer finite-size corrected D"))
+        return {"viscosity_mPas": self.viscosity, "temperature_K": temperature}
+
+
+def _check_window(start, stop, source):
+    """InputError unless the fit window bounds given (None: automatic) are finite, >= 0, in order."""
+    bad = [b for b in (start, stop) if b is not None and not (np.isfinite(b) and b >= 0)]
+    if bad or (start is not None and stop is not None and start >= stop):
+        raise InputError(f"bad fit window {'auto' if start is None else f'{start:g}'} .. "
+                         f"{'auto' if stop is None else f'{stop:g}'} ps (need finite 0 <= start < stop)", source)
+
+
+def _group_chunks(traj, group, chunk):
+    """Unwrapped positions (T, k, 3) of a group chunk by chunk: atoms (an index array) or
+    molecular centres of mass (a list of index arrays)."""
+    if isinstance(group, list):
+        for lo in range(0, len(group), chunk):
+            yield np.stack([traj.centre_of_mass(m) for m in group[lo:lo + chunk]], axis=1)
+    else:
+        for lo in range(0, len(group), chunk):
+            yield traj.positions(group[lo:lo + chunk])

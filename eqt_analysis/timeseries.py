@@ -139,30 +139,6 @@ def linear_fit(x, y):
     return coef[0], coef[1]
 
 
-def check_blocks(n_frames, n_blocks, source=None):
-    """Frames per block; InputError unless n_frames makes n_blocks >= 2 blocks of >= 2 frames."""
-    length = n_frames // n_blocks if n_blocks > 0 else 0
-    if n_blocks < 2 or length < 2:
-        raise InputError(f"{n_frames} frames cannot make {n_blocks} blocks of at least 2 frames (need at "
-                         f"least {2 * max(n_blocks, 2)} frames, or fewer blocks)", source)
-    return length
-
-
-def block_error(curve_of, x, n_blocks, source=None):
-    """Standard error of a correlation curve from blocks of consecutive frames.
-
-    curve_of maps a time series (T_b, ...) to a curve over its lags (T_b,); x is split into
-    n_blocks equal blocks (each of at least 2 frames, else InputError naming `source`).
-    Returns (error (T,), NaN beyond the block length; per-block curves).
-    """
-    n = len(x)
-    length = check_blocks(n, n_blocks, source)
-    per_block = np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(n_blocks)])
-    err = np.full(n, np.nan)
-    err[:length] = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
-    return err, per_block
-
-
 def integrated_time(curve, dt):
     """Integral (ps) of a normalized correlation curve from 0 to its first zero crossing
     (or to the end), by the trapezoid rule."""

@@ -1,84 +1,123 @@
-"""Velocity autocorrelation and vibrational density of states.
+"""Velocity autocorrelation and vibrational density of states (result type `vdos`).
 
-VACF_s(t) = <v_i(0)·v_i(t)> averaged over origins and the atoms of species s (Å^2/ps^2), or
-mass-weighted <m_i v_i(0)·v_i(t)> converted to eV. The VDOS is its one-sided spectrum
-(`timeseries.spectrum`): integrated over frequency (cm^-1) it gives VACF(0), i.e. <v^2>
-per atom or, mass-weighted, <m v^2> = 3 k_B T per atom in equilibrium (Parseval).
+VACF_s(t) = <v_i(0)·v_i(t)> averaged over origins and the atoms of group s (a species, or
+'total'; Å^2/ps^2), or mass-weighted <m_i v_i(0)·v_i(t)> converted to eV, with block errors at
+every lag that blocks hold (`blocks.LagBlocks`). The VDOS is its one-sided spectrum
+(`timeseries.spectrum`): integrated over frequency (cm^-1) it gives VACF(0), i.e. <v^2> per atom
+or, mass-weighted, <m v^2> = 3 k_B T per atom in equilibrium (Parseval). Stored velocities are
+used; without them, central differences of the unwrapped positions (with a warning).
 """
 import numpy as np
 import xarray as xr
 
-from . import timeseries, units
+from . import results, timeseries, units
+from .blocks import LagBlocks
+from .diffusion import Trajectory
 from .errors import InputError
 from .trajectory import warn
+
 
 def finite_difference_velocities(positions, dt):
     """Velocities (Å/ps) by central differences of unwrapped positions (T, n, 3); one-sided at
     the ends. Accurate only when frames are close compared with the fastest vibration."""
-    v = np.gradient(np.asarray(positions, dtype=float), dt, axis=0)
-    return v
+    return np.gradient(np.asarray(positions, dtype=float), dt, axis=0)
 
 
-def vacf_sums(velocities, masses=None, n_blocks=5, source=None):
-    """Sums over atoms of the velocity autocorrelation for velocities (T, n, 3): the whole
-    series (T,) and each of n_blocks consecutive blocks (n_blocks, T // n_blocks) of at least
-    2 frames. Mass-weighted (amu Å^2/ps^2 -> eV) when masses (n,) are given."""
-    velocities = timeseries.check_series(velocities, "velocities", source)
-    weights = np.ones(velocities.shape[1]) if masses is None else np.asarray(masses) * units.AMU_A2_PS2
-
-    def summed(v):
-        return timeseries.autocorrelation(v).sum(axis=-1) @ weights
-
-    length = timeseries.check_blocks(len(velocities), n_blocks, source)
-    blocks = np.array([summed(velocities[b * length:(b + 1) * length]) for b in range(n_blocks)])
-    return summed(velocities), blocks
-
-
-def vdos(chunks, dt, mass_weighted=False, window="hann", fwhm=None, n_blocks=5, source=None):
-    """Dataset of VACF (block errors) and VDOS per group.
-
-    chunks: {name: iterable of (velocities (T, k, 3) Å/ps, masses (k,) amu)} over atom chunks;
-    dt: time step (ps); fwhm: Gaussian broadening (cm^-1, positive) or None; n_blocks blocks
-    of at least 2 frames. source: the file for messages.
-    """
-    dt = timeseries.check_positive(dt, "the time step (ps)", source)
-    if fwhm is not None:
-        fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", source)
-    timeseries.window(window, 2)  # an unknown window is refused before any work
-    out = None
-    for name, parts in chunks.items():
-        total, blocks, count = 0.0, 0.0, 0
-        for v, m in parts:
-            t, b = vacf_sums(v, m if mass_weighted else None, n_blocks, source)
-            total, blocks, count = total + t, blocks + b, count + v.shape[1]
-        if count == 0:
-            raise InputError(f"no atoms in group {name}", source)
-        c, blocks = total / count, blocks / count
-        err = np.full(len(c), np.nan)
-        err[:blocks.shape[1]] = blocks.std(axis=0, ddof=1) / np.sqrt(n_blocks)
-        freq, spec = timeseries.spectrum(c, dt, window, fwhm)
-        if out is None:
-            out = xr.Dataset(coords={
-                "lag_time": ("lag_time", np.arange(len(c)) * dt, {"units": "picosecond"}),
-                "frequency": ("frequency", freq, {"units": "cm^-1", "long_name": "wavenumber"}),
-                "frequency_thz": ("frequency", freq * units.INV_CM, {"units": "THz"}),
-            })
-        unit = "electronvolt" if mass_weighted else "angstrom^2/picosecond^2"
-        out[f"vacf_{name}"] = ("lag_time", c, {"units": unit, "long_name": f"velocity autocorrelation of {name}"})
-        out[f"vacf_{name}_err"] = ("lag_time", err, {"units": unit})
-        out[f"vdos_{name}"] = ("frequency", spec, {
-            "units": f"{unit} cm", "long_name": f"vibrational density of states of {name} (integral over "
-                                               "cm^-1 = vacf at lag 0)"})
-    out.attrs.update(window=window, broadening_fwhm_cm=float(fwhm or 0.0), mass_weighted=int(mass_weighted),
-                     time_step_ps=dt, nyquist_cm=float(0.5 / dt / units.INV_CM), n_blocks=n_blocks,
-                     normalization="one-sided spectrum per atom; integral over frequency (cm^-1) equals "
-                                   "vacf at lag 0 (<v^2>, or <m v^2> = 3 kT when mass-weighted)")
-    return out
-
-
-def check_sampling(dt):
+def check_sampling(dt, source=None):
     """Warn when frames are too far apart for O-H stretches (~3700 cm^-1)."""
     nyquist = 0.5 / dt / units.INV_CM
     if nyquist < 4000:
-        warn(f"time step {dt * 1e3:g} fs resolves frequencies only up to {nyquist:.0f} cm^-1; faster "
-             "vibrations alias into the spectrum")
+        warn(f"{source + ': ' if source else ''}time step {dt * 1e3:g} fs resolves frequencies only up to "
+             f"{nyquist:.0f} cm^-1; faster vibrations alias into the spectrum")
+
+
+class VDOS:
+    """VACF and VDOS of atom groups.
+
+    groups: a species selection ('O,H'), {name: atom indices}, or None (every species and
+    'total'); mass_weighted: <m v.v> in eV; window: on the correlation before the transform
+    (hann, blackman, none, ... scipy's names); fwhm: extra Gaussian broadening (cm^-1) or None;
+    n_blocks: blocks of consecutive frames for the errors; chunk: atoms per FFT pass (memory).
+    """
+
+    def __init__(self, system, groups=None, mass_weighted=False, window="hann", fwhm=None, n_blocks=5, chunk=256):
+        self.source = system.source
+        if isinstance(groups, dict):
+            self.groups = {name: np.asarray(atoms) for name, atoms in groups.items()}
+        else:
+            self.groups = {s: system.indices(s) for s in system.select(groups)}
+            if groups is None:
+                self.groups["total"] = np.arange(system.n_atoms)
+        if fwhm is not None:
+            fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", self.source)
+        timeseries.window(window, 2)  # an unknown window is refused before any work
+        self.mass_weighted, self.window, self.fwhm, self.n_blocks, self.chunk = (
+            mass_weighted, window, fwhm, n_blocks, chunk)
+
+    def compute(self, ds, progress=None):
+        """The `vdos` result of the trajectory `ds` (lazy eqt Datasets are read atom chunk by
+        chunk). progress: a tqdm-like bar (atoms) or None."""
+        if "time" not in ds.coords:
+            raise InputError("the trajectory has no time", self.source)
+        dt = timeseries.time_step(ds["time"].values, self.source)
+        check_sampling(dt, self.source)
+        blocks = LagBlocks(ds.sizes["frame"], self.n_blocks, self.source)
+        velocities = self._velocities(ds, dt)
+        weights = units.AMU_A2_PS2 * ds["mass"].values if self.mass_weighted else np.ones(ds.sizes["atom"])
+        if progress is not None:
+            progress.total = sum(len(atoms) for atoms in self.groups.values())
+        vacf, err = [], []
+        for name, atoms in self.groups.items():
+            if len(atoms) == 0:
+                raise InputError(f"no atoms in group {name}", self.source)
+            total, per_block = 0.0, None
+            for lo in range(0, len(atoms), self.chunk):
+                part = atoms[lo:lo + self.chunk]
+                v = timeseries.check_series(velocities(part), "velocities", self.source)
+
+                def summed(x, w=weights[part]):
+                    return timeseries.autocorrelation(x).sum(axis=-1) @ w
+
+                total = total + summed(v)
+                new = blocks.curves(summed, v)
+                per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
+                if progress is not None:
+                    progress.update(len(part))
+            vacf.append(total / len(atoms))
+            e, used = blocks.errors([b / len(atoms) for b in per_block])
+            err.append(e)
+        spectra = [timeseries.spectrum(c, dt, self.window, self.fwhm) for c in vacf]
+        return self._result(np.array(vacf), np.array(err), used, spectra[0][0], np.array([s for _, s in spectra]), dt,
+                            "stored" if "velocities" in ds else "central differences of positions")
+
+    def _velocities(self, ds, dt):
+        """atoms -> velocities (T, len(atoms), 3) Å/ps: stored, or central differences."""
+        if "velocities" in ds:
+            return lambda atoms: ds["velocities"].isel(atom=atoms).values
+        warn(f"{self.source or 'trajectory'}: no velocities stored; using central differences of positions every "
+             f"{dt * 1e3:g} fs (store velocities for exact spectra)")
+        traj = Trajectory(ds)
+        return lambda atoms: finite_difference_velocities(traj.positions(atoms), dt)
+
+    def _result(self, vacf, err, used, freq, spec, dt, velocities):
+        unit = "electronvolt" if self.mass_weighted else "angstrom^2/picosecond^2"
+        ds = xr.Dataset(
+            {**results.with_error("vacf", ("species", "lag_time"), vacf, err, unit,
+                                  "mass-weighted velocity autocorrelation <m v(0).v(t)>" if self.mass_weighted
+                                  else "velocity autocorrelation <v(0).v(t)>"),
+             "error_blocks": results.variable("lag_time", used, "1", "blocks of consecutive frames behind the "
+                                              "errors at this lag (0: none hold it, errors NaN)"),
+             "vdos": results.variable(("species", "frequency"), spec, f"{unit} cm", "vibrational density of "
+                                      "states per atom (integral over cm^-1 = vacf at lag 0)")},
+            coords={"species": ("species", list(self.groups), {"units": "1", "long_name": "atom group: a species, "
+                                                               "or total for all atoms"}),
+                    "lag_time": ("lag_time", np.arange(vacf.shape[1]) * dt, {"units": "picosecond",
+                                                                            "long_name": "lag time"}),
+                    "frequency": ("frequency", freq, {"units": "cm^-1", "long_name": "wavenumber"}),
+                    "frequency_THz": ("frequency", freq * units.INV_CM, {"units": "THz", "long_name": "frequency"})})
+        return results.finish(
+            ds, "vdos", window=self.window, broadening_fwhm_cm=float(self.fwhm or 0.0),
+            mass_weighted=int(self.mass_weighted), time_step_ps=dt, nyquist_cm=float(0.5 / dt / units.INV_CM),
+            n_blocks=self.n_blocks, velocities=velocities,
+            normalization="one-sided spectrum per atom; integral over frequency (cm^-1) equals vacf at lag 0 "
+                          "(<v^2>, or <m v^2> = 3 kT when mass-weighted)")

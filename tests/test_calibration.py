@@ -41,8 +41,15 @@ turn), so the z-scores entering one check are independent, except where stated.
 import numpy as np
 import pytest
 
-from eqt_analysis import diffusion, orient, rdf, rotation, series, timeseries, trajectory, vibrations
+import xarray as xr
+
+from eqt_analysis import orient, rdf, trajectory
 from eqt_analysis.blocks import Blocks
+from eqt_analysis.diffusion import MSD
+from eqt_analysis.rotcorr import RotationalCorrelation
+from eqt_analysis.spectra import TCF
+from eqt_analysis.system import System
+from eqt_analysis.vibrations import VDOS
 
 Z_LOW, Z_HIGH = 0.7, 1.4
 
@@ -232,12 +239,12 @@ def msd_z(seed, n_real=200, n_frames=1000, dt=0.01, d_true=0.2, n_blocks=20):
         wrapped = walk - np.floor(walk / 20.0) * 20.0
         ds = trajectory.build(wrapped, np.tile([1, 1, 1, 18], 4), cell=np.broadcast_to(cell, (n_frames, 3, 3)), masses=m,
                               time=np.arange(n_frames) * dt)
-        res = diffusion.msd(ds, {"a": np.arange(len(m))}, n_blocks=n_blocks)
-        res = diffusion.diffusion(res, 0.01, 0.05, ["a"])
+        res = MSD(System.from_dataset(ds), {"a": np.arange(len(m))}, n_blocks=n_blocks, fit_start=0.01,
+                  fit_stop=0.05).compute(ds).sel(group="a")
         lag = lags[k % len(lags)]
         t = res["lag_time"].values[lag]
-        z_msd.append((res["msd_a"].values[lag] - 6 * d_true * factor * t) / res["msd_a_err"].values[lag])
-        z_d.append((float(res["D_a"]) - d_true * factor) / float(res["D_a_err"]))
+        z_msd.append((res["msd"].values[lag] - 6 * d_true * factor * t) / res["msd_err"].values[lag])
+        z_d.append((float(res["D"]) - d_true * factor) / float(res["D_err"]))
     return np.array(z_msd), np.array(z_d)
 
 
@@ -249,6 +256,21 @@ def test_msd_and_diffusion_errors_are_calibrated_on_brownian_walkers():
 
 
 # ------------------------------------------------------------------------------ C1, C2
+def _water_trajectory(rng, axes, dt, spacing=4.0):
+    """An open-system trajectory of rigid waters [O, H, H] on a line whose dipole axes are
+    `axes` (T, n, 3), the H atoms in the plane of the axis and a fixed random direction."""
+    n_frames, n, _ = axes.shape
+    side = np.cross(axes, rng.normal(size=(n, 3)))
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    o = np.zeros((n_frames, n, 3))
+    o[..., 0] = np.arange(n) * spacing
+    half = HOH / 2
+    h1 = o + R_OH * (np.cos(half) * axes + np.sin(half) * side)
+    h2 = o + R_OH * (np.cos(half) * axes - np.sin(half) * side)
+    return trajectory.build(np.stack([o, h1, h2], axis=2).reshape(n_frames, 3 * n, 3), np.tile([8, 1, 1], n),
+                            time=np.arange(n_frames) * dt)
+
+
 def rotational_z(seed, n_real=200, n_vectors=8, n_frames=600, dt=0.02, cos_step=0.6, n_blocks=20):
     """z of C1(t), C2(t) of unit vectors turned at every frame by the angle arccos(0.6) about
     a fresh uniformly random axis: an isotropic random rotation, so exactly
@@ -269,11 +291,12 @@ def rotational_z(seed, n_real=200, n_vectors=8, n_frames=600, dt=0.02, cos_step=
     lags = [1, 2, 4, 6]
     z1, z2 = [], []
     for k in range(n_real):
-        res = rotation.rotational_correlation(path[:, k], dt, n_blocks=n_blocks)
+        ds = _water_trajectory(rng, path[:, k], dt)
+        res = RotationalCorrelation(System.from_dataset(ds), n_blocks=n_blocks).compute(ds)
         lag = lags[k % len(lags)]
         steps = res["lag_time"].values[lag] / dt  # the truth at the reported lag time
-        z1.append((res["C1"].values[lag] - c1**steps) / res["C1_err"].values[lag])
-        z2.append((res["C2"].values[lag] - c2**steps) / res["C2_err"].values[lag])
+        z1.append((res["C"].sel(order=1).values[lag] - c1**steps) / res["C_err"].sel(order=1).values[lag])
+        z2.append((res["C"].sel(order=2).values[lag] - c2**steps) / res["C_err"].sel(order=2).values[lag])
     return np.array(z1), np.array(z2)
 
 
@@ -293,7 +316,7 @@ def series_z(seed, n_real=500, n_frames=2000, phi=0.4, n_blocks=20):
     lags = [1, 2, 3, 5]
     z = []
     for k in range(n_real):
-        res = series.correlation_spectrum(x[:, k], 0.001, "E", "electronvolt", n_blocks=n_blocks)
+        res = TCF("E", dt=0.001, n_blocks=n_blocks).compute(xr.Dataset({"E": ("frame", x[:, k], {"units": "electronvolt"})}))
         lag = lags[k % len(lags)]
         z.append((res["acf"].values[lag] - 0.04 * phi**lag) / res["acf_err"].values[lag])
     return np.array(z)
@@ -313,10 +336,12 @@ def vacf_z(seed, n_real=200, n_atoms=4, n_frames=1000, a=0.8, sigma=1.5, n_block
     lags = [0, 1, 3, 6]
     z = []
     for k in range(n_real):
-        res = vibrations.vdos({"g": [(v[:, k], np.ones(n_atoms))]}, 0.001, n_blocks=n_blocks)
+        ds = trajectory.build(np.zeros_like(v[:, k]), np.full(n_atoms, 18), velocities=v[:, k],
+                              time=np.arange(n_frames) * 0.001)
+        res = VDOS(System.from_dataset(ds), {"g": np.arange(n_atoms)}, n_blocks=n_blocks).compute(ds).sel(species="g")
         lag = lags[k % len(lags)]
         truth = 3 * sigma**2 * a**lag
-        z.append((res["vacf_g"].values[lag] - truth) / res["vacf_g_err"].values[lag])
+        z.append((res["vacf"].values[lag] - truth) / res["vacf_err"].values[lag])
     return np.array(z)
 
 

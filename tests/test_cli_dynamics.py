@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
+from eqt_analysis import results
 from eqt_cli import angmom, msd, rotcorr, tcf, vdos
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
@@ -17,20 +18,47 @@ def run(cmd, args):
 
 
 @pytest.mark.parametrize("cmd, extra, names", [
-    (msd, ["--species", "O", "--com", "--fit-stop", "0.5"], {"msd_O", "msd_com", "D_O", "D_O_err", "D_com_1e5cm2s"}),
-    (rotcorr, [], {"C1", "C1_err", "C2", "tau_C1", "tau_C2"}),
-    (vdos, ["--mass-weighted"], {"vacf_O", "vdos_O", "vdos_H", "vdos_total"}),
-    (tcf, ["-v", "potential_energy"], {"acf", "acf_err", "spectrum"}),
-    (angmom, ["--drift-only"], {"conserved_energy"}),
+    (msd, ["--species", "O", "--com", "--fit-stop", "0.5"], {"msd", "msd_err", "D", "D_err", "fit_start", "group"}),
+    (rotcorr, [], {"C", "C_err", "tau", "tau_lower_bound", "C_reached", "order"}),
+    (vdos, ["--mass-weighted"], {"vacf", "vacf_err", "vdos", "species", "frequency_THz"}),
+    (tcf, ["-v", "potential_energy"], {"acf", "acf_err", "spectrum", "mean", "mean_err", "variance"}),
+    (angmom, ["--drift-only"], {"conserved_energy", "energy_drift", "energy_drift_err",
+                                "energy_drift_per_molecule", "energy_drift_per_molecule_err"}),
 ])
 def test_commands_write_their_results(tmp_path, cmd, extra, names):
     out = tmp_path / "res.nc"
-    result = run(cmd, [EXAMPLE, *extra, "-o", out, "--plot", tmp_path / "p.png", "--dat", tmp_path / "t.dat"])
+    result = run(cmd, [EXAMPLE, *extra, "-q", "-o", out, "--plot", tmp_path / "p.png", "--dat", tmp_path / "t.dat"])
     assert result.exit_code == 0, result.output
     ds = xr.open_dataset(out)
     assert names <= set(ds.variables)
+    assert results.schema_problems(ds) == [] and ds.attrs["result_type"] == cmd.__name__.split(".")[-1]
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert np.loadtxt(tmp_path / "t.dat").ndim == 2
+    assert "%|" not in result.stderr  # -q: no progress bar
+
+
+def test_msd_result_has_dimensions_and_errors_wherever_it_is_reported(tmp_path):
+    out = tmp_path / "m.nc"
+    result = run(msd, [EXAMPLE, "--com", "--fit-start", "0.2", "--fit-stop", "0.6", "--viscosity", "0.32", "-o", out])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(out)
+    assert list(ds["group"].values) == ["O", "H", "com"] and ds["msd"].dims == ("group", "lag_time")
+    reported = ds["error_blocks"].values > 0  # lags up to half the run (2 blocks of 2 ps)
+    assert reported[:200].all() and not reported[200:].any()
+    assert np.isfinite(ds["msd_err"].values[:, 1:200]).all()
+    assert (ds["D_yeh_hummer"] > ds["D"]).all() and "D(com) = 2.602 +- 0.28; Yeh-Hummer" in result.stderr
+    assert "msd of com is not linear in the fit window 0.2 .. 0.6 ps (log-log slope 0.70" in result.stderr
+
+
+def test_tcf_selects_frames(tmp_path):
+    whole, part = tmp_path / "w.nc", tmp_path / "p.nc"
+    assert run(tcf, [EXAMPLE, "-v", "potential_energy", "-o", whole]).exit_code == 0
+    result = run(tcf, [EXAMPLE, "-v", "potential_energy", "--skip", "10", "--start", "5", "--stop", "305",
+                       "--stride", "2", "-o", part])
+    assert result.exit_code == 0, result.output
+    a, b = xr.open_dataset(whole), xr.open_dataset(part)
+    assert b.sizes["lag_time"] == 150 and float(b["lag_time"][1]) == pytest.approx(0.02)
+    assert float(b["mean"]) != float(a["mean"])
 
 
 def test_mass_weighted_vdos_integrates_to_equipartition(tmp_path):
@@ -39,9 +67,9 @@ def test_mass_weighted_vdos_integrates_to_equipartition(tmp_path):
     assert run(vdos, [EXAMPLE, "--mass-weighted", "-o", out]).exit_code == 0
     ds = xr.open_dataset(out)
     kt = 8.617333262e-5 * 299.5
-    total = float(ds["vacf_total"][0])  # eV per atom = 2 <E_kin> per atom
+    total = float(ds["vacf"].sel(species="total")[0])  # eV per atom = 2 <E_kin> per atom
     assert total == pytest.approx(2 * kt * 381 / 2 / 192, rel=0.05)  # 381 degrees of freedom, 192 atoms
-    integral = np.trapezoid(ds["vdos_total"].values, ds["frequency"].values)
+    integral = np.trapezoid(ds["vdos"].sel(species="total").values, ds["frequency"].values)
     assert integral == pytest.approx(total, rel=1e-3)
 
 
@@ -61,11 +89,12 @@ def _uneven(tmp_path):
 
 @pytest.mark.parametrize("cmd, args, message", [
     (msd, ["{uneven}"], "non-uniform"),
-    (msd, ["{ex}", "--fit-stop", "3"], "beyond the block length"),
+    (msd, ["{ex}", "--fit-stop", "5"], "beyond the trajectory (3.99 ps)"),
     (msd, ["{ex}", "--stop", "6", "--blocks", "5"], "blocks"),
     (angmom, ["{ex}"], "periodic system"),
     (angmom, ["{uneven}"], "no velocities"),
     (tcf, ["{ex}", "-v", "nonexistent"], "no per-frame variable"),
+    (tcf, ["{ex}", "-v", "potential_energy", "--skip", "10", "--start", "390"], "after --skip 10: no frames selected"),
     (vdos, ["{ex}", "--species", "Xe"], "species"),
     (rotcorr, ["{missing}"], "no such file"),
 ])

@@ -1,11 +1,16 @@
-"""MSD and D: MDAnalysis EinsteinMSD, ballistic and random-walk answers, unwrapping."""
+"""MSD and D: MDAnalysis EinsteinMSD, ballistic, random-walk and Langevin answers, unwrapping,
+the automatic fit window, errors at every lag, the Yeh-Hummer correction."""
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
+from click.testing import CliRunner
 
 from eqt_analysis import diffusion, io, trajectory
+from eqt_analysis.diffusion import MSD
 from eqt_analysis.errors import InputError
+from eqt_analysis.system import System
 
 from .conftest import TRICLINIC, wrap
 
@@ -17,6 +22,10 @@ def _dataset(positions, cell, dt=0.01, numbers=None):
     numbers = np.full(n_atoms, 18) if numbers is None else numbers
     return trajectory.build(positions, numbers, cell=np.broadcast_to(cell, (n_frames, 3, 3)),
                             time=np.arange(n_frames) * dt)
+
+
+def _msd(ds, **params):
+    return MSD(System.from_dataset(ds), **params).compute(ds)
 
 
 def test_equals_mdanalysis_einstein_msd_on_unwrapped_oxygens():
@@ -33,8 +42,8 @@ def test_equals_mdanalysis_einstein_msd_on_unwrapped_oxygens():
     u = mda.Universe.empty(len(oxygens), trajectory=True)
     u.load_new(unwrapped, format=MemoryReader, dt=0.01)
     ref = EinsteinMSD(u, select="all", msd_type="xyz", fft=True).run().results.timeseries
-    ours = diffusion.msd(_dataset(unwrapped.astype(float), cells), {"O": np.arange(len(oxygens))},
-                         remove_drift=False)["msd_O"].values
+    res = _msd(_dataset(unwrapped.astype(float), cells), remove_drift=False, fit_stop=0.5)
+    ours = res["msd"].sel(group="Ar").values
     np.testing.assert_allclose(ours[1:], ref[1:], rtol=1e-8)
     assert ours[0] == pytest.approx(0.0, abs=1e-9)
 
@@ -49,12 +58,14 @@ def test_ballistic_motion_through_many_boundary_crossings_is_exact():
     wrapped = np.stack([wrap(p, cell) for p in true])
     ds = _dataset(wrapped, cell, numbers=np.array([8, 1, 1]))
     ds["molecule"] = ("atom", np.zeros(3, np.int32))
-    res = diffusion.msd(ds, {"O": [0], "com": ("com", [np.arange(3)])}, remove_drift=False)
+    with pytest.warns(trajectory.EqtWarning, match="log-log slope 2.00, not 1: ballistic"):
+        res = _msd(ds, groups="O", com=True, remove_drift=False)
     expected = (t * np.linalg.norm(velocity)) ** 2
-    np.testing.assert_allclose(res["msd_O"].values, expected, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(res["msd_com"].values, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res["msd"].sel(group="O").values, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res["msd"].sel(group="com").values, expected, rtol=1e-9, atol=1e-9)
     # with the drift removed a single molecule does not move at all
-    still = diffusion.msd(ds, {"com": ("com", [np.arange(3)])}, remove_drift=True)["msd_com"].values
+    with pytest.warns(trajectory.EqtWarning, match="msd of com is not linear"):
+        still = _msd(ds, groups={}, com=True, fit_stop=0.5)["msd"].sel(group="com").values
     assert np.abs(still).max() < 1e-9
 
 
@@ -65,13 +76,104 @@ def test_random_walk_recovers_its_diffusion_coefficient():
     positions = np.cumsum(steps, axis=0)
     cell = np.eye(3) * 30.0
     wrapped = np.stack([wrap(p, cell) for p in positions])
-    res = diffusion.msd(_dataset(wrapped, cell, dt), {"Ar": np.arange(n_atoms)}, n_blocks=8)
-    res = diffusion.diffusion(res, 0.5, 3.0, ["Ar"])
-    d, err = float(res["D_Ar"]), float(res["D_Ar_err"])
+    res = _msd(_dataset(wrapped, cell, dt), n_blocks=8, fit_start=0.5, fit_stop=3.0).sel(group="Ar")
+    d, err = float(res["D"]), float(res["D_err"])
     assert abs(d - d_true) < 4 * err and err < 0.05 * d_true
-    assert float(res["D_Ar_1e5cm2s"]) == pytest.approx(10 * d)
+    assert int(res["D_blocks"]) == 8 and res["D"].attrs["units"] == "angstrom^2/picosecond"
     lag = res["lag_time"].values
-    np.testing.assert_allclose(res["msd_Ar"].values[100:300], 6 * d_true * lag[100:300], rtol=0.05)
+    np.testing.assert_allclose(res["msd"].values[100:300], 6 * d_true * lag[100:300], rtol=0.05)
+
+
+def test_errors_at_every_lag_that_blocks_hold():
+    """msd_err at lags beyond one block comes from fewer, longer blocks (5, 3, 2 of 400 frames),
+    NaN only from half the run on; error_blocks says how many blocks are behind each error."""
+    rng = np.random.default_rng(3)
+    positions = np.cumsum(rng.normal(scale=0.05, size=(400, 20, 3)), axis=0)
+    res = _msd(_dataset(positions, np.eye(3) * 50.0), fit_stop=0.5)
+    used = res["error_blocks"].values
+    assert (used[:80] == 5).all() and (used[80:133] == 3).all() and (used[133:200] == 2).all()
+    assert (used[200:] == 0).all()
+    err = res["msd_err"].sel(group="Ar").values
+    assert np.isfinite(err[1:200]).all() and (err[1:200] > 0).all() and np.isnan(err[200:]).all()
+
+
+def ornstein_uhlenbeck(seed=5, n_atoms=1000, dt=0.02, n_frames=1001, tau=0.1, sigma=1.0, box=30.0):
+    """Langevin particles: every velocity component an Ornstein-Uhlenbeck process with
+    relaxation time tau (ps) and standard deviation sigma = sqrt(kT/m) (Å/ps), sampled every dt;
+    positions its running sum times dt, wrapped. MSD = 6 D (t - tau (1 - exp(-t/tau))): ballistic
+    for t << tau, 6 D t for t >> tau, D = kT tau / m = sigma^2 tau (exactly, for this discrete
+    process: sigma^2 dt (1 + a) / (2 (1 - a)), a = exp(-dt/tau))."""
+    rng = np.random.default_rng(seed)
+    a = np.exp(-dt / tau)
+    v = np.empty((n_frames, n_atoms, 3))
+    v[0] = rng.normal(scale=sigma, size=(n_atoms, 3))
+    kicks = rng.normal(scale=sigma * np.sqrt(1 - a * a), size=(n_frames, n_atoms, 3))
+    for n in range(1, n_frames):
+        v[n] = a * v[n - 1] + kicks[n]
+    x = np.cumsum(v, axis=0) * dt + rng.random((n_atoms, 3)) * box
+    ds = _dataset(x - np.floor(x / box) * box, np.eye(3) * box, dt)
+    return ds, sigma**2 * dt * (1 + a) / (2 * (1 - a)), tau
+
+
+@pytest.fixture(scope="module")
+def langevin_file(tmp_path_factory):
+    """A 20 ps Langevin run (1001 frames, 1000 atoms) as an eqt .nc file, its D and tau."""
+    ds, d, tau = ornstein_uhlenbeck()
+    path = tmp_path_factory.mktemp("langevin") / "langevin.nc"
+    with io.open_writer(str(path), "netcdf", float64=True) as writer:
+        writer.write(ds)
+    return path, d, tau
+
+
+def _run_msd(path, *args):
+    from eqt_cli import msd
+
+    out = Path(path).with_name(f"msd{len(args)}.nc")
+    result = CliRunner().invoke(msd.main, [str(path), "-q", "-o", str(out), *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return xr.open_dataset(out).sel(group="Ar"), result.stderr
+
+
+def test_default_window_is_diffusive_and_recovers_d_of_langevin_particles(langevin_file):
+    path, d_true, tau = langevin_file
+    res, stderr = _run_msd(path)
+    start, stop = float(res["fit_start"]), float(res["fit_stop"])
+    # in the diffusive regime: the exact MSD is a straight line there (to 1e-4 of its value), the
+    # ballistic regime (t < tau) long past; the window ends within the lags that all 5 blocks hold
+    t = np.linspace(start, stop, 200)
+    exact = t - tau * (1 - np.exp(-t / tau))
+    assert np.max(np.abs(exact - np.polyval(np.polyfit(t, exact, 1), t)) / exact) < 1e-4
+    assert start >= 9 * tau and 2 * start <= stop <= 4.0, (start, stop)
+    assert abs(float(res["fit_loglog_slope"]) - 1) < 0.1 and "warning" not in stderr
+    assert float(res["D"]) == pytest.approx(d_true, rel=0.05)
+    assert int(res["D_blocks"]) == 5 and 0 < float(res["D_err"]) < 0.03 * d_true
+    assert abs(float(res["D"]) - d_true) < 4 * float(res["D_err"])
+
+
+def test_a_window_beyond_the_blocks_works(langevin_file):
+    """2-10 ps on a 20 ps run: D from the whole-run MSD; 2 blocks of 10 ps hold lags up to 9.98 ps
+    only, so D has no error bar, and a warning says so. 2-8 ps: errors from 2 blocks."""
+    path, d_true, _ = langevin_file
+    res, stderr = _run_msd(path, "--fit-start", 2, "--fit-stop", 10)
+    assert float(res["D"]) == pytest.approx(d_true, rel=0.15)
+    assert np.isnan(float(res["D_err"])) and int(res["D_blocks"]) == 0
+    assert "no two blocks hold the fit window of Ar" in stderr and "no error bar" in stderr
+    res, stderr = _run_msd(path, "--fit-start", 2, "--fit-stop", 8)
+    assert float(res["D"]) == pytest.approx(d_true, rel=0.15)
+    assert int(res["D_blocks"]) == 2 and np.isfinite(float(res["D_err"]))
+    assert "the error of D_Ar comes from 2 blocks only" in stderr
+
+
+def test_diffusive_window_skips_the_crossing_into_a_cage():
+    """Ballistic (slope 2), a cage (slope 0.3), then diffusion: the brief crossing of slope 1 on
+    the way into the cage is not a window; the diffusive tail is."""
+    lag = np.arange(4000) * 0.01
+    cage = 0.3 * (1 - np.exp(-(lag / 0.2) ** 2))
+    curve = cage + 0.6 * lag * (1 - np.exp(-lag / 2.0))  # 6 D t with D = 0.1 once t >> 2 ps
+    start, stop = diffusion.diffusive_window(lag, curve, 3999)
+    assert lag[start] > 1.0 and lag[stop] == pytest.approx(39.99), (lag[start], lag[stop])
+    assert diffusion.diffusive_window(lag, curve, 100) is None  # up to 1 ps: ballistic, crossing, cage
+    assert diffusion.diffusive_window(lag, lag**2, 3999) is None
 
 
 def test_yeh_hummer_correction_value():
@@ -80,21 +182,31 @@ def test_yeh_hummer_correction_value():
     expected = kt * 2.837297 / (6 * np.pi * 0.89e-3 * 20e-10) * 1e8
     got = diffusion.yeh_hummer(0.0, 298.0, 0.89, np.eye(3)[None] * 20.0)
     assert got == pytest.approx(expected, rel=1e-6)
+    rng = np.random.default_rng(0)
+    ds = _dataset(np.cumsum(rng.normal(scale=0.05, size=(100, 4, 3)), axis=0), np.eye(3) * 20.0)
+    res = _msd(ds, fit_stop=0.1, viscosity=0.89, temperature=298.0)
+    np.testing.assert_allclose(res["D_yeh_hummer"] - res["D"], expected, rtol=1e-6)
+    np.testing.assert_array_equal(res["D_yeh_hummer_err"], res["D_err"])
+    with pytest.raises(InputError, match="needs a temperature"):
+        _msd(ds, fit_stop=0.1, viscosity=0.89)
 
 
 def test_bad_requests():
     cell = np.eye(3) * 10
     ds = _dataset(np.zeros((10, 2, 3)), cell)
-    res = diffusion.msd(ds, {"Ar": [0, 1]}, n_blocks=2)
-    with pytest.raises(InputError, match="beyond the block length"):
-        diffusion.diffusion(res, 0.01, 0.09, ["Ar"])
+    with pytest.raises(InputError, match="beyond the trajectory"):
+        _msd(ds, n_blocks=2, fit_start=0.01, fit_stop=0.2)
+    with pytest.raises(InputError, match="bad fit window 0.2 .. 0.1 ps"):
+        _msd(ds, fit_start=0.2, fit_stop=0.1)
     with pytest.raises(InputError, match="blocks"):
-        diffusion.msd(ds, {"Ar": [0, 1]}, n_blocks=8)
+        _msd(ds, n_blocks=8)
+    with pytest.raises(InputError, match="species Xe not in the trajectory"):
+        _msd(ds, groups="Xe")
     repeated = ds.assign_coords(time=("frame", np.r_[0, 0.01, 0.03, np.arange(3, 10) * 0.01]))
     with pytest.raises(InputError, match="does not increase at frame 3"):
-        diffusion.msd(repeated, {"Ar": [0, 1]})
+        _msd(repeated)
     uneven = ds.assign_coords(time=("frame", np.r_[0, 0.01, 0.03, np.arange(4, 11) * 0.01]))
     with pytest.raises(InputError, match="non-uniform"):
-        diffusion.msd(uneven, {"Ar": [0, 1]})
+        _msd(uneven)
     with pytest.raises(InputError, match="no time"):
-        diffusion.msd(ds.drop_vars("time"), {"Ar": [0, 1]})
+        _msd(ds.drop_vars("time"))

@@ -1,10 +1,28 @@
 """Spectra, rotational correlations and conservation laws against analytic answers."""
 import numpy as np
 import pytest
+import xarray as xr
 
-from eqt_analysis import conservation, rotation, series, timeseries, units, vibrations
+from eqt_analysis import conservation, results, timeseries, trajectory, units
+from eqt_analysis.conservation import Conservation
+from eqt_analysis.errors import InputError
+from eqt_analysis.rotcorr import RotationalCorrelation, legendre_correlations
+from eqt_analysis.spectra import TCF
+from eqt_analysis.system import System
+from eqt_analysis.vibrations import VDOS
 
 DT = 0.002  # ps
+
+
+def velocity_dataset(v, dt=DT, masses=None):
+    """A trajectory of atoms (argon, at the origin) with velocities v (T, n, 3) Å/ps."""
+    return trajectory.build(np.zeros_like(v), np.full(v.shape[1], 18), velocities=v, masses=masses,
+                            time=np.arange(len(v)) * dt)
+
+
+def vdos(v, dt=DT, masses=None, **params):
+    ds = velocity_dataset(v, dt, masses)
+    return VDOS(System.from_dataset(ds), {"all": np.arange(v.shape[1])}, **params).compute(ds).sel(species="all")
 
 
 def _oscillators(freqs_cm, amplitude=0.05, n_frames=4000, seed=0):
@@ -21,23 +39,34 @@ def _oscillators(freqs_cm, amplitude=0.05, n_frames=4000, seed=0):
 
 def test_vdos_peaks_at_the_oscillator_frequencies_and_obeys_parseval():
     freqs = [500.0, 1600.0, 3400.0]
-    v = _oscillators(freqs)
-    res = vibrations.vdos({"all": [(v, np.ones(3))]}, DT, window="hann", n_blocks=4)
-    nu, spec = res["frequency"].values, res["vdos_all"].values
+    res = vdos(_oscillators(freqs), window="hann", n_blocks=4)
+    nu, spec = res["frequency"].values, res["vdos"].values
     peaks = [nu[np.argmax(np.where(np.abs(nu - f) < 300, spec, 0))] for f in freqs]
     np.testing.assert_allclose(peaks, freqs, atol=nu[1] - nu[0] + 1e-9)
     # Parseval: the spectrum integrates to the VACF at lag 0 (the window keeps c(0))
     integral = np.trapezoid(spec, nu)
-    assert integral == pytest.approx(res["vacf_all"].values[0], rel=1e-3)
+    assert integral == pytest.approx(res["vacf"].values[0], rel=1e-3)
     # per atom <v^2> of an oscillator = A^2 omega^2 / 2 per direction
     omega = 2 * np.pi * np.array(freqs) * units.INV_CM
-    assert res["vacf_all"].values[0] == pytest.approx(np.mean(3 * 0.05**2 * omega**2 / 2), rel=0.01)
+    assert res["vacf"].values[0] == pytest.approx(np.mean(3 * 0.05**2 * omega**2 / 2), rel=0.01)
+    np.testing.assert_allclose(res["frequency_THz"], nu * units.INV_CM, rtol=1e-12)
+
+
+def test_vdos_groups_default_to_every_species_and_the_total():
+    v = _oscillators([500.0, 900.0, 1300.0], n_frames=400)
+    ds = trajectory.build(np.zeros_like(v), [8, 1, 1], velocities=v, time=np.arange(400) * DT)
+    res = VDOS(System.from_dataset(ds)).compute(ds)
+    assert list(res["species"].values) == ["O", "H", "total"]
+    assert results.schema_problems(res) == [] and res.attrs["result_type"] == "vdos"
+    np.testing.assert_allclose(res["vacf"].sel(species="total"),
+                               (res["vacf"].sel(species="O") + 2 * res["vacf"].sel(species="H")) / 3, rtol=1e-12)
+    with pytest.raises(InputError, match="unknown window"):
+        VDOS(System.from_dataset(ds), window="bogus")
 
 
 def test_fwhm_broadening_gives_the_requested_width():
-    v = _oscillators([1000.0], n_frames=20000)
-    res = vibrations.vdos({"a": [(v, np.ones(1))]}, DT, window="none", fwhm=40.0, n_blocks=4)
-    nu, spec = res["frequency"].values, res["vdos_a"].values
+    res = vdos(_oscillators([1000.0], n_frames=20000), window="none", fwhm=40.0, n_blocks=4)
+    nu, spec = res["frequency"].values, res["vdos"].values
     above = nu[spec > spec.max() / 2]
     assert above.max() - above.min() == pytest.approx(40.0, abs=2 * (nu[1] - nu[0]))
 
@@ -45,24 +74,59 @@ def test_fwhm_broadening_gives_the_requested_width():
 def test_series_spectrum_parseval_and_peak():
     t = np.arange(5000) * DT
     x = 3.0 + 0.2 * np.cos(2 * np.pi * 800 * units.INV_CM * t)
-    res = series.correlation_spectrum(x, DT, "E", "electronvolt", window="hann")
+    series = xr.Dataset({"E": ("frame", x, {"units": "electronvolt"})}, coords={"time": ("frame", t)})
+    res = TCF("E", window="hann").compute(series)
     nu, s = res["frequency"].values, res["spectrum"].values
     assert nu[np.argmax(s)] == pytest.approx(800, abs=nu[1])
-    assert np.trapezoid(s, nu) == pytest.approx(res.attrs["variance"], rel=2e-3)
+    assert np.trapezoid(s, nu) == pytest.approx(float(res["variance"]), rel=2e-3)
     assert res["acf"].values[0] == pytest.approx(0.02, rel=1e-3)  # variance of 0.2 cos
+    assert float(res["mean"]) == pytest.approx(3.0, abs=1e-3) and float(res["mean_err"]) < 1e-3
+    assert res["acf"].attrs["units"] == "(electronvolt)^2" and results.schema_problems(res) == []
+    # the same series without time, given the time step
+    same = TCF("E", dt=DT).compute(series.drop_vars("time"))
+    np.testing.assert_array_equal(same["acf"], res["acf"])
+    with pytest.raises(InputError, match="no per-frame variable 'F'; available: E"):
+        TCF("F").compute(series)
+
+
+def _rotating_waters(omega, n_frames=500, dt=0.01, n=6):
+    """n rigid waters spinning about z at omega (rad/ps), dipole axes in the xy plane with
+    phases spread over 2 pi, 5 Å apart, as an open-system trajectory."""
+    t = np.arange(n_frames) * dt
+    phases = np.linspace(0, 2 * np.pi, n + 1)[:-1]
+    u = np.stack([np.cos(omega * t[:, None] + phases), np.sin(omega * t[:, None] + phases),
+                  np.zeros((n_frames, n))], axis=-1)
+    half = np.radians(104.52) / 2
+    o = np.zeros((n_frames, n, 3))
+    o[..., 0] = 5.0 * np.arange(n)
+    z = np.array([0.0, 0.0, 1.0])
+    h1 = o + 0.9572 * (np.cos(half) * u + np.sin(half) * z)
+    h2 = o + 0.9572 * (np.cos(half) * u - np.sin(half) * z)
+    positions = np.stack([o, h1, h2], axis=2).reshape(n_frames, 3 * n, 3)
+    return trajectory.build(positions, np.tile([8, 1, 1], n), time=t), u, t
 
 
 def test_rotational_correlation_of_steady_rotation_is_a_cosine():
-    omega = 2.0  # rad/ps about z, unit axes in the xy plane
-    t = np.arange(500) * 0.01
-    phases = np.linspace(0, 2 * np.pi, 7)[:-1]
-    u = np.stack([np.cos(omega * t[:, None] + phases), np.sin(omega * t[:, None] + phases),
-                  np.zeros((len(t), len(phases)))], axis=-1)
-    c1, c2 = rotation.legendre_correlations(u)
+    omega = 2.0  # rad/ps about z
+    ds, u, t = _rotating_waters(omega)
+    c1, c2 = legendre_correlations(u)
     np.testing.assert_allclose(c1, np.cos(omega * t), atol=1e-12)
     np.testing.assert_allclose(c2, 1.5 * np.cos(omega * t) ** 2 - 0.5, atol=1e-12)
-    res = rotation.rotational_correlation(u, 0.01)
-    assert float(res["tau_C1"]) == pytest.approx(np.sin(np.pi / 2) / omega, rel=1e-3)  # integral to pi/2
+    res = RotationalCorrelation(System.from_dataset(ds)).compute(ds)
+    np.testing.assert_allclose(res["C"].sel(order=1), np.cos(omega * t), atol=1e-9)
+    assert float(res["tau"].sel(order=1)) == pytest.approx(np.sin(np.pi / 2) / omega, rel=1e-3)  # integral to pi/2
+    assert res["tau_lower_bound"].values.tolist() == [0, 0] and results.schema_problems(res) == []
+
+
+def test_undecayed_rotational_correlation_gives_a_lower_bound():
+    """A slow spin (a quarter turn takes 7.9 ps) over 5 ps: C1 = cos(omega t) never reaches zero."""
+    omega = 0.2
+    ds, _, t = _rotating_waters(omega)
+    with pytest.warns(trajectory.EqtWarning, match=r"C1 has not decayed: it is still 0.542 at the end of the run"):
+        res = RotationalCorrelation(System.from_dataset(ds)).compute(ds).sel(order=1)
+    assert int(res["tau_lower_bound"]) == 1
+    assert float(res["C_reached"]) == pytest.approx(np.cos(omega * t[-1]), abs=1e-9)
+    assert float(res["tau"]) == pytest.approx(np.sin(omega * t[-1]) / omega, rel=1e-3)  # < the true 1 / omega
 
 
 def _rigid_rotor(alpha, n_frames=200, dt=0.005):
@@ -94,8 +158,14 @@ def test_free_rigid_rotor_conserves_angular_momentum_with_zero_torque():
     np.testing.assert_allclose(out["L"][:, :2], 0, atol=1e-12)
     np.testing.assert_allclose(out["tau"], 0, atol=1e-12)
     np.testing.assert_allclose(out["P"], 0, atol=1e-12)
-    ds = conservation.momentum_dataset(t, out)
-    assert abs(ds.attrs["L_norm_drift"]) < 1e-9
+    ds = trajectory.build(r, [8, 1, 1], velocities=v, forces=f, masses=m, time=t,
+                          frame_data={"conserved_energy": (-5.0 + 0.01 * t, "electronvolt")})
+    res = Conservation(System.from_dataset(ds)).compute(ds)
+    assert abs(float(res["L_norm_drift"])) < 1e-9 and float(res["mean_abs_torque"]) < 1e-9
+    assert res["L"].dims == ("time", "spatial") and list(res["spatial"].values) == ["x", "y", "z"]
+    assert float(res["energy_drift"]) == pytest.approx(0.01, rel=1e-9)
+    assert float(res["energy_drift_per_molecule"]) == pytest.approx(0.01, rel=1e-9)  # one molecule
+    assert results.schema_problems(res) == [] and res.attrs["result_type"] == "angmom"
 
 
 def test_constant_torque_gives_linear_angular_momentum():
@@ -123,8 +193,6 @@ def test_energy_drift_of_a_linear_ramp():
 
 
 def test_periodic_bulk_is_refused_for_angular_momentum():
-    from eqt_analysis.errors import InputError
-
     rng = np.random.default_rng(0)
     cell = np.eye(3) * 10.0
     pos = rng.random((3, 30, 3)) * 10.0

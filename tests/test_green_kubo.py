@@ -1,6 +1,6 @@
 """Green-Kubo: the zero-frequency VDOS of a diffusing system gives the same D as its MSD.
 
-D = (1/3) integral_0^inf <v(0).v(t)> dt. eqt's VDOS (vibrations.vdos, timeseries.spectrum) is
+D = (1/3) integral_0^inf <v(0).v(t)> dt. eqt's VDOS (vibrations.VDOS, timeseries.spectrum) is
 one-sided, in units of the VACF per cm^-1, with sum_k VDOS_k dnu = VACF(0) (rectangle rule over
 the rfft grid, exact). Its zero-frequency bin holds the two-sided density there,
     VDOS_0 = c * dt [C(0) + 2 sum_m C(m) w(m)] = c * integral_-inf^inf C dt = 6 c D,
@@ -18,7 +18,10 @@ dt * sum_{all m} C(m) exactly, so the two routes share the exact value
 import numpy as np
 import pytest
 
-from eqt_analysis import diffusion, timeseries, trajectory, vibrations
+from eqt_analysis import timeseries, trajectory
+from eqt_analysis.diffusion import MSD
+from eqt_analysis.system import System
+from eqt_analysis.vibrations import VDOS
 
 C_CM_PER_PS = 299792458.0 * 100 * 1e-12  # speed of light, cm/ps
 
@@ -43,6 +46,12 @@ def _ou_system(seed):
     return dt, v, x, d_exact
 
 
+def _vdos(v, dt, **params):
+    """The VDOS result of atoms (argon) with velocities v (T, n, 3), all atoms one group 'g'."""
+    ds = trajectory.build(np.zeros_like(v), np.full(v.shape[1], 18), velocities=v, time=np.arange(len(v)) * dt)
+    return VDOS(System.from_dataset(ds), {"g": np.arange(v.shape[1])}, **params).compute(ds).sel(species="g")
+
+
 def _d_from_zero_bin(v, dt, n_groups=16, fwhm=10.0):
     """D = VDOS_0 / (6 c) per group of atoms; mean and standard error over the independent groups.
     A 10 cm^-1 broadening (a Gaussian damping of the VACF with 1/e time 1.8 ps, 18 tau) averages
@@ -50,8 +59,8 @@ def _d_from_zero_bin(v, dt, n_groups=16, fwhm=10.0):
     of the standard error, and cuts that error from 5 % to about 1.5 %."""
     values = []
     for part in np.array_split(np.arange(v.shape[1]), n_groups):
-        res = vibrations.vdos({"g": [(v[:, part], np.ones(len(part)))]}, dt, n_blocks=4, fwhm=fwhm)
-        values.append(res["vdos_g"].values[0] / (6 * C_CM_PER_PS))
+        res = _vdos(v[:, part], dt, n_blocks=4, fwhm=fwhm)
+        values.append(res["vdos"].values[0] / (6 * C_CM_PER_PS))
     values = np.array(values)
     return values.mean(), values.std(ddof=1) / np.sqrt(n_groups)
 
@@ -63,8 +72,8 @@ def test_zero_frequency_vdos_gives_the_msd_diffusion_coefficient(ou_system):
     wrapped = x - np.floor(x / 30.0) * 30.0
     ds = trajectory.build(wrapped, np.full(n_atoms, 18), cell=np.broadcast_to(cell, (n_frames, 3, 3)),
                           time=np.arange(n_frames) * dt)
-    msd = diffusion.diffusion(diffusion.msd(ds, {"Ar": np.arange(n_atoms)}, n_blocks=8), 1.0, 4.0, ["Ar"])
-    d_msd, err_msd = float(msd["D_Ar"]), float(msd["D_Ar_err"])
+    msd = MSD(System.from_dataset(ds), n_blocks=8, fit_start=1.0, fit_stop=4.0).compute(ds).sel(group="Ar")
+    d_msd, err_msd = float(msd["D"]), float(msd["D_err"])
     d_gk, err_gk = _d_from_zero_bin(v, dt)
     # both routes agree with each other and with the exact D, within 4 standard errors;
     # the errors are a few % (so a factor 2 in the zero bin, or an 11 % wrong c, is far outside)
@@ -79,8 +88,8 @@ def test_bins_next_to_zero_hold_twice_the_zero_bin(ou_system):
     the first few cm^-1, where the bins k >= 1 are 12 c D and bin 0 is 6 c D (the convention
     stated in the module doc; a change of it must be deliberate)."""
     dt, v, x, d_exact = ou_system
-    res = vibrations.vdos({"all": [(v, np.ones(v.shape[1]))]}, dt, n_blocks=4, fwhm=2.0)  # 2 cm^-1 smoothing
-    nu, spec = res["frequency"].values, res["vdos_all"].values
+    res = _vdos(v, dt, n_blocks=4, fwhm=2.0)  # 2 cm^-1 smoothing
+    nu, spec = res["frequency"].values, res["vdos"].values
     near = (nu > 0) & (nu < 3.0)
     assert spec[near].mean() / (12 * C_CM_PER_PS) == pytest.approx(d_exact, rel=0.08)
     assert spec[0] / (6 * C_CM_PER_PS) == pytest.approx(d_exact, rel=0.08)

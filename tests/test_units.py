@@ -7,7 +7,12 @@ SI defining constants; each is written as printed there, not computed from eqt's
 import numpy as np
 import pytest
 
-from eqt_analysis import diffusion, series, units, vibrations
+import xarray as xr
+
+from eqt_analysis import diffusion, trajectory, units
+from eqt_analysis.spectra import TCF
+from eqt_analysis.system import System
+from eqt_analysis.vibrations import VDOS
 
 # --- exact SI defining constants
 C_LIGHT = 299792458.0  # m/s
@@ -135,33 +140,40 @@ def _omega_per_ps(wavenumber_cm):
     return 2 * np.pi * (C_LIGHT * 100 * PS) * wavenumber_cm
 
 
+def _vdos(v, dt, masses=None, **params):
+    """The VDOS result of atoms with velocities v (T, n, 3) Å/ps, all atoms one group."""
+    ds = trajectory.build(np.zeros_like(v), np.full(v.shape[1], 18), velocities=v, masses=masses,
+                          time=np.arange(len(v)) * dt)
+    return VDOS(System.from_dataset(ds), {"all": np.arange(v.shape[1])}, **params).compute(ds).sel(species="all")
+
+
 def test_vdos_axes_and_peaks_from_si_oscillators():
     dt = 0.002  # ps
     t = np.arange(8000) * dt
     freqs = np.array([500.0, 1650.0, 3400.0])  # cm^-1
     v = np.stack([np.cos(_omega_per_ps(f) * t) for f in freqs], axis=1)[:, :, None] * np.ones(3)
-    res = vibrations.vdos({"x": [(v, np.ones(3))]}, dt, n_blocks=4)
-    nu, spec = res["frequency"].values, res["vdos_x"].values
+    res = _vdos(v, dt, n_blocks=4)
+    nu, spec = res["frequency"].values, res["vdos"].values
     step = nu[1] - nu[0]
     # grid: rfft of the 2T - 1 long even extension, in cm^-1 with c written out
     assert step == pytest.approx(1 / ((2 * len(t) - 1) * dt) / (C_LIGHT * 100 * PS), rel=1e-12)
-    np.testing.assert_allclose(res["frequency_thz"].values, nu * C_LIGHT * 100 * PS, rtol=1e-12)
+    np.testing.assert_allclose(res["frequency_THz"].values, nu * C_LIGHT * 100 * PS, rtol=1e-12)
     assert res.attrs["nyquist_cm"] == pytest.approx(0.5 / dt / (C_LIGHT * 100 * PS), rel=1e-12)  # 8339.3 cm^-1
     for f in freqs:
         near = np.abs(nu - f) < 100
         assert abs(nu[near][np.argmax(spec[near])] - f) <= step
     # Parseval: rectangle sum of the one-sided spectrum = VACF(0) = <v.v> = 3 x 1/2
-    assert np.sum(spec) * step == pytest.approx(res["vacf_x"].values[0], rel=1e-6)
-    assert res["vacf_x"].values[0] == pytest.approx(1.5, rel=2e-3)
+    assert np.sum(spec) * step == pytest.approx(res["vacf"].values[0], rel=1e-6)
+    assert res["vacf"].values[0] == pytest.approx(1.5, rel=2e-3)
 
 
 def test_series_spectrum_peak_from_an_si_cosine():
     dt = 0.001
     t = np.arange(6000) * dt
-    res = series.correlation_spectrum(np.cos(_omega_per_ps(1234.0) * t), dt, "x", "1")
+    res = TCF("x", dt=dt).compute(xr.Dataset({"x": ("frame", np.cos(_omega_per_ps(1234.0) * t), {"units": "1"})}))
     nu, s = res["frequency"].values, res["spectrum"].values
     assert abs(nu[np.argmax(s)] - 1234.0) <= nu[1] - nu[0]
-    np.testing.assert_allclose(res["frequency_thz"].values, nu * 0.0299792458, rtol=1e-12)
+    np.testing.assert_allclose(res["frequency_THz"].values, nu * 0.0299792458, rtol=1e-12)
 
 
 def test_mass_weighted_vacf_is_the_kinetic_energy_in_ev():
@@ -173,10 +185,10 @@ def test_mass_weighted_vacf_is_the_kinetic_energy_in_ev():
     sigma_si = np.sqrt(K_B_SI * temperature / (masses * AMU_KG))  # m/s per component
     v_si = rng.normal(size=(4000, 4, 3)) * sigma_si[:, None]
     v = v_si * PS / ANGSTROM  # Å/ps
-    res = vibrations.vdos({"all": [(v, masses)]}, 0.001, mass_weighted=True, n_blocks=4)
+    res = _vdos(v, 0.001, masses, mass_weighted=True, n_blocks=4)
     by_hand = np.mean(np.sum(masses[:, None] * AMU_KG * v_si**2, axis=-1)) / E_CHARGE  # eV per atom
-    assert res["vacf_all"].values[0] == pytest.approx(by_hand, rel=1e-9)
-    assert res["vacf_all"].attrs["units"] == "electronvolt"
+    assert res["vacf"].values[0] == pytest.approx(by_hand, rel=1e-9)
+    assert res["vacf"].attrs["units"] == "electronvolt"
     assert by_hand == pytest.approx(3 * K_B_SI * temperature / E_CHARGE, rel=0.05)
 
 

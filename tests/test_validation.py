@@ -5,9 +5,15 @@ import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 
-from eqt_analysis import (conservation, diffusion, io, orient, rdf, resources, rotation, series,
-                          timeseries, trajectory, vibrations)
+from eqt_analysis import (conservation, diffusion, io, orient, rdf, resources,
+                          timeseries, trajectory)
+from eqt_analysis.diffusion import MSD
+from eqt_analysis.rotcorr import RotationalCorrelation
+from eqt_analysis.spectra import TCF
+from eqt_analysis.system import System
+from eqt_analysis.vibrations import VDOS
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi, netcdf
 
@@ -276,20 +282,19 @@ def test_too_short_series_are_refused_naming_the_file(tmp_path):
     short = _unchecked(_water(9))
     path = _write(short, tmp_path / "short.nc")
     ds = io.open_trajectory(path)
+    system = System.from_dataset(ds)
     with pytest.raises(InputError, match=r"short\.nc: 9 frames cannot make 5 blocks of at least 2 frames"):
-        diffusion.msd(ds, {"O": np.arange(0, 24, 3)}, n_blocks=5)
-    result = diffusion.msd(ds, {"O": np.arange(0, 24, 3)}, n_blocks=4)  # blocks of 2 frames
+        MSD(system, "O", n_blocks=5).compute(ds)
     with pytest.raises(InputError, match=r"short\.nc: fewer than 2 frames in the fit window"):
-        diffusion.diffusion(result, None, None)
+        MSD(system, "O", n_blocks=4, fit_start=0.1, fit_stop=0.4).compute(ds)  # frames every 0.5 ps
     with pytest.raises(InputError, match=r"short\.nc: bad fit window nan"):
-        diffusion.diffusion(result, np.nan, 0.5)
-    v = ds["velocities"].values
+        MSD(system, fit_start=np.nan, fit_stop=0.5)
     with pytest.raises(InputError, match=r"short\.nc: 9 frames cannot make 5 blocks"):
-        vibrations.vdos({"O": [(v, ds["mass"].values)]}, 0.5, source=path)
+        VDOS(system).compute(ds)
     with pytest.raises(InputError, match=r"short\.nc: 9 frames cannot make 5 blocks"):
-        series.correlation_spectrum(ds["potential_energy"].values, 0.5, "potential_energy", "eV", source=path)
+        TCF("potential_energy", source=path).compute(ds)
     with pytest.raises(InputError, match=r"short\.nc: 9 frames cannot make 5 blocks"):
-        rotation.rotational_correlation(np.tile([0.0, 0.0, 1.0], (9, 8, 1)), 0.5, source=path)
+        RotationalCorrelation(system).compute(ds)
     with pytest.raises(InputError, match=r"short\.nc: 2 frame\(s\): a drift and its error need at least 3"):
         conservation.energy_drift([0.0, 0.5], [1.0, 1.1], 8, source=path)
     with pytest.raises(InputError, match=r"short\.nc: 1 frame\(s\): a time correlation needs at least 2"):
@@ -298,16 +303,16 @@ def test_too_short_series_are_refused_naming_the_file(tmp_path):
 
 def test_nonsense_parameters_are_refused():
     numbers = _water(1)["atomic_numbers"]
-    v = np.random.default_rng(0).normal(size=(40, 3, 3))
+    x = np.random.default_rng(0).normal(size=40)
     for fwhm in (-5.0, 0.0, np.nan, np.inf):
         with pytest.raises(InputError, match="fwhm"):
-            vibrations.vdos({"O": [(v, np.ones(3))]}, 0.5, fwhm=fwhm, source="t.nc")
+            VDOS(System(np.full(3, 18), np.zeros((3, 3)), source="t.nc"), fwhm=fwhm)
         with pytest.raises(InputError, match="fwhm"):
-            series.correlation_spectrum(v[:, 0, 0], 0.5, "x", "eV", fwhm=fwhm)
+            TCF("x", fwhm=fwhm)
     with pytest.raises(InputError, match="time step"):
-        series.correlation_spectrum(v[:, 0, 0], np.nan, "x", "eV")
+        TCF("x", dt=np.nan)
     with pytest.raises(InputError, match="NaN or inf in x at frame 3"):
-        series.correlation_spectrum(np.r_[v[:3, 0, 0], np.nan, v[4:, 0, 0]], 0.5, "x", "eV")
+        TCF("x", dt=0.5).compute(xr.Dataset({"x": ("frame", np.r_[x[:3], np.nan, x[4:]])}))
     for r_max in (np.nan, np.inf, 1e-300, -1.0):
         with pytest.raises(InputError, match="r_max"):
             rdf.RDF(numbers, [("O", "O")], r_max, 40, source="t.nc")

@@ -1,0 +1,77 @@
+"""Scalar time series: autocorrelation and power spectrum (result type `tcf`; the paper's c_VV).
+
+A per-frame series x(t) (e.g. the potential energy, or the difference between a plain and a
+rotationally averaged model) minus its mean gives c(t) = <dx(0) dx(t)> over all origins, with
+block errors at every lag that blocks hold (`blocks.LagBlocks`), and its one-sided power
+spectrum S(nu) (units of x^2 per cm^-1) whose integral over cm^-1 is the variance of x
+(Parseval). The mean of x comes with its block standard error.
+"""
+import numpy as np
+import xarray as xr
+
+from . import results, timeseries, units
+from .blocks import LagBlocks, standard_error
+from .errors import InputError
+
+
+class TCF:
+    """Autocorrelation and spectrum of one per-frame variable of a Dataset (a trajectory, or an
+    i-PI property file read as one); needs no System.
+
+    variable: its name; minus: a variable (same units) subtracted first; dt: time step (ps)
+    when the Dataset has no time; window, fwhm (cm^-1): as `timeseries.spectrum`; n_blocks:
+    blocks of consecutive frames for the errors; source: the file, for messages.
+    """
+
+    def __init__(self, variable, minus=None, dt=None, window="hann", fwhm=None, n_blocks=5, source=None):
+        self.source = source
+        if dt is not None:
+            dt = timeseries.check_positive(dt, "the time step (ps)", source)
+        if fwhm is not None:
+            fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", source)
+        timeseries.window(window, 2)  # an unknown window is refused before any work
+        self.variable, self.minus, self.dt, self.window, self.fwhm, self.n_blocks = (
+            variable, minus, dt, window, fwhm, n_blocks)
+
+    def _series(self, ds, name):
+        if name not in ds or ds[name].dims != ("frame",):
+            per_frame = [n for n, v in ds.data_vars.items() if v.dims == ("frame",)]
+            raise InputError(f"no per-frame variable {name!r}; available: {', '.join(per_frame)}", self.source)
+        return ds[name].values, ds[name].attrs.get("units", "")
+
+    def compute(self, ds):
+        """The `tcf` result of the per-frame variable of `ds` (frames on dimension `frame`)."""
+        values, unit = self._series(ds, self.variable)
+        label = self.variable
+        if self.minus:
+            other, other_unit = self._series(ds, self.minus)
+            if other_unit != unit:
+                raise InputError(f"{self.variable} is in {unit!r} but {self.minus} in {other_unit!r}", self.source)
+            values, label = values - other, f"{self.variable} - {self.minus}"
+        x = timeseries.check_series(values, label, self.source)
+        dt = self.dt
+        if dt is None:
+            if "time" not in ds.coords:
+                raise InputError("the input has no time; pass --dt (ps)", self.source)
+            dt = timeseries.time_step(ds["time"].values, self.source)
+        blocks = LagBlocks(len(x), self.n_blocks, self.source)
+        dx = x - x.mean()
+        acf = timeseries.autocorrelation(dx)
+        err, used = blocks.errors(blocks.curves(lambda y: timeseries.autocorrelation(y - y.mean()), x))
+        n, length = blocks.layout[0]
+        mean_err = standard_error(x[:n * length].reshape(n, length).mean(axis=1))
+        freq, spec = timeseries.spectrum(acf, dt, self.window, self.fwhm)
+        squared = f"({unit})^2" if unit else "1"
+        out = xr.Dataset(
+            {**results.with_error("acf", "lag_time", acf, err, squared, f"autocorrelation of {label} minus its mean"),
+             "error_blocks": results.variable("lag_time", used, "1", "blocks of consecutive frames behind the "
+                                              "errors at this lag (0: none hold it, errors NaN)"),
+             "spectrum": results.variable("frequency", spec, f"{squared} cm", f"power spectrum of {label} "
+                                          "(integral over cm^-1 = variance)"),
+             **results.with_error("mean", (), x.mean(), mean_err, unit or "1", f"mean of {label}"),
+             "variance": results.variable((), dx.var(), squared, f"variance of {label}")},
+            coords={"lag_time": ("lag_time", np.arange(len(x)) * dt, {"units": "picosecond", "long_name": "lag time"}),
+                    "frequency": ("frequency", freq, {"units": "cm^-1", "long_name": "wavenumber"}),
+                    "frequency_THz": ("frequency", freq * units.INV_CM, {"units": "THz", "long_name": "frequency"})})
+        return results.finish(out, "tcf", series=label, series_units=unit, time_step_ps=dt, window=self.window,
+                              broadening_fwhm_cm=float(self.fwhm or 0.0), n_blocks=self.n_blocks)
