@@ -1,20 +1,16 @@
 """eqt-rotvar: how much a model breaks rotational symmetry, and which averaging grid fixes it."""
 import importlib
-import json
 import os
 import sys
-import time
 
 import click
 import numpy as np
-from ase.data import chemical_symbols
 from tqdm import tqdm
 
-from eqt_analysis import rotvar as stats
 from eqt_analysis.errors import InputError
-from eqt_analysis.io import ipi
+from eqt_model.rotations import GridType
 
-from .common import claim_result, command, eqt_command, write_result
+from .common import claim_result, command, eqt_command, json_option, output_option, quiet_option, write_result
 
 
 def _calculator(spec):
@@ -22,22 +18,44 @@ def _calculator(spec):
     if not module or not factory:
         raise InputError(f"--calculator must look like module:factory, got {spec!r}")
     try:
-        return getattr(importlib.import_module(module), factory)()
+        calc = getattr(importlib.import_module(module), factory)()
     except Exception as err:  # any failure of the user's factory is bad input here
         raise InputError(f"cannot build the calculator {spec}: {type(err).__name__}: {err}") from None
+    if not callable(getattr(calc, "get_potential_energy", None)) or not callable(getattr(calc, "get_forces", None)):
+        raise InputError(f"--calculator {spec} returned a {type(calc).__name__}, not an ASE calculator")
+    return calc
 
 
-def _print(table, fmt):
-    rows = [{"grid": str(g), **{k: float(table[k].values[i]) for k in table.data_vars if table[k].dims == ("grid",)}}
-            for i, g in enumerate(table["grid"].values)]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    keys = [k for k in rows[0] if k != "grid"]
-    sep = "\t" if fmt == "tsv" else "  "
-    click.echo(sep.join(["grid"] + keys))
-    for row in rows:
-        click.echo(sep.join([row["grid"]] + [f"{row[k]:.6g}" for k in keys]))
+def _columns(ctx, param, text):
+    if text is None:
+        return None
+    pairs = [[s.strip() for s in item.split("=", 1)] for item in text.split(",")]
+    if any(len(pair) != 2 or not all(pair) for pair in pairs):
+        raise click.BadParameter(f"must look like GRID=COLUMN,..., got {text!r}")
+    return dict(pairs)
+
+
+def _show(ds, style, where):
+    """The grid table on stdout (stderr when the result goes to stdout), the ratios on stderr."""
+    from eqt_model import rotvar
+
+    click.echo(rotvar.format_table(*rotvar.grid_table(ds), style), err=where.output.kind == "stdout")
+    if "rotational_over_test_energy" in ds:
+        click.echo(f"rotational/test error of the plain model: energy {float(ds['rotational_over_test_energy']):.3g}, "
+                   f"forces {float(ds['rotational_over_test_forces']):.3g}", err=True)
+
+
+def _from_properties(properties, columns, skip, n_atoms, output, style):
+    """The convergence table of energies recorded by i-PI (no model run)."""
+    from eqt_analysis.io import ipi
+    from eqt_model import rotvar
+
+    where = claim_result(properties, "rotvar", output)
+    if not os.path.exists(properties):
+        raise InputError("no such file", properties)
+    ds = rotvar.from_properties(ipi.read_properties(properties), columns, skip, n_atoms, properties)
+    _show(ds, style, where)
+    write_result(ds, where)
 
 
 @eqt_command()
@@ -48,120 +66,82 @@ def _print(table, fmt):
                    "(then give only STRUCTURES).")
 @click.option("--from-properties", "properties", default=None, type=click.Path(dir_okay=False),
               help="No model run: an i-PI property file with the plain and averaged models' energies.")
-@click.option("--columns", default=None, metavar="GRID=COLUMN,...",
+@click.option("--columns", default=None, metavar="GRID=COLUMN,...", callback=_columns,
               help="Columns of --from-properties per grid. Default: pot_component_raw_0..5 = 1,i,2,2i,3,3i.")
 @click.option("--skip", type=click.IntRange(min=0), default=1, show_default=True,
               help="Rows of --from-properties to drop first (i-PI replays: the start structure).")
 @click.option("--atoms", "n_atoms", type=click.IntRange(min=1), default=1, show_default=True,
               help="Atoms per structure, for per-atom errors with --from-properties.")
-@click.option("--grids", default="1,i,2,2i,3,3i", show_default=True, help="Averaging grids, coarse to fine.")
+@click.option("--grids", type=GridType(many=True), default="1,i,2,2i,3,3i", show_default=True, metavar="GRID,...",
+              help="Averaging grids, coarse to fine (the last is the reference): 1 (plain), i, 2, 2i, 3, 3i, "
+                   "L<order>[i], lebedev<N>[i].")
 @click.option("--n-random", type=click.IntRange(min=2), default=16, show_default=True,
               help="Random rotations for the per-structure spread.")
 @click.option("--l-max", type=click.IntRange(min=0, max=4), default=0, show_default=True,
               help="Also split the rotational variance of E into angular-momentum channels l = 1..L.")
+@click.option("--test-split", is_flag=True, help="Only the structures the model held out for testing "
+                                                 "(when STRUCTURES is its training file).")
 @click.option("--plan", is_flag=True, help="Only print the number of evaluations and an estimated time.")
-@click.option("--format", "fmt", type=click.Choice(["table", "tsv", "json"]), default="table", show_default=True)
-@click.option("--energy-key", default="energy", show_default=True)
-@click.option("--forces-key", default="forces", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+@click.option("--tsv", is_flag=True, help="Print the table as tab-separated values (full names, 10 digits).")
+@click.option("--energy-key", default="energy", show_default=True,
+              help="Name of the energy label (eV) in STRUCTURES.xyz, for the test errors.")
+@click.option("--forces-key", default="forces", show_default=True,
+              help="Name of the forces label (eV/Å) in STRUCTURES.xyz, for the test errors.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations.")
 @click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
               help="Work space of the batched model calls: rotations per call are sized to fit it (about "
                    "200 MB per rotation of 192 atoms for the example model); Python, JAX and the compiled "
                    "programs take about 0.4 GB more.")
-@click.option("--output", "-o", default=None, help="NetCDF result. Default: <input>.rotvar.nc.")
-@click.option("--quiet", "-q", is_flag=True)
+@output_option("NetCDF result", "the input's name with .rotvar.nc in the current folder")
+@quiet_option
 @command
-def main(model_file, structures, calculator, properties, columns, skip, n_atoms, grids, n_random, l_max,
-         plan, fmt, energy_key, forces_key, seed, memory, output, quiet):
+def main(model_file, structures, calculator, properties, columns, skip, n_atoms, grids, n_random, l_max, test_split,
+         plan, as_json, tsv, energy_key, forces_key, seed, memory, output, quiet):
     """Rotational symmetry breaking of a model on STRUCTURES.xyz: per-structure spread of E and
     of back-rotated forces over random rotations; convergence of |E_grid - E_finest| and
-    |F_grid - F_finest| over averaging grids (meV per structure, per atom; meV/Å per element);
-    with labels, the plain and averaged test errors and the ratio rotational/test error;
-    optionally the ℓ-resolved variance. The table goes to stdout, the data to NetCDF.
+    |F_grid - F_finest| over averaging grids (meV per structure and per atom; meV/Å over all
+    atoms and per element); with labels, the test errors of the plain and averaged models and
+    the ratio rotational/test error; optionally the ℓ-resolved variance. The table goes to
+    stdout (stderr with -o -), the data to NetCDF.
 
     \b
     Examples:
-      eqt-rotvar example_data/model.pkl water.xyz --l-max 3
-      eqt-rotvar --calculator mypkg.calc:make water.xyz
+      eqt-rotvar example_data/model.pkl ../shared/data/water_test.xyz --test-split --grids 1,2,3
+      eqt-rotvar --calculator mypkg.calc:make water.xyz --l-max 3
       eqt-rotvar --from-properties replay.out --atoms 192
     """
+    style = "json" if as_json else "tsv" if tsv else "text"
+    if as_json and tsv:
+        raise InputError("choose --json or --tsv, not both")
     if properties:
-        where = claim_result(properties, "rotvar", output)
-        if not os.path.exists(properties):
-            raise InputError("no such file", properties)
-        mapping = None
-        if columns:
-            mapping = dict(item.split("=", 1) for item in columns.split(","))
-        table = stats.from_properties(ipi.read_properties(properties), mapping, skip, n_atoms)
-        _print(table, fmt)
-        write_result(table, where)
-        return
-    import jax
-
-    from eqt_model import rotations, rotvar
-    from eqt_model import data as datamod
-    from eqt_model.calculator import Potential
-
-    if calculator:
-        structures = structures or model_file
-    elif not model_file or not structures:
+        return _from_properties(properties, columns, skip, n_atoms, output, style)
+    structures = structures or (model_file if calculator else None)
+    if not structures or not (calculator or model_file):
         raise InputError("give MODEL and STRUCTURES.xyz (or --calculator, or --from-properties)")
-    if not structures or not os.path.exists(structures):
+    if calculator and test_split:
+        raise InputError("--test-split needs an eqt model: the split is recorded in its file")
+    if not os.path.exists(structures):
         raise InputError("no such file", structures)
     where = None if plan else claim_result([structures] + ([] if calculator else [model_file]), "rotvar", output)
-    if calculator:
-        evaluate = rotvar.ase_evaluator(_calculator(calculator))
-    else:
-        jax.config.update("jax_enable_x64", True)  # measure the model, not float32 noise
-        evaluate = rotvar.eqt_evaluator(Potential(model_file, memory=memory))
-    grid_names = [g.strip() for g in grids.split(",") if g.strip()]
-    sizes = {g: len(rotations.grid(g, seed)[0]) for g in grid_names}
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # measure the model, not float32 noise
+    from eqt_model import data as datamod
+    from eqt_model import rotvar
+    from eqt_model.calculator import Potential, ase_evaluator
+
+    potential = None if calculator else Potential(model_file, memory=memory)
+    evaluate = ase_evaluator(_calculator(calculator)) if calculator else potential.over_rotations
     frames, energies, forces = datamod.read(structures, energy_key, forces_key, require_labels=False)
-    items = [(a.positions, a.cell.array if a.pbc.any() else None, a.numbers, a.pbc) for a in frames]
-    per_structure = n_random + sum(sizes.values()) + ((2 * l_max + 1) ** 2 * (l_max + 1) if l_max else 0)
+    index = potential.test_split(len(frames), structures) if test_split else np.arange(len(frames))
+    items = rotvar.structures([frames[i] for i in index])
     if plan:
-        evaluate(*items[0], np.eye(3)[None])  # compile
-        t0 = time.perf_counter()
-        evaluate(*items[0], np.eye(3)[None])
-        each = time.perf_counter() - t0
-        for g, n in sizes.items():
-            click.echo(f"grid {g:>4}: {n:4d} rotation{'s' if n > 1 else ''}")
-        click.echo(f"{len(items)} structures x {per_structure} evaluations = {len(items) * per_structure}; "
-                   f"about {len(items) * per_structure * each:.0f} s at {each * 1e3:.1f} ms each "
-                   "(batching makes eqt models faster than this)")
+        click.echo("\n".join(rotvar.plan(evaluate, items, grids, n_random, l_max)))
         return
     with tqdm(total=len(items), unit="structure", disable=quiet, file=sys.stderr, desc="rotvar") as bar:
-        out = rotvar.report(evaluate, items, n_random, grid_names, l_max, seed, bar.update)
-    finest = grid_names[-1]
-    n = np.array([len(a) for a in frames])
-    table = stats.convergence_table({g: np.array(out["energy"][g]) for g in grid_names}, float(np.mean(n)))
-    elements = sorted({int(z) for a in frames for z in a.numbers})
-    for z in elements:
-        per_grid = []
-        for g in grid_names:
-            diffs = [np.abs(f_g - f_ref)[a.numbers == z] for f_g, f_ref, a in zip(out["forces"][g], out["forces"][finest], frames)]
-            per_grid.append(np.mean(np.concatenate(diffs)) * 1e3)
-        table[f"forces_mae_{chemical_symbols[z]}"] = ("grid", per_grid, {"units": "meV/angstrom",
-                                                                        "long_name": f"mean |F_grid - F_finest| on {chemical_symbols[z]}"})
-    labelled = np.all(np.isfinite(energies))
-    if labelled:
-        e_err = {g: np.mean(np.abs(np.array(out["energy"][g]) - energies)) * 1e3 for g in grid_names}
-        f_err = {g: np.mean(np.concatenate([np.abs(f - ref).ravel() for f, ref in zip(out["forces"][g], forces)])) * 1e3
-                 for g in grid_names}
-        table["test_energy_mae"] = ("grid", [e_err[g] for g in grid_names], {"units": "meV"})
-        table["test_forces_mae"] = ("grid", [f_err[g] for g in grid_names], {"units": "meV/angstrom"})
-        plain = grid_names[0]
-        rot_f = float(np.mean(np.concatenate([np.abs(a - b).ravel() for a, b in zip(out["forces"][plain], out["forces"][finest])])) * 1e3)
-        table.attrs.update(rotational_over_test_energy=float(table["mae"].values[0] / e_err[plain]),
-                           rotational_forces_mae=rot_f, rotational_over_test_forces=rot_f / f_err[plain])
-    table["spread_energy"] = ("structure", np.array(out["spread_energy"]), {"units": "electronvolt"})
-    table["spread_forces"] = ("structure", np.array(out["spread_forces"]), {"units": "electronvolt/angstrom"})
-    if l_max:
-        table["channel_variance"] = (("structure", "l"), np.array(out["channel_variance"]),
-                                     {"units": "electronvolt^2", "long_name": "variance of E over rotations in channel l"})
-        table = table.assign_coords(l=np.arange(1, l_max + 1))
-    _print(table, fmt)
-    if labelled:
-        click.echo(f"rotational/test error: energy {table.attrs['rotational_over_test_energy']:.3g}, "
-                   f"forces {table.attrs['rotational_over_test_forces']:.3g}", err=True)
-    write_result(table, where)
+        out = rotvar.report(evaluate, items, n_random, grids, l_max, seed, bar.update, structures)
+    ds = rotvar.result(out, items, energies[index], [forces[i] for i in index], index, model=model_file or calculator,
+                       n_random=n_random, l_max=l_max, seed=seed, test_split=int(test_split))
+    _show(ds, style, where)
+    write_result(ds, where)

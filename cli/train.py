@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from eqt_analysis.errors import InputError
 
-from .common import NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, command, command_line, eqt_command
+from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, command, command_line, eqt_command,
+                     quiet_option)
 
 
 @eqt_command()
@@ -20,9 +21,12 @@ from .common import NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, c
 @click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
               help="Architecture: 'small' trains on a laptop CPU; 'paper' is the 2024 study's PET size.")
 @click.option("--cutoff", type=POSITIVE, default=4.0, show_default=True, help="Cutoff radius (Å).")
-@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--learning-rate", type=POSITIVE, default=1e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Passes over the training structures (with --resume: the total, counting earlier epochs).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Structures per optimizer step (limited by --memory).")
+@click.option("--learning-rate", type=POSITIVE, default=1e-3, show_default=True,
+              help="Peak Adam learning rate, reached after a linear warm-up, then cosine decay to 1 % of it.")
 @click.option("--energy-weight", type=NON_NEGATIVE, default=0.01, show_default=True,
               help="Weight of the per-atom energy term against the force term, both normalized by their "
                    "running MSEs (as PET; paper: 0.01).")
@@ -34,8 +38,8 @@ from .common import NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, c
               help="Fraction of the rest used for validation (best-model selection).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of split, initialization and rotations.")
 @click.option("--float64", is_flag=True, help="Train in double precision (default float32).")
-@click.option("--energy-key", default="energy", show_default=True)
-@click.option("--forces-key", default="forces", show_default=True)
+@click.option("--energy-key", default="energy", show_default=True, help="Name of the energy label (eV) in DATA.xyz.")
+@click.option("--forces-key", default="forces", show_default=True, help="Name of the forces label (eV/Å) in DATA.xyz.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a checkpoint (OUTPUT.ckpt of an earlier run).")
 @click.option("--memory", type=click.IntRange(min=16), default=2048, show_default=True, metavar="MB",
@@ -43,7 +47,7 @@ from .common import NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, c
                    "step needs more is refused (a step needs about 0.3 GB per structure of 192 atoms "
                    "with the small preset in float32); Python, JAX and the compiled programs take about "
                    "0.7 GB more.")
-@click.option("--quiet", "-q", is_flag=True)
+@quiet_option
 @command
 def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, no_augment,
          inversion, n_test, val_fraction, seed, float64, energy_key, forces_key, resume, memory, quiet):

@@ -1,12 +1,20 @@
-"""Rotational averaging as a function transform, and the spread over rotations.
+"""Rotational averaging and random rotation as function transforms; eqt models under rotations.
 
-For rotations R_k with weights w_k (eqt_model.rotations.grid):
-    E_avg(x) = sum_k w_k E(x R_k^T)                 (positions and cell rotated together)
-    F_avg(x) = sum_k w_k F(x R_k^T) R_k             (forces rotated back)  = -grad E_avg
-The spread is the weighted standard deviation over k of E and of the back-rotated forces.
-For eqt models all rotations go through vmapped, jitted calls, in chunks sized to a memory
-budget (`per_call`; default 1024 MB of work space: 4 rotations per call for 192 water atoms in
-float64, 1 for 1536). Inputs are never modified.
+A model enters as `evaluate(positions, cell, numbers, pbc, rotations) -> (energies (n,) eV,
+forces (n, N, 3) eV/Å)`: its values on the structure rotated by each R_k (positions and cell
+x R_k^T), the forces rotated back (F R_k). `over_rotations` is that for eqt models, in vmapped,
+jitted calls sized to a memory budget (`per_call`; default 1024 MB of work space: 4 rotations per
+call for 192 water atoms in float64, 1 for 1536); calculator.ase_evaluator for any ASE
+calculator. The transforms:
+
+    average(evaluate, grid) -> energy_and_forces(positions, cell, numbers, pbc) -> (E, F)
+        E_avg(x) = sum_k w_k E(x R_k^T),  F_avg(x) = sum_k w_k F(x R_k^T) R_k = -grad E_avg
+    randomly_rotated(evaluate, seed) -> evaluate with a fresh random rotation Q at every call
+        (R_k -> R_k Q: the structure is rotated by Q first)
+
+so the plain model is average(evaluate, rotations.IDENTITY) and the paper's randomly rotated
+model average(randomly_rotated(evaluate), rotations.IDENTITY). `spread` is the (weighted)
+standard deviation over rotations. Inputs are never modified.
 """
 import functools
 
@@ -15,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import model
+from .rotations import random_rotations
 
 
 def _rotated_energy_and_forces(params, config, graph, rotation):
@@ -80,11 +89,36 @@ def over_rotations(params, config, graph, rotations, chunk=None, memory=DEFAULT_
     return np.concatenate(es), np.concatenate(fs)
 
 
-def averaged(energies, forces, weights):
-    """(E_avg, F_avg, std of E, std of F per component (N, 3)) from per-rotation values."""
-    w = np.asarray(weights, float)
-    e_avg = w @ energies
-    f_avg = np.einsum("k,kna->na", w, forces)
-    e_std = np.sqrt(max(0.0, w @ (energies - e_avg) ** 2))
-    f_std = np.sqrt(np.einsum("k,kna->na", w, (forces - f_avg) ** 2))
-    return float(e_avg), f_avg, float(e_std), f_std
+def mean(values, weights):
+    """Weighted mean over rotations (axis 0) of values (n, ...)."""
+    return np.einsum("k,k...->...", np.asarray(weights, float), values)
+
+
+def spread(values, weights=None):
+    """Standard deviation over rotations (axis 0) of values (n, ...), weighted (default: equal
+    weights): zero for an invariant model (energies) or an equivariant one (back-rotated forces)."""
+    w = np.full(len(values), 1.0 / len(values)) if weights is None else weights
+    return np.sqrt(np.maximum(0.0, mean((values - mean(values, w)) ** 2, w)))
+
+
+def average(evaluate, grid):
+    """The rotational average over `grid` (a rotations.Grid) of the model `evaluate`: a function
+    (positions, cell, numbers, pbc) -> (E eV, F (N, 3) eV/Å)."""
+    def energy_and_forces(positions, cell, numbers, pbc):
+        energies, forces = evaluate(positions, cell, numbers, pbc, grid.rotations)
+        return float(mean(energies, grid.weights)), mean(forces, grid.weights)
+    return energy_and_forces
+
+
+def randomly_rotated(evaluate, seed=0):
+    """`evaluate` with a fresh uniformly random rotation Q (rotations.random_rotations, seeded)
+    applied first at every call: rotations R_k become R_k Q, forces still come back to the
+    caller's frame."""
+    key = jax.random.PRNGKey(seed)
+
+    def rotated(positions, cell, numbers, pbc, rots):
+        nonlocal key
+        key, draw = jax.random.split(key)
+        q = np.asarray(random_rotations(draw, 1)[0], float)
+        return evaluate(positions, cell, numbers, pbc, np.asarray(rots) @ q)
+    return rotated

@@ -1,4 +1,5 @@
-"""Using a trained eqt model: a jitted energy/forces function and an ASE calculator."""
+"""Using a trained eqt model: a Potential (plain, averaged or randomly rotated), an ASE calculator,
+and any ASE calculator as an averaging evaluator (averaging module docstring)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,31 +14,36 @@ from . import neighbors as nbmod
 class Potential:
     """A loaded model: `energy_and_forces(positions, cell, numbers, pbc)` in Å, eV, eV/Å.
 
-    average: None (the plain model), a grid name of eqt_model.rotations ('2i', 'lebedev50',
-    ...: the rotational average, with the spread over rotations in `last_spread`), or
-    'random' (a fresh uniformly random rotation at every call, the paper's "rnd" model).
-    memory: MB of work space for the batched rotations of one call (averaging.per_call).
-    The neighbour list is rebuilt at every call (ASE's O(N) search, outside jit); its padded
-    capacity only grows (rounded up to multiples of 8), so jit recompiles rarely.
+    average: None (the plain model: the identity grid), a grid name of eqt_model.rotations
+    ('2i', 'lebedev50', ...) or a rotations.Grid: the rotational average over it.
+    random_rotation: a fresh uniformly random rotation (seeded by `seed`) at every call, the
+    paper's "rnd" model (with `average`: the grid turned by it). memory: MB of work space for
+    the batched rotations of one call (averaging.per_call). The model file is loaded once; its
+    training record (split, errors, ...) is `training`. The neighbour list is rebuilt at every
+    call (ASE's O(N) search, outside jit); its padded capacity only grows (rounded up to
+    multiples of 8), so jit recompiles rarely.
     """
 
-    def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB):
+    def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB, random_rotation=False):
         self.config, params, self.training = modelfile.load(model_file)
+        self.source = str(model_file)
         self.memory = memory
         self.params = jax.tree_util.tree_map(jnp.asarray, params)
         self.capacity = 8
-        self._function = jax.jit(model.energy_and_forces, static_argnums=1)
-        self.average = average
-        self._rng = np.random.default_rng(seed)
-        self.last_spread = None
-        if average not in (None, "random"):
-            self.rotations, self.weights = rotations.grid(average, seed)
+        if isinstance(average, str):
+            average = rotations.grid(average)
+        self.grid = rotations.IDENTITY if average is None else average
+        self.random_rotation = random_rotation
+        evaluate = averaging.randomly_rotated(self.over_rotations, seed) if random_rotation else self.over_rotations
+        self._energy_and_forces = averaging.average(evaluate, self.grid)
 
     def graph(self, positions, cell, numbers, pbc):
         known = {z: i for i, z in enumerate(self.config.species)}
         unknown = sorted(set(int(z) for z in numbers) - set(known))
         if unknown:
             raise InputError(f"species {unknown} unknown to the model (it knows {list(self.config.species)})")
+        if len(numbers) == 0:
+            raise InputError("a structure without atoms")
         periodic = cell is not None and bool(np.any(pbc))
         if periodic and abs(np.linalg.det(cell)) < 1e-9:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
@@ -50,34 +56,57 @@ class Potential:
                            jnp.asarray([known[int(z)] for z in numbers]), jnp.asarray(nb.neighbors),
                            jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask), jnp.asarray(nb.reverse))
 
-    def energy_and_forces(self, positions, cell, numbers, pbc=(True, True, True)):
-        """(energy eV, forces (N, 3) eV/Å) as NumPy float64."""
+    def over_rotations(self, positions, cell, numbers, pbc, rots):
+        """The model as an averaging evaluator: energies (n,) and back-rotated forces (n, N, 3)
+        of the structure under each rotation, float64 NumPy."""
         graph = self.graph(positions, cell, numbers, pbc)
-        if self.average is None:
-            e, f = self._function(self.params, self.config, graph)
-            return float(e), np.asarray(f, dtype=np.float64)
-        if self.average == "random":
-            rot, _ = rotations.random_grid(1, self._rng)
-            e, f = averaging.over_rotations(self.params, self.config, graph, rot, memory=self.memory)
-            return float(e[0]), np.asarray(f[0], dtype=np.float64)
-        e, f = averaging.over_rotations(self.params, self.config, graph, self.rotations, memory=self.memory)
-        e_avg, f_avg, e_std, f_std = averaging.averaged(e, f, self.weights)
-        self.last_spread = (e_std, f_std)
-        return e_avg, f_avg
+        e, f = averaging.over_rotations(self.params, self.config, graph, rots, memory=self.memory)
+        return e.astype(np.float64), f.astype(np.float64)
+
+    def energy_and_forces(self, positions, cell, numbers, pbc=(True, True, True)):
+        """(energy eV, forces (N, 3) eV/Å) as NumPy float64, averaged and rotated as configured."""
+        return self._energy_and_forces(positions, cell, numbers, pbc)
+
+    def test_split(self, n_structures, source=None):
+        """Indices of the structures the model held out for testing, in its training file of
+        n_structures structures (`source`, for messages)."""
+        if "split" not in self.training:
+            raise InputError("the model file records no split", self.source)
+        keep = np.asarray(self.training["split"]["test"], int)
+        if keep.size == 0 or keep.max() >= n_structures:
+            raise InputError("the model's test split does not fit this file (another dataset?)", source)
+        return keep
+
+
+def ase_evaluator(calculator):
+    """Any ASE calculator as an averaging evaluator (one rotated copy after the other)."""
+    from ase import Atoms
+
+    def evaluate(positions, cell, numbers, pbc, rots):
+        energies, forces = [], []
+        for rot in rots:
+            atoms = Atoms(numbers=numbers, positions=positions @ rot.T,
+                          cell=None if cell is None else cell @ rot.T, pbc=pbc if cell is not None else False)
+            atoms.calc = calculator
+            energies.append(atoms.get_potential_energy())
+            forces.append(atoms.get_forces() @ rot)
+        return np.array(energies), np.array(forces)
+    return evaluate
 
 
 class EQTCalculator(Calculator):
     """ASE calculator for an eqt model file (energy and forces), for ASE's MD, optimizers, ...
 
-    average: None, a rotation grid name (e.g. '2i') or 'random'; memory: MB of work space (see Potential).
+    average, seed, memory, random_rotation: as for Potential.
     Example: atoms.calc = EQTCalculator("model.pkl", average="2i"); atoms.get_forces()
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
-    def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB, **kwargs):
+    def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB, random_rotation=False,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.potential = Potential(model_file, average, seed, memory)
+        self.potential = Potential(model_file, average, seed, memory, random_rotation)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -1,26 +1,54 @@
-"""Rotation grids for rotational averaging (the paper's grids, Lebedev-based, random).
+"""The rotations of eqt: averaging grids (one vocabulary of names) and random rotations.
 
-Paper grids, order L: Euler angles (ZYZ) with alpha and gamma uniform at 2 pi k / (2L - 1) and
-cos(beta) at the L Gauss-Legendre nodes with their weights: (2L - 1)^2 L rotations, exact for
-rotational averages of Wigner-D components of degree l <= 2L - 2. Appending "i" doubles the
-grid with the inversion: "1", "i", "2", "2i", "3", "3i" have 1, 2, 18, 36, 75, 150 elements.
-"lebedev<N>" uses the N-point Lebedev rule (scipy.integrate.lebedev_rule) for the axis times
-uniform spins about it; "random<N>" draws N uniform rotations (seeded). Weights sum to 1.
+A `Grid` is a name, rotations (n, 3, 3) (improper ones include the inversion) and weights (n,)
+summing to 1. `grid(name)` builds one; `GridType` does it while a command reads its options,
+so a bad name stops the command before a model or a structure is loaded. Names:
+
+- "1", "i", "2", "2i", "3", "3i": the paper's grids (PAPER_GRIDS), any order as "L<order>" or
+  "<order>": Euler angles (ZYZ) with alpha and gamma uniform at 2 pi k / (2L - 1) and cos(beta)
+  at the L Gauss-Legendre nodes with their weights, (2L - 1)^2 L rotations, exact for rotational
+  averages of Wigner-D components of degree l <= 2L - 2. "1" is the identity: the plain model.
+- "lebedev<N>": the smallest Lebedev rule (scipy.integrate.lebedev_rule) with at least N axes
+  (up to degree 31), times uniform spins about each axis.
+- a trailing "i" doubles a grid with the inversion ("i" alone: the identity and the inversion);
+  "1", "i", "2", "2i", "3", "3i" have 1, 2, 18, 36, 75, 150 elements.
+
+Random rotations are not a grid: `random_rotations(key, n)` draws them, for the training
+augmentation, the randomly rotated model (eqt-eval --random-rotation, EQTCalculator) and the
+spread of eqt-rotvar alike.
 """
+import dataclasses
 import re
 
+import click
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from eqt_analysis.errors import InputError
 
 PAPER_GRIDS = ("1", "i", "2", "2i", "3", "3i")
+NAMES = "1, i, 2, 2i, 3, 3i, L<order>[i], lebedev<N>[i]"
+MAX_ROTATIONS = 1_000_000  # beyond this a grid is a typo, not a plan (order 63 has 984375)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Grid:
+    """An averaging grid: its name, rotations (n, 3, 3) and weights (n,) summing to 1."""
+
+    name: str
+    rotations: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self):
+        return len(self.weights)
 
 
 def euler_grid(order):
     """(rotations (n, 3, 3), weights (n,)) of the order-L Euler/Gauss-Legendre grid."""
     if order < 1:
         raise InputError("grid order must be at least 1")
+    if (2 * order - 1) ** 2 * order > MAX_ROTATIONS:
+        raise InputError(f"a grid of order {order} has more than {MAX_ROTATIONS} rotations")
     if order == 1:
         return np.eye(3)[None], np.ones(1)
     n_angle = 2 * order - 1
@@ -53,15 +81,10 @@ def lebedev_grid(n_points, n_spin=None):
     return rot, w / w.sum()
 
 
-def random_grid(n, seed=0):
-    """n uniformly random rotations with equal weights."""
-    return Rotation.random(n, random_state=seed).as_matrix(), np.full(n, 1.0 / n)
-
-
-def grid(name, seed=0):
-    """Rotations (n, 3, 3) and weights (n,) for a grid name: '1', 'i', '2', '2i', '3', '3i',
-    'L5', 'L5i' (any order), 'lebedev50', 'random100'."""
-    text = str(name).strip().lower()
+def grid(name):
+    """The Grid of a name (see the module docstring); InputError (one line) for any other name."""
+    name = str(name).strip()
+    text = name.lower()
     inversion = text.endswith("i") and text != "i"
     base = text[:-1] if inversion else text
     if text == "i":
@@ -71,10 +94,60 @@ def grid(name, seed=0):
         rot, w = euler_grid(int(base.lstrip("l")))
     elif re.fullmatch(r"lebedev\d+", base):
         rot, w = lebedev_grid(int(base[7:]))
-    elif re.fullmatch(r"random\d+", base):
-        rot, w = random_grid(int(base[6:]), seed)
+    elif text.startswith("random"):
+        raise InputError(f"{name!r} is not a grid: random rotations are their own option "
+                         "(eqt-eval --random-rotation, eqt-rotvar --n-random)")
     else:
-        raise InputError(f"unknown grid {name!r}: use 1, i, 2, 2i, 3, 3i, L<order>[i], lebedev<N>[i], random<N>[i]")
+        raise InputError(f"unknown grid {name!r}: use {NAMES}")
     if inversion:
         rot, w = np.concatenate([rot, -rot]), np.concatenate([w, w]) / 2
-    return rot, w
+    return Grid(name, rot, w)
+
+
+IDENTITY = grid("1")
+
+
+class GridType(click.ParamType):
+    """A click parameter of one grid name, or (many=True) of comma-separated names, coarse to
+    fine, each at most once: converted to Grid values while the options are read."""
+
+    name = "grid"
+
+    def __init__(self, many=False):
+        self.many = many
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (Grid, tuple)):
+            return value
+        try:
+            if not self.many:
+                return grid(value)
+            names = [part.strip() for part in str(value).split(",") if part.strip()]
+            if not names:
+                raise InputError(f"{value!r} names no grid: use {NAMES}")
+            grids = tuple(grid(part) for part in names)
+            if len({g.name.lower() for g in grids}) < len(grids):
+                raise InputError(f"{value!r} names a grid twice")
+            return grids
+        except InputError as err:
+            self.fail(str(err), param, ctx)
+
+
+def random_rotations(key, n, inversion=False):
+    """n uniformly distributed rotations (n, 3, 3) drawn with the JAX random key `key` (unit
+    quaternions from normal samples), in JAX's default float type; traceable, so training draws
+    them inside its jitted step. With `inversion` each is times -1 with probability 1/2."""
+    import jax  # here, not above: reading grid options stays fast
+    import jax.numpy as jnp
+
+    q = jax.random.normal(key, (n, 4))
+    q = q / jnp.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    rot = jnp.stack([
+        jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        jnp.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        jnp.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], axis=1)
+    if inversion:
+        sign = jnp.where(jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (n,)), -1.0, 1.0)
+        rot = rot * sign[:, None, None]
+    return rot

@@ -3,9 +3,10 @@
 Loss = w_E * MSE(E/N) / s_E + MSE(F) / s_F (energies per atom in eV, force components in eV/Å),
 where s_E and s_F are running means of the two MSEs (PET's normalization by sliding errors: both
 terms stay of order one as training proceeds, so w_E = 0.01 weighs energies against forces at
-every stage); optax Adam with linear warm-up and cosine decay and gradient clipping. With augmentation every structure gets a fresh
-uniformly random rotation (optionally times the inversion) at every step: positions, cell and
-force labels are rotated together, the neighbour list (integer lattice shifts) stays valid.
+every stage); optax Adam with linear warm-up and cosine decay and gradient clipping. With
+augmentation every structure gets a fresh uniformly random rotation (rotations.random_rotations,
+optionally times the inversion) at every step: positions, cell and force labels are rotated
+together, the neighbour list (integer lattice shifts) stays valid.
 The symmetry monitor reports, every epoch, the spread (standard deviation) of energies and
 back-rotated forces over fixed seeded rotations of a few validation structures.
 Memory: evaluations run in batches that fit `memory` MB of work space (averaging.per_call), and
@@ -22,23 +23,9 @@ from eqt_analysis.errors import InputError
 
 from . import averaging, model
 from .data import subset
+from .rotations import random_rotations
 
 TRAIN_MEMORY_MB = 2048  # default work space of eqt-train: a batch of 4 structures of 192 water atoms fits
-
-
-def random_rotations(key, n, inversion=False):
-    """n uniformly distributed rotation matrices (n, 3, 3) (times -1 at random if inversion)."""
-    q = jax.random.normal(key, (n, 4))
-    q = q / jnp.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    rot = jnp.stack([
-        jnp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        jnp.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        jnp.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], axis=1)
-    if inversion:
-        sign = jnp.where(jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5, (n,)), -1.0, 1.0)
-        rot = rot * sign[:, None, None]
-    return rot
 
 
 def composition(ds, n_species):
@@ -164,9 +151,8 @@ def rotational_spread(params, config, ds, n_rotations=8, seed=1234, memory=avera
         e, f = evaluate(params, config, part, memory=memory)
         e_all.append(e)
         f_all.append(f @ rot)  # back to the unrotated frame
-    e_all, f_all = np.array(e_all), np.array(f_all)
-    f_std = np.std(f_all, axis=0)[ds.atom_mask]
-    return float(np.mean(np.std(e_all, axis=0))), float(np.mean(f_std))
+    f_std = averaging.spread(np.array(f_all))[ds.atom_mask]
+    return float(np.mean(averaging.spread(np.array(e_all)))), float(np.mean(f_std))
 
 
 def split(n, n_test, val_fraction, seed):

@@ -35,7 +35,7 @@ def test_breaking_decreases_with_grid_order():
     ds = io.open_trajectory(Path(MODEL).parent / "water64_tip3p.nc").isel(frame=[0]).load()
     items = [(p.astype(float), c, ds["atomic_number"].values, [True] * 3) for p, c in zip(ds["positions"].values, ds["cell"].values)]
     grids = ("1", "2", "3")
-    out = rotvar.report(rotvar.eqt_evaluator(Potential(MODEL)), items, n_random=2, grids=grids)
+    out = rotvar.report(Potential(MODEL).over_rotations, items, n_random=2, grids=grids)
     finest = np.array(out["energy"]["3"])
     errors = [np.mean(np.abs(np.array(out["energy"][g]) - finest)) for g in grids[:-1]]
     assert errors[0] > errors[1] > 0, errors

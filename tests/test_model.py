@@ -13,7 +13,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from eqt_analysis.errors import InputError  # noqa: E402
 from eqt_model import data as datamod  # noqa: E402
-from eqt_model import model, modelfile, training  # noqa: E402
+from eqt_model import averaging, model, modelfile, rotations, training  # noqa: E402
 from eqt_model import neighbors as nbmod  # noqa: E402
 from eqt_model.calculator import EQTCalculator, Potential  # noqa: E402
 from eqt_model.config import ModelConfig  # noqa: E402
@@ -54,7 +54,7 @@ def test_translation_and_permutation_invariance_and_rotation_variance(system):
     e_p, f_p = _ef(params, _graph(pos[perm], numbers[perm], cell))
     assert abs(float(e_p - e)) < 1e-10 * abs(float(e))
     np.testing.assert_allclose(f_p, np.asarray(f)[perm], atol=1e-10)
-    rot = np.asarray(training.random_rotations(jax.random.PRNGKey(5), 1))[0]
+    rot = np.asarray(rotations.random_rotations(jax.random.PRNGKey(5), 1))[0]
     e_r, f_r = _ef(params, _graph(pos @ rot.T, numbers, cell @ rot.T))
     assert abs(float(e_r - e)) > 1e-6  # not invariant by construction: measurable variance
 
@@ -221,8 +221,12 @@ def test_ase_calculator_matches_the_jax_function(tmp_path, system):
 
 
 def test_eval_command_and_bad_input(tmp_path, system):
-    import ase.io
+    import json
 
+    import ase.io
+    import xarray as xr
+
+    from eqt_analysis.results import schema_problems
     from eqt_cli import eval as eval_cli
 
     _, _, _, params = system
@@ -235,11 +239,26 @@ def test_eval_command_and_bad_input(tmp_path, system):
     result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "m.pkl"), str(tmp_path / "d.xyz"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "forces, O" in result.stdout and out.exists()
+    ds = xr.open_dataset(out)
+    assert schema_problems(ds) == [] and ds.attrs["result_type"] == "eval" and ds.attrs["mode"] == "plain"
+    assert list(ds["species"].values) == ["total", "H", "O"] and ds["forces_mae"].attrs["units"] == "meV/angstrom"
+    np.testing.assert_allclose(ds["energy"].values, energies)
+    np.testing.assert_allclose(ds["energy_error"].values, (ds["energy_predicted"].values - energies) * 1e3)
+    assert float(ds["energy_mae"]) == pytest.approx(np.mean(np.abs(ds["energy_error"].values)))
+    plain = Potential(tmp_path / "m.pkl")
+    f0 = plain.energy_and_forces(frames[0].positions, None, frames[0].numbers, [False] * 3)[1]
+    assert float(ds["forces_error"][0]) == pytest.approx(np.mean(np.abs(f0 - forces[0])) * 1e3)
     for extra in (["--average", "2"], ["--random-rotation"]):
-        result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "m.pkl"), str(tmp_path / "d.xyz"), "-o", str(out)] + extra)
-        assert result.exit_code == 0 and ("grid 2" in result.stdout or "randomly rotated" in result.stdout)
+        result = CliRunner().invoke(eval_cli.main, [str(tmp_path / "m.pkl"), str(tmp_path / "d.xyz"), "-o", str(out),
+                                                    "--json", "-q"] + extra)
+        assert result.exit_code == 0, result.output
+        rows = json.loads(result.stdout)
+        assert [r["quantity"] for r in rows][:3] == ["energy per structure", "energy per atom", "forces, all atoms"]
+        assert xr.open_dataset(out).attrs["mode"] in ("averaged on grid 2", "randomly rotated")
     (tmp_path / "bad.pkl").write_bytes(b"\x80\x04garbage")
-    for args in ([tmp_path / "bad.pkl", tmp_path / "d.xyz"], [tmp_path / "m.pkl", tmp_path / "nope.xyz"]):
+    for args in ([tmp_path / "bad.pkl", tmp_path / "d.xyz"], [tmp_path / "m.pkl", tmp_path / "nope.xyz"],
+                 [tmp_path / "m.pkl", tmp_path / "d.xyz", "--average", "2", "--random-rotation"],
+                 [tmp_path / "m.pkl", tmp_path / "d.xyz", "--test-split"]):
         result = CliRunner().invoke(eval_cli.main, [str(a) for a in args] + ["-o", str(tmp_path / "x.nc")])
         assert result.exit_code == 2 and not (tmp_path / "x.nc").exists()
 
@@ -283,15 +302,37 @@ def test_averaged_forces_are_minus_the_gradient_of_the_averaged_energy(tmp_path,
         fd = -(avg.energy_and_forces(plus, cell, numbers)[0] - avg.energy_and_forces(minus, cell, numbers)[0]) / (2 * h)
         assert fd == pytest.approx(f[atom, axis], rel=1e-6, abs=1e-8)
     # averaging over the inversion-doubled 3i grid makes the model much closer to invariant
-    from eqt_model import rotations as rots
-
-    r = np.asarray(rots.grid("random3", seed=9)[0])
+    r = np.asarray(rotations.random_rotations(jax.random.PRNGKey(9), 3))
     spread = {}
     for name, pot in (("plain", plain), ("3i", Potential(tmp_path / "m.pkl", average="3i"))):
         energies = [pot.energy_and_forces(pos @ q.T, cell @ q.T, numbers)[0] for q in r]
         spread[name] = np.std(energies)
     assert spread["3i"] < 0.2 * spread["plain"], spread
-    assert avg.last_spread[0] > 0
+
+
+def test_plain_averaged_and_randomly_rotated_models_are_one_transform_chain(tmp_path, system):
+    """Plain = the identity grid; the averaged model is the weighted mean of the rotated plain
+    model; a randomly rotated model is the plain model turned by a fresh rotation at every call."""
+    pos, numbers, cell, params = system
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params)
+    plain = Potential(tmp_path / "m.pkl")
+    e, f = _ef(params, _graph(pos, numbers, cell))
+    e_plain, f_plain = plain.energy_and_forces(pos, cell, numbers)
+    assert e_plain == pytest.approx(float(e), rel=1e-13) and plain.grid is rotations.IDENTITY
+    np.testing.assert_allclose(f_plain, f, rtol=0, atol=1e-12)
+    grid = rotations.grid("i")
+    e_avg, f_avg = Potential(tmp_path / "m.pkl", average=grid).energy_and_forces(pos, cell, numbers)
+    e_inv, f_inv = plain.energy_and_forces(-pos, -cell, numbers)
+    assert e_avg == pytest.approx((e_plain + e_inv) / 2, rel=1e-13)
+    np.testing.assert_allclose(f_avg, (f_plain - f_inv) / 2, rtol=0, atol=1e-12)
+    rnd = Potential(tmp_path / "m.pkl", random_rotation=True, seed=3)
+    draws = [rnd.energy_and_forces(pos, cell, numbers) for _ in range(3)]
+    q = np.asarray(rotations.random_rotations(jax.random.split(jax.random.PRNGKey(3))[1], 1)[0])  # the first draw
+    e_q, f_q = plain.energy_and_forces(pos @ q.T, cell @ q.T, numbers)
+    assert draws[0][0] == pytest.approx(e_q, rel=1e-13)
+    np.testing.assert_allclose(draws[0][1], f_q @ q, rtol=0, atol=1e-10)
+    assert len({d[0] for d in draws}) == 3  # a fresh rotation at every call
+    assert averaging.spread(np.array([d[0] for d in draws])) > 0
 
 
 def test_equivariance_harness_passes_an_invariant_potential_and_flags_the_model(system):
