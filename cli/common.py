@@ -105,14 +105,19 @@ def output_option(what="Result file (NetCDF)", default="the input's name with .<
                         help=f"{what}. Default: {default} (never replacing another input's result); '-' = stdout.")
 
 
-_selection = [
-    format_option, topology_option, units_option,
+_frames = [
     click.option("--start", type=click.IntRange(min=0), default=0, show_default=True,
                  help="First frame (0-based)."),
     click.option("--stop", type=click.IntRange(min=0), default=None, help="Stop before this frame."),
     click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Use every n-th frame."),
 ]
+_selection = [format_option, topology_option, units_option] + _frames
+
+
+def frame_selection_options(func):
+    """--start/--stop/--stride alone (for inputs that are not trajectory files)."""
+    return _apply(_frames, func)
 
 
 def _apply(options, func):
@@ -284,15 +289,26 @@ def write_result(ds, where, draw=None, table_dim=None):
 
 
 def write_table(ds, path, dim=None):
-    """Every variable along the first dimension of the Dataset as columns of a text table."""
-    dim = dim or next(iter(ds.dims))
-    names = [n for n, v in ds.variables.items() if v.dims == (dim,)]
-    header = [f"{n}[{ds[n].attrs.get('units', '')}]" for n in names]
+    """The variables along dimension `dim` (default: the first) as columns of a text table: a
+    1-D variable is one column `name[units]`, a 2-D variable (label, dim) one column per label,
+    `name[label][units]`; the attributes go to the header."""
     import numpy as np
 
-    table = np.column_stack([ds[n].values for n in names])
+    dim = dim or next(iter(ds.dims))
+    columns, header = [], []
+    for name, var in ds.variables.items():
+        units = var.attrs.get("units", "")
+        if var.dims == (dim,) and var.dtype.kind in "biuf":
+            columns.append(var.values)
+            header.append(f"{name}[{units}]")
+        elif var.ndim == 2 and dim in var.dims and var.dtype.kind in "biuf":
+            other = var.dims[0] if var.dims[1] == dim else var.dims[1]
+            labels = ds[other].values if other in ds.coords else range(var.sizes[other])
+            for k, label in enumerate(labels):
+                columns.append(var.isel({other: k}).values)
+                header.append(f"{name}[{label}][{units}]")
     meta = "\n".join(f"{k}: {v}" for k, v in ds.attrs.items())
-    np.savetxt(path, table, header=meta + "\n" + " ".join(header), fmt="%.10g")
+    np.savetxt(path, np.column_stack(columns), header=meta + "\n" + " ".join(header), fmt="%.10g")
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from eqt_analysis import io, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import (atomic_output, claim, command, command_line, eqt_command, format_option, quiet_option, read_chunks,
+from .common import (atomic_output, claim, command, command_line, eqt_command, frame_selection_options, format_option, quiet_option, read_chunks,
                      topology_option, units_option)
 
 
@@ -27,9 +27,7 @@ from .common import (atomic_output, claim, command, command_line, eqt_command, f
 @click.option("--properties-skip", type=click.IntRange(min=0), default=0, show_default=True,
               help="Property rows to skip first in 'order' mode (1 for i-PI replays, whose first "
                    "row is the start structure).")
-@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame (0-based).")
-@click.option("--stop", type=click.IntRange(min=0), default=None, help="Stop before this frame.")
-@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Keep every n-th frame.")
+@frame_selection_options
 @click.option("--float64", is_flag=True, help="Store coordinates, velocities, forces in double precision "
                                                 "(exact round trip; default float32 as AMBER).")
 @click.option("--no-molecules", is_flag=True, help="Do not assign the molecule index from bonds.")
