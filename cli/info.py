@@ -1,89 +1,14 @@
 """eqt-info: what a trajectory holds (frames, atoms, composition, time step, cell, variables)."""
 import json
-from collections import Counter
+import sys
 
 import click
-import numpy as np
+from tqdm import tqdm
 
-from eqt_analysis import cell as cellmod
-from eqt_analysis import trajectory as traj
-from eqt_analysis.errors import InputError
-from eqt_analysis.molecules import find_waters
+from eqt_analysis.summary import as_text, summarize
 
-from .common import command, eqt_command, format_option, read_chunks, topology_option, units_option
-
-
-def summarize(chunks):
-    """Summary dict of a trajectory streamed as chunks (memory flat in its length)."""
-    n_frames, times, volumes, off_diagonal, first = 0, [], [], 0.0, None
-    for ds in chunks:
-        if first is None:
-            first = ds.isel(frame=[0])
-        n_frames += ds.sizes["frame"]
-        if "time" in ds.coords:
-            times.append(ds["time"].values)
-        if "cell" in ds:
-            cells = ds["cell"].values
-            volumes.append(cellmod.volume(cells))
-            off_diagonal = max(off_diagonal, float(np.max(np.abs(cells - cells * np.eye(3)))))
-    if first is None:
-        raise InputError("no frames")
-    counts = Counter(traj.symbols(first))
-    out = {
-        "frames": n_frames,
-        "atoms": first.sizes["atom"],
-        "composition": "".join(f"{s}{counts[s]}" for s in sorted(counts)),
-        "pbc": [bool(b) for b in first["pbc"].values],
-    }
-    if "molecule" in first:
-        out["molecules"] = int(first["molecule"].max()) + 1
-    out["water_molecules"] = len(find_waters(first["atomic_number"].values, first["positions"].values[0],
-                                             first["cell"].values[0] if "cell" in first else None,
-                                             first["pbc"].values))
-    if times:
-        t = np.concatenate(times)
-        out["time_start_ps"] = float(t[0])
-        out["time_stop_ps"] = float(t[-1])
-        if len(t) > 1:
-            dt = np.diff(t)
-            out["time_step_ps"] = float(np.median(dt))
-            out["time_step_uniform"] = bool(np.allclose(dt, dt[0], rtol=1e-4, atol=1e-9))
-    if volumes:
-        cell_kind = "orthorhombic" if off_diagonal == 0.0 else f"triclinic (max off-diagonal {off_diagonal:.3g} Å)"
-        lengths, angles = cellmod.lengths_angles(first["cell"].values[0])
-        vol = np.concatenate(volumes)
-        out["cell"] = {"kind": cell_kind, "lengths_angstrom": [round(float(x), 6) for x in lengths],
-                       "angles_degree": [round(float(x), 6) for x in angles],
-                       "volume_min_angstrom3": float(vol.min()), "volume_max_angstrom3": float(vol.max())}
-    else:
-        out["cell"] = {"kind": "none (open system)"}
-    out["variables"] = {name: {"dims": list(var.dims), "units": var.attrs.get("units", "")}
-                        for name, var in first.variables.items() if name not in ("spatial", "cell_vector")}
-    return out
-
-
-def as_text(path, info):
-    lines = [f"file          {path}",
-             f"frames        {info['frames']}",
-             f"atoms         {info['atoms']}  ({info['composition']})"]
-    molecules = f"{info['molecules']}, " if "molecules" in info else ""
-    lines.append(f"molecules     {molecules}{info['water_molecules']} water")
-    if "time_step_ps" in info:
-        uniform = "" if info["time_step_uniform"] else "  (NOT uniform)"
-        lines.append(f"time          {info['time_start_ps']:g} .. {info['time_stop_ps']:g} ps, "
-                     f"step {info['time_step_ps']:g} ps{uniform}")
-    cell = info["cell"]
-    if "lengths_angstrom" in cell:
-        lines.append(f"cell          {cell['kind']}, a b c = {' '.join(f'{x:g}' for x in cell['lengths_angstrom'])} Å, "
-                     f"angles = {' '.join(f'{x:g}' for x in cell['angles_degree'])}°, "
-                     f"volume {cell['volume_min_angstrom3']:.6g}..{cell['volume_max_angstrom3']:.6g} Å³")
-    else:
-        lines.append(f"cell          {cell['kind']}")
-    lines.append(f"pbc           {' '.join('T' if b else 'F' for b in info['pbc'])}")
-    lines.append("variables")
-    for name, var in info["variables"].items():
-        lines.append(f"  {name:<22} ({', '.join(var['dims'])})  {var['units']}")
-    return "\n".join(lines)
+from .common import (command, eqt_command, format_option, json_option, quiet_option, read_chunks, topology_option,
+                     units_option)
 
 
 @eqt_command()
@@ -91,15 +16,25 @@ def as_text(path, info):
 @format_option
 @topology_option
 @units_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
+@quiet_option
 @command
-def main(path, fmt, topology, units, as_json):
+def main(path, fmt, topology, units, as_json, quiet):
     """Describe the trajectory FILE: frames, atoms, composition, molecules, time step (ps),
     cell type and size (Å), and every variable with its units. '-' reads stdin (with --format).
+    The whole file is read (memory flat in its length); the progress bar goes to stderr.
 
     \b
     Example:
       eqt-info example_data/water64_tip3p.nc --json
     """
-    info = summarize(read_chunks(path, fmt, topology, units))
+    with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="info") as bar:
+        info = summarize(counted(read_chunks(path, fmt, topology, units), bar), path)
     click.echo(json.dumps(info, indent=2) if as_json else as_text(path, info))
+
+
+def counted(chunks, bar):
+    """The chunks, each counted on the progress bar as it passes."""
+    for ds in chunks:
+        bar.update(ds.sizes["frame"])
+        yield ds

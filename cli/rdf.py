@@ -4,12 +4,12 @@ import sys
 import click
 from tqdm import tqdm
 
-from eqt_analysis import molecules
-from eqt_analysis.rdf import RDF, memory_needed, species_pairs
+from eqt_analysis.rdf import RDF, memory_needed
 from eqt_analysis.resources import check_memory
+from eqt_analysis.system import System
 
-from .common import (figure, command, claim_result, eqt_command, POSITIVE, result_options, quiet_option, read_chunks,
-                     trajectory_options, write_result)
+from .common import (figure, command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
+                     quiet_option, read_chunks, trajectory_options, write_result)
 
 
 @eqt_command()
@@ -26,29 +26,34 @@ from .common import (figure, command, claim_result, eqt_command, POSITIVE, resul
 @click.option("--bandwidth", type=POSITIVE, default=None, metavar="H",
               help="Gaussian kernel estimate with width H (Å) instead of the histogram.")
 @click.option("--normalization", type=click.Choice(["ideal", "pairs"]), default="ideal", show_default=True,
-              help="Pair count of the ideal gas: N_a (N_b - delta_ab) ('ideal', small-system "
-                   "factor) or N_a N_b ('pairs', MDAnalysis InterRDF without exclusion block).")
-@click.option("--exclude-intramolecular", is_flag=True, help="Drop pairs within one molecule.")
+              help="Pair count N_pair of the ideal gas: the pairs that can be counted, N_a N_b minus "
+                   "i = j and (with --exclude-intramolecular) minus the pairs within one molecule "
+                   "('ideal': MDAnalysis InterRDF with exclusion_block; g -> 1 for an ideal gas), or "
+                   "N_a N_b ('pairs': MDAnalysis InterRDF without exclusion_block, or exclude_same).")
+@click.option("--exclude-intramolecular", is_flag=True,
+              help="Drop pairs within one molecule (the file's molecule index, or bonded groups of the "
+                   "first frame), from the counts and, with 'ideal', from N_pair.")
 @click.option("--dipole", is_flag=True,
               help="Also the longitudinal/transverse dipole pair correlations c_L(r), c_T(r) of "
                    "waters (each H given to its nearest O in the first frame).")
 @click.option("--anisotropy", is_flag=True,
-              help="Also lab-frame spherical-harmonic moments (l = 1..4) of pair directions and "
-                   "their invariant Q_l(r); all zero for an isotropic liquid.")
-@click.option("--block", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Frames per block for standard errors. Default: automatic (32 to 64 blocks).")
+              help="Also lab-frame spherical-harmonic moments ylm (l = 1..4) of pair directions and "
+                   "their invariants Q_l(r); all zero for an isotropic liquid.")
+@block_frames_option
 @result_options
 @quiet_option
 @command
 def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bins, bandwidth,
-         normalization, exclude_intramolecular, dipole, anisotropy, block, output, dat, plot, quiet):
-    """Radial distribution functions g_ab(r) and coordination numbers n_ab(r) of TRAJ, with
-    block standard errors (*_err), exact minimum images in any cell. Distances in Å.
+         normalization, exclude_intramolecular, dipole, anisotropy, block_frames, output, dat, plot, quiet):
+    """Radial distribution functions g(pair, r) and coordination numbers n(pair, r) of TRAJ,
+    with block standard errors (*_err), exact minimum images in any cell. Distances in Å.
 
     \b
-    Writes a NetCDF Dataset: coordinates r (bin centres), r_upper, r_edge; g_AB, n_AB,
-    optionally cL_AB, cT_AB, ylm_AB, anisotropy_AB, each with *_err; density_B (Å^-3),
-    mean_volume (Å^3); estimator and normalization in the attributes.
+    Writes a NetCDF Dataset (result type 'rdf', docs/results.md): coordinates pair ("O-H"),
+    r (bin centres), r_upper, r_edge; g, n, g_inter (intermolecular part, when some pairs lie
+    within one molecule), optionally c_L, c_T, ylm(pair, lm, r), Q(pair, l, r), each with
+    *_err; density(pair) (Å^-3), pair_count(pair), mean_volume (Å^3). --plot draws the
+    intermolecular g (g_inter: bond and angle peaks left out) and c_L, c_T.
 
     \b
     Examples:
@@ -62,34 +67,30 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
             if calc is None:
-                numbers, first = ds["atomic_number"].values, ds["positions"].values[0]
-                cell = ds["cell"].values[0] if "cell" in ds else None
-                molecule = ds["molecule"].values if "molecule" in ds else None
-                if molecule is None and exclude_intramolecular:
-                    molecule = molecules.assign(numbers, first, cell, ds["pbc"].values)
-                waters = molecules.find_waters(numbers, first, cell, ds["pbc"].values) if dipole else None
-                calc = RDF(numbers, species_pairs(numbers, pairs, path), rmax, bins, bandwidth, molecule,
-                           exclude_intramolecular, waters, anisotropy, normalization, block, path)
+                calc = RDF(System.from_dataset(ds, path), pairs, rmax, bins, bandwidth, exclude_intramolecular,
+                           dipole, anisotropy, normalization, block_frames)
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])
-    result = calc.result()
-    write_result(result, where, draw)
+    write_result(calc.result(), where, draw, "r")
 
 
 def draw(ds, path):
-    """g(r) (and c_L, c_T) panels with error bands."""
-    names = [n[2:] for n in ds.data_vars if n.startswith("g_") and not n.endswith("_err")]
-    has_c = any(n.startswith("cL_") for n in ds.data_vars)
+    """g(r) of the intermolecular pairs (g_inter where the result has it) and c_L, c_T, with
+    error bands."""
+    has_c = "c_L" in ds
+    key = "g_inter" if "g_inter" in ds else "g"
     r = ds["r"].values
     with figure(path, 1, 2 if has_c else 1, (10 if has_c else 5.5, 4)) as (fig, axes):
-        for name in names:
-            g, err = ds[f"g_{name}"].values, ds[f"g_{name}_err"].values
-            line, = axes[0, 0].plot(r, g, label=name)
+        for pair in ds["pair"].values:
+            g, err = ds[key].sel(pair=pair).values, ds[key + "_err"].sel(pair=pair).values
+            line, = axes[0, 0].plot(r, g, label=pair)
             axes[0, 0].fill_between(r, g - err, g + err, color=line.get_color(), alpha=0.3)
-            if has_c and f"cL_{name}" in ds:
-                for key, style in (("cL", "-"), ("cT", "--")):
-                    axes[0, 1].plot(r, ds[f"{key}_{name}"].values, style, label=f"{key} {name}")
-        axes[0, 0].set(xlabel="r (Å)", ylabel="g(r)", title=ds.attrs.get("estimator", ""))
+            if has_c:
+                for name, style in (("c_L", "-"), ("c_T", "--")):
+                    axes[0, 1].plot(r, ds[name].sel(pair=pair).values, style, label=f"{name} {pair}")
+        inter = key == "g_inter" or ds.attrs["exclude_intramolecular"]
+        title = ds.attrs["estimator"] + (", intermolecular pairs" if inter else "")
+        axes[0, 0].set(xlabel="r (Å)", ylabel="g(r)", title=title)
         axes[0, 0].axhline(1.0, color="grey", lw=0.5)
         axes[0, 0].legend()
         if has_c:

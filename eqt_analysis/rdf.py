@@ -1,24 +1,29 @@
 """Partial radial distribution functions, coordination numbers, dipole pair correlations and
 pair-direction anisotropy, accumulated frame by frame (Numba kernels), normalized at the end.
 
-For a species pair (a, b) and the pairs i in a, j in b (i != j) within r_max:
+For a species pair a-b and the ordered pairs (i in a, j in b, i != j) within r_max:
 
     counts(r)   ordered pairs per bin; an a-a pair counts twice (i->j and j->i)
-    g_ab(r)     = S_1(r) / (n_frames * shell(r) * N_pair / <V>)
-    n_ab(r)     = cumulative counts up to the bin's upper edge / (n_frames * N_a)
+    g(r)        = S_1(r) / (n_frames * shell(r) * N_pair / <V>)
+    n(r)        = cumulative counts up to the bin's upper edge / (n_frames * N_a)
     c_L(r)      = S_{(r̂·u_i)(r̂·u_j)} / same normalization     (so c_L/g is the pair mean)
     c_T(r)      = S_{u_i·u_j - (r̂·u_i)(r̂·u_j)} / same normalization
-    Y_lm(r)     = S_{Y_lm(r̂)} / S_1   (real spherical harmonics of the lab-frame pair direction)
-    Q_l(r)      = sqrt(4 pi / (2l + 1) * sum_m Y_lm(r)^2)   (0 for an isotropic liquid)
+    ylm(r)      = S_{Y_lm(r̂)} / S_1   (real spherical harmonics of the lab-frame direction
+                  r̂ from i to j; an a-a pair counts both ways, so odd l vanish for it)
+    Q_l(r)      = sqrt(4 pi / (2l + 1) * sum_m ylm(r)^2)   (0 for an isotropic liquid)
+    g_inter(r)  = the part of g from pairs in different molecules (without exclusion, when
+                  some pairs lie within one molecule)
 
 S_x is the sum of x over pairs spread onto the grid by the estimator: a histogram (shell =
 4/3 pi (r_hi^3 - r_lo^3), as MDAnalysis InterRDF) or a Gaussian kernel of width h (each
-pair adds a normalized Gaussian centred at its distance; shell = 4 pi r^2). N_pair is
-N_a N_b ('pairs') or N_a (N_b - delta_ab) ('ideal', the small-system factor; g -> 1 for an
-ideal gas of any size). Excluded intramolecular pairs are not subtracted from N_pair (as
-MDAnalysis exclude_same). u is the molecular dipole axis (H-H midpoint minus O, normalized,
-minimum image). Distances are exact minimum images; r_max (+5h for the kernel) must be below
-half the smallest perpendicular cell width in every frame, else the frame is refused.
+pair adds a normalized Gaussian centred at its distance; shell = 4 pi r^2). N_pair
+('ideal', default) counts the ordered pairs that can be counted: N_a N_b minus the pairs
+i = j and, with exclude_intramolecular, minus the pairs within one molecule — MDAnalysis
+InterRDF's exclusion_block convention (g -> 1 for an ideal gas of any size); 'pairs' is
+N_a N_b (MDAnalysis without exclusion_block, or with exclude_same). u is the molecular
+dipole axis (H-H midpoint minus O, normalized, minimum image). Distances are exact minimum
+images; r_max (+5h for the kernel) must be below half the smallest perpendicular cell width
+in every frame, else the frame is refused.
 
 Sanity rules (InputError): r_max finite and at least 0.1 Å (no two nuclei come closer);
 bandwidth finite, positive and at most r_max; the accumulators must fit in 80 % of the
@@ -29,75 +34,34 @@ NaN, with a warning.
 import numba
 import numpy as np
 import xarray as xr
-from ase.data import chemical_symbols
 
 from . import cell as cellmod
+from . import results
 from .blocks import Blocks
 from .errors import InputError
+from .harmonics import L_MAX, LM, real_spherical_harmonics
 from .molecules import water_dipole_axes
-from .trajectory import species, warn
 from .neighbors import cell_bins, cell_list, check_cutoff, pairs_within
 from .resources import check_memory
+from .spreading import KERNEL_REACH, add_gaussian, spread
+from .trajectory import warn
 
-L_MAX = 4
 MIN_R_MAX = 0.1  # Å
 BATCH_BYTES = 64 * 2**20  # per-frame grid sums of one _pair_sums call
-LM = [(l, m) for l in range(1, L_MAX + 1) for m in range(-l, l + 1)]
-KERNEL_REACH = 5.0  # Gaussian truncated at 5 h
+SQRT_2PI = np.sqrt(2.0 * np.pi)
+PARITY = np.array([(-1.0) ** l for l, _ in LM])  # of Y_lm under r̂ -> -r̂
 
 
 @numba.njit(cache=True)
-def _histogram(d, values, weight, r_max, out):
+def _histogram(d, values, r_max, out):
+    """out (n_values, bins) += values (n, n_values) binned by distance d (n,) Å on [0, r_max)."""
     n_bins = out.shape[1]
     scale = n_bins / r_max
     for p in range(d.shape[0]):
         k = int(d[p] * scale)
         if k < n_bins:
             for v in range(values.shape[1]):
-                out[v, k] += weight * values[p, v]
-
-
-@numba.njit(cache=True)
-def _kernel(d, values, weight, grid, h, out):
-    n = grid.shape[0]
-    dr = grid[1] - grid[0]
-    norm = weight / (h * np.sqrt(2.0 * np.pi))
-    reach = KERNEL_REACH * h
-    for p in range(d.shape[0]):
-        lo = max(0, int(np.ceil((d[p] - reach - grid[0]) / dr)))
-        hi = min(n, int(np.floor((d[p] + reach - grid[0]) / dr)) + 1)
-        for k in range(lo, hi):
-            x = (grid[k] - d[p]) / h
-            g = norm * np.exp(-0.5 * x * x)
-            for v in range(values.shape[1]):
-                out[v, k] += g * values[p, v]
-
-
-@numba.njit(cache=True, inline="always")
-def _spread(d, weight, v1, v2, n_values, r_max, bandwidth, grid, out, counts):
-    """Add one pair at distance d (values 1, v1, v2) to one frame's grid sums and counts."""
-    n_bins = counts.shape[0]
-    k = int(d * n_bins / r_max)
-    if k < n_bins:
-        counts[k] += weight
-    if bandwidth > 0.0:
-        dr = grid[1] - grid[0]
-        reach = KERNEL_REACH * bandwidth
-        norm = weight / (bandwidth * np.sqrt(2.0 * np.pi))
-        lo = max(0, int(np.ceil((d - reach - grid[0]) / dr)))
-        hi = min(n_bins, int(np.floor((d + reach - grid[0]) / dr)) + 1)
-        for q in range(lo, hi):
-            x = (grid[q] - d) / bandwidth
-            g = norm * np.exp(-0.5 * x * x)
-            out[0, q] += g
-            if n_values == 3:
-                out[1, q] += g * v1
-                out[2, q] += g * v2
-    elif k < n_bins:
-        out[0, k] += weight
-        if n_values == 3:
-            out[1, k] += weight * v1
-            out[2, k] += weight * v2
+                out[v, k] += values[p, v]
 
 
 @numba.njit(cache=True, inline="always")
@@ -146,10 +110,12 @@ def _squared_distances(sorted_b, cand, first, m, sa0, sa1, sa2, h, orthorhombic,
 
 @numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
 def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, bandwidth, grid,
-               u, molecule, exclude, n_values, out, counts):
-    """Per-frame grid sums out (F, n_values, bins) and counts (F, bins) of pairs a-b within
-    r_cut (minimum image; r_cut below half the smallest cell width). Values: 1, and with
-    n_values == 3 the dipole products (r̂·u_i)(r̂·u_j) and u_i·u_j - (r̂·u_i)(r̂·u_j).
+               u, molecule, exclude, out, counts, intra):
+    """Per-frame grid sums out (F, n_values, bins), counts (F, bins) and intramolecular sums
+    intra (F, 1, bins) of the pairs a-b within r_cut (Å, minimum image; r_cut below half the
+    smallest cell width). Values: 1, and with n_values == 3 the dipole products (r̂·u_i)(r̂·u_j)
+    and u_i·u_j - (r̂·u_i)(r̂·u_j). exclude: pairs within one molecule are skipped; otherwise
+    they also go to intra. bandwidth 0: histogram on [0, r_max), else Gaussian kernel on grid.
 
     n_cells (F, 3): cell-list cells per direction (cells of at least r_cut); with fewer than
     4 along some direction one cell holds everything (checking all pairs is then faster).
@@ -158,11 +124,15 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
     wrapped into [0, 1), so differences lie in (-1, 1) and one shift gives the minimum image.
     """
     weight = 2.0 if same else 1.0
+    n_values = out.shape[1]
+    n_bins = counts.shape[1]
+    norm = weight / (bandwidth * SQRT_2PI) if bandwidth > 0.0 else weight
     r2 = r_cut * r_cut
     n_b = idx_b.shape[0]
     for f in numba.prange(positions.shape[0]):
         h = cells[f]
-        u_f, out_f, counts_f = u[f], out[f], counts[f]
+        u_f, out_f, counts_f, intra_f = u[f], out[f], counts[f], intra[f]
+        amplitudes = np.empty(n_values)
         h_inv = np.linalg.inv(h)
         frac_a = positions[f][idx_a] @ h_inv
         frac_a -= np.floor(frac_a)
@@ -207,53 +177,47 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
                     continue
                 q = first + t if brute else cand[t]
                 j = idx_b[order[q]]
-                if exclude and molecule[i] == molecule[j]:
+                within = molecule[i] == molecule[j]
+                if exclude and within:
                     continue
                 d = np.sqrt(dd[t])
-                v1 = 0.0
-                v2 = 0.0
+                amplitudes[0] = norm
                 if n_values == 3:
                     x, y, z = _image(sorted_b, q, sa0, sa1, sa2, h)
                     ri = (x * u_f[i, 0] + y * u_f[i, 1] + z * u_f[i, 2]) / d
                     rj = (x * u_f[j, 0] + y * u_f[j, 1] + z * u_f[j, 2]) / d
                     v1 = ri * rj
-                    v2 = u_f[i, 0] * u_f[j, 0] + u_f[i, 1] * u_f[j, 1] + u_f[i, 2] * u_f[j, 2] - v1
-                _spread(d, weight, v1, v2, n_values, r_max, bandwidth, grid, out_f, counts_f)
+                    amplitudes[1] = norm * v1
+                    amplitudes[2] = norm * (u_f[i, 0] * u_f[j, 0] + u_f[i, 1] * u_f[j, 1] + u_f[i, 2] * u_f[j, 2] - v1)
+                k = int(d * n_bins / r_max)
+                if k < n_bins:
+                    counts_f[k] += weight
+                if bandwidth > 0.0:
+                    add_gaussian(out_f, d, bandwidth, grid, amplitudes)
+                    if within:
+                        add_gaussian(intra_f, d, bandwidth, grid, amplitudes)
+                elif k < n_bins:
+                    for v in range(n_values):
+                        out_f[v, k] += amplitudes[v]
+                    if within:
+                        intra_f[0, k] += norm
 
 
-def real_spherical_harmonics(unit):
-    """Real orthonormal Y_lm (l = 1..4, m = -l..l in LM order) of unit vectors (n, 3) -> (n, 24)."""
-    from scipy.special import sph_harm_y  # only --anisotropy needs it: keep start-up short
-
-    theta = np.arccos(np.clip(unit[:, 2], -1.0, 1.0))
-    phi = np.arctan2(unit[:, 1], unit[:, 0])
-    out = np.empty((len(unit), len(LM)))
-    for c, (l, m) in enumerate(LM):
-        y = sph_harm_y(l, abs(m), theta, phi)
-        if m > 0:
-            out[:, c] = np.sqrt(2) * (-1) ** m * y.real
-        elif m < 0:
-            out[:, c] = np.sqrt(2) * (-1) ** m * y.imag
-        else:
-            out[:, c] = y.real
-    return out
-
-
-def species_pairs(numbers, spec=None, source=None):
+def species_pairs(system, spec=None):
     """[(symbol_a, symbol_b)] from 'O-O,O-H' or, by default, every pair of the species present
-    in order of first appearance (O, H for water: O-O, O-H, H-H). source: the file for messages."""
-    present = species(numbers)
+    in order of first appearance (O, H for water: O-O, O-H, H-H)."""
+    present = system.species
     if spec is None:
         return [(a, b) for i, a in enumerate(present) for b in present[i:]]
     out = []
     for item in spec.split(","):
         parts = item.strip().split("-")
         if len(parts) != 2 or not all(parts):
-            raise InputError(f"bad pair {item!r}; write pairs like O-O,O-H", source)
+            raise InputError(f"bad pair {item!r}; write pairs like O-O,O-H", system.source)
         for s in parts:
             if s not in present:
                 raise InputError(f"species {s!r} of pair {item!r} is not in the trajectory ({', '.join(present)})",
-                                 source)
+                                 system.source)
         out.append(tuple(parts))
     return out
 
@@ -261,19 +225,18 @@ def species_pairs(numbers, spec=None, source=None):
 class RDF:
     """Accumulate partial RDFs (and optional dipole correlations and anisotropy) over frames.
 
-    numbers: atomic numbers (n_atoms,); pairs: [(symbol_a, symbol_b)]; r_max Å; bins: grid
-    points on [0, r_max); bandwidth: Gaussian width h in Å (None: histogram); molecule:
-    molecule index (needed for exclude_intramolecular); waters: (n_water, 3) [O, H, H]
-    indices (molecules.find_waters) to add the dipole correlations c_L, c_T; normalization:
-    'ideal' or 'pairs'; block_frames: frames per block for errors (None: automatic); source:
-    the file for messages. See the module doc for what is refused.
+    system: the System (species, first-frame molecules and waters, source for messages);
+    pairs: 'O-O,O-H' (None: every pair of species); r_max Å; bins: grid points on [0, r_max);
+    bandwidth: Gaussian width h in Å (None: histogram); exclude_intramolecular: drop pairs
+    within one molecule (system.molecule); dipole: add the water dipole correlations c_L,
+    c_T; anisotropy: add the Y_lm moments and Q_l; normalization: 'ideal' or 'pairs';
+    block_frames: frames per block for errors (None: automatic). Feed frames with
+    add_chunk / add_frames / add, then ask for result(). See the module doc for what is refused.
     """
 
-    def __init__(self, numbers, pairs, r_max=6.0, bins=200, bandwidth=None, molecule=None,
-                 exclude_intramolecular=False, waters=None, anisotropy=False,
-                 normalization="ideal", block_frames=None, source=None):
-        numbers = np.asarray(numbers)
-        self.source = source
+    def __init__(self, system, pairs=None, r_max=6.0, bins=200, bandwidth=None, exclude_intramolecular=False,
+                 dipole=False, anisotropy=False, normalization="ideal", block_frames=None):
+        source = self.source = system.source
         if not np.isfinite(r_max) or r_max < MIN_R_MAX:
             raise InputError(f"r_max must be at least {MIN_R_MAX} Å, got {r_max:g}", source)
         if int(bins) != bins or bins < 2:
@@ -282,37 +245,41 @@ class RDF:
             raise InputError(f"bandwidth must be positive and at most r_max ({r_max:g} Å), got {bandwidth:g}", source)
         if normalization not in ("ideal", "pairs"):
             raise InputError(f"unknown normalization {normalization!r}", source)
-        if exclude_intramolecular and molecule is None:
-            raise InputError("molecule index needed for --exclude-intramolecular", source)
-        check_memory(memory_needed(bins, len(pairs), waters is not None, anisotropy),
+        pairs = species_pairs(system, pairs)
+        check_memory(memory_needed(bins, len(pairs), dipole, anisotropy),
                      f"{int(bins)} bins x {len(pairs)} pair(s)", source)
-        dipole = waters is not None
         self.r_max, self.bins, self.bandwidth = float(r_max), int(bins), bandwidth
         self.edges = np.linspace(0.0, self.r_max, self.bins + 1)
         self.r = 0.5 * (self.edges[1:] + self.edges[:-1])
         self.cutoff = self.r_max + (KERNEL_REACH * bandwidth if bandwidth else 0.0)
-        self.molecule = None if molecule is None else np.asarray(molecule, dtype=np.int64)
-        self.exclude = exclude_intramolecular
-        self.dipole, self.anisotropy, self.normalization = dipole, anisotropy, normalization
-        self.n_atoms = len(numbers)
-        self.pairs = []
+        self.molecule = np.asarray(system.molecule, dtype=np.int64)
+        self.exclude, self.normalization = exclude_intramolecular, normalization
+        self.dipole, self.anisotropy = dipole, anisotropy
+        self.n_atoms = system.n_atoms
+        self.pairs, self.pair_count, intramolecular = [], [], 0
+        n_molecules = self.molecule.max() + 1
         for a, b in pairs:
-            idx_a = np.flatnonzero(numbers == chemical_symbols.index(a))
-            idx_b = np.flatnonzero(numbers == chemical_symbols.index(b))
+            idx_a, idx_b = system.indices(a), system.indices(b)
             if len(idx_a) == 0 or len(idx_b) == 0 or (a == b and len(idx_a) < 2):
                 raise InputError(f"empty selection for pair {a}-{b}", source)
-            self.pairs.append((f"{a}{b}", a, b, idx_a, idx_b))
-        self.waters = waters
+            self.pairs.append((a, b, idx_a, idx_b))
+            within = int(np.bincount(self.molecule[idx_a], minlength=n_molecules)
+                         @ np.bincount(self.molecule[idx_b], minlength=n_molecules))  # i = j included
+            intramolecular += within - (len(idx_a) if a == b else 0)
+            counted = len(idx_a) * len(idx_b) - (within if exclude_intramolecular else len(idx_a) if a == b else 0)
+            self.pair_count.append(counted if normalization == "ideal" else len(idx_a) * len(idx_b))
+        self.split = not exclude_intramolecular and intramolecular > 0  # report g_inter
+        self.waters = None
         if dipole:
-            if len(waters) == 0:
-                raise InputError("--dipole: no water molecules (an O with its two nearest H) found", source)
+            self.waters = system.require_waters("the dipole correlations need waters")
             in_water = np.zeros(self.n_atoms, bool)
             in_water[self.waters.ravel()] = True
-            for name, a, b, idx_a, idx_b in self.pairs:
+            for a, b, idx_a, idx_b in self.pairs:
                 if not (in_water[idx_a].all() and in_water[idx_b].all()):
                     raise InputError(f"--dipole needs every {a} and {b} atom in a water molecule "
                                      f"(O + 2 H); pair {a}-{b} has atoms outside waters (try --pairs O-O)", source)
-        self.n_values = 1 + (2 if dipole else 0) + (len(LM) if anisotropy else 0)
+        self.n_core = 3 if dipole else 1
+        self.n_values = self.n_core + (len(LM) if anisotropy else 0)
         self.blocks = Blocks(block_frames)
 
     def add(self, positions, cell):
@@ -321,18 +288,24 @@ class RDF:
             raise InputError("the RDF needs a periodic cell; this trajectory has none", self.source)
         self.add_frames(np.asarray(positions)[None], np.asarray(cell)[None])
 
+    def add_chunk(self, ds):
+        """Add every frame of an eqt trajectory chunk."""
+        if "cell" not in ds:
+            raise InputError("the RDF needs a periodic cell; this trajectory has none", self.source)
+        self.add_frames(ds["positions"].values, ds["cell"].values)
+
     def add_frames(self, positions, cells):
         """Add frames: positions (F, n_atoms, 3) Å, cells (F, 3, 3) Å (in batches that bound
         the per-frame grid sums to BATCH_BYTES)."""
         positions = np.ascontiguousarray(positions, dtype=np.float64)
         cells = np.ascontiguousarray(cells, dtype=np.float64)
         check_cutoff(cells, self.cutoff, self.source)
-        batch = max(1, BATCH_BYTES // (8 * self.bins * (self.n_values + 4)))
+        batch = max(1, BATCH_BYTES // (8 * self.bins * len(self.pairs) * (self.n_values + 5)))
         for lo in range(0, len(positions), batch):
             self._add_batch(positions[lo:lo + batch], cells[lo:lo + batch])
 
     def _add_batch(self, positions, cells):
-        n_frames = len(positions)
+        n_frames, n_pairs = len(positions), len(self.pairs)
         n_cells = cell_bins(cells, self.cutoff)
         u = np.zeros((n_frames, self.n_atoms if self.dipole else 1, 3))  # unused without dipole
         if self.dipole:
@@ -340,45 +313,37 @@ class RDF:
                 axes = water_dipole_axes(positions[f], cells[f], self.waters)
                 for k in range(3):
                     u[f, self.waters[:, k]] = axes
-        n_core = 3 if self.dipole else 1
-        molecule = self.molecule if self.molecule is not None else np.zeros(self.n_atoms, np.int64)
-        sums = {"volume": cellmod.volume(cells), "frames": np.ones(n_frames)}
-        for name, a, b, idx_a, idx_b in self.pairs:
-            grid_sums = np.zeros((n_frames, self.n_values, self.bins))
+        sums = {"volume": cellmod.volume(cells), "frames": np.ones(n_frames),
+                "S": np.zeros((n_frames, n_pairs, self.n_values, self.bins)),
+                "counts": np.zeros((n_frames, n_pairs, self.bins)),
+                "intra": np.zeros((n_frames, n_pairs, 1, self.bins))}
+        for p, (a, b, idx_a, idx_b) in enumerate(self.pairs):
+            core = np.zeros((n_frames, self.n_core, self.bins))
             counts = np.zeros((n_frames, self.bins))
-            core = np.zeros((n_frames, n_core, self.bins))
+            intra = np.zeros((n_frames, 1, self.bins))
             _pair_sums(positions, cells, n_cells, idx_a, idx_b, a == b, self.cutoff, self.r_max,
-                       float(self.bandwidth or 0.0), self.r, u, molecule, self.exclude, n_core, core, counts)
-            grid_sums[:, :n_core] = core
+                       float(self.bandwidth or 0.0), self.r, u, self.molecule, self.exclude, core, counts, intra)
+            sums["S"][:, p, :self.n_core], sums["counts"][:, p], sums["intra"][:, p] = core, counts, intra
             if self.anisotropy:
                 for f in range(n_frames):
-                    grid_sums[f, n_core:] = self._harmonic_sums(positions[f], cells[f], a, idx_a, idx_b)
-            sums[name] = grid_sums
-            sums[name + ":counts"] = counts
+                    sums["S"][f, p, self.n_core:] = self._harmonic_sums(positions[f], cells[f], idx_a, idx_b, a == b)
         self.blocks.add_frames(sums)
 
-    def _harmonic_sums(self, positions, cell, a, idx_a, idx_b):
+    def _harmonic_sums(self, positions, cell, idx_a, idx_b, same):
         """Sums of Y_lm(r̂) over the pairs of one frame, spread like g (len(LM), bins)."""
-        same = idx_a is idx_b or np.array_equal(idx_a, idx_b)
         i, j, vec = pairs_within(positions, cell, self.cutoff, idx_a, None if same else idx_b)
         if self.exclude:
-            keep = self.molecule[i] != self.molecule[j]
-            vec = vec[keep]
+            vec = vec[self.molecule[i] != self.molecule[j]]
         d = np.sqrt(np.einsum("ij,ij->i", vec, vec))
         values = real_spherical_harmonics(vec / d[:, None])
+        if same:  # each pair found once stands for i->j and j->i, and Y_lm(-r̂) = (-1)^l Y_lm(r̂)
+            values *= 1.0 + PARITY
         out = np.zeros((len(LM), self.bins))
-        weight = 2.0 if same else 1.0
         if self.bandwidth:
-            _kernel(d, values, weight, self.r, float(self.bandwidth), out)
+            spread(d, values / (self.bandwidth * SQRT_2PI), float(self.bandwidth), self.r, out)
         else:
-            _histogram(d, values, weight, self.r_max, out)
+            _histogram(d, values, self.r_max, out)
         return out
-
-    def add_chunk(self, ds):
-        """Add every frame of an eqt trajectory chunk."""
-        if "cell" not in ds:
-            raise InputError("the RDF needs a periodic cell; this trajectory has none", self.source)
-        self.add_frames(ds["positions"].values, ds["cell"].values)
 
     def _normalize(self, sums):
         frames = sums["frames"]
@@ -387,79 +352,83 @@ class RDF:
             shell = 4.0 * np.pi * self.r**2
         else:
             shell = 4.0 / 3.0 * np.pi * np.diff(self.edges**3)
-        out = {}
-        for name, a, b, idx_a, idx_b in self.pairs:
-            n_a, n_b = len(idx_a), len(idx_b)
-            n_pair = n_a * (n_b - 1) if (a == b and self.normalization == "ideal") else n_a * n_b
-            norm = frames * shell * n_pair / mean_volume
-            s = sums[name]
-            out[f"g_{name}"] = s[0] / norm
-            out[f"n_{name}"] = np.cumsum(sums[name + ":counts"]) / (frames * n_a)
-            col = 1
-            if self.dipole:
-                out[f"cL_{name}"] = s[1] / norm
-                out[f"cT_{name}"] = s[2] / norm
-                col = 3
-            if self.anisotropy:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    ylm = s[col:] / s[0]
-                out[f"ylm_{name}"] = ylm
-                q = []
-                for l in range(1, L_MAX + 1):
-                    rows = [c for c, (ll, _) in enumerate(LM) if ll == l]
-                    q.append(np.sqrt(4 * np.pi / (2 * l + 1) * np.sum(ylm[rows] ** 2, axis=0)))
-                out[f"anisotropy_{name}"] = np.array(q)
+        n_a = np.array([len(idx_a) for _, _, idx_a, _ in self.pairs], float)[:, None]
+        norm = frames * shell * np.array(self.pair_count, float)[:, None] / mean_volume
+        s = sums["S"]
+        out = {"g": s[:, 0] / norm, "n": np.cumsum(sums["counts"], axis=-1) / (frames * n_a)}
+        if self.split:
+            out["g_inter"] = (s[:, 0] - sums["intra"][:, 0]) / norm
+        if self.dipole:
+            out["c_L"] = s[:, 1] / norm
+            out["c_T"] = s[:, 2] / norm
+        if self.anisotropy:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ylm = s[:, self.n_core:] / s[:, :1]
+            out["ylm"] = ylm
+            degree = np.array([l for l, _ in LM])
+            out["Q"] = np.stack([np.sqrt(4 * np.pi / (2 * l + 1) * np.sum(ylm[:, degree == l] ** 2, axis=1))
+                                 for l in range(1, L_MAX + 1)], axis=1)
         out["mean_volume"] = np.asarray(mean_volume)
         return out
 
     def result(self):
-        """The result as an xarray Dataset (values, *_err, units, parameters); *_err are NaN
-        (with a warning) when fewer than 2 complete blocks were accumulated."""
+        """The result Dataset (result type 'rdf', docs/results.md); *_err are NaN (with a
+        warning) when fewer than 2 complete blocks were accumulated."""
         value, err = self.blocks.estimate(self._normalize, self.source)
         if len(self.blocks.blocks) < 2:
             warn(f"{self.source or 'RDF'}: {self.blocks.n_frames} frame(s) give no block errors (*_err are NaN); "
                  "errors need at least 2 frames")
-        coords = {"r": ("r", self.r, {"units": "angstrom", "long_name": "pair distance (grid point)"}),
-                  "r_upper": ("r", self.edges[1:], {"units": "angstrom", "long_name": "upper bin edge"}),
-                  "r_edge": ("edge", self.edges, {"units": "angstrom", "long_name": "bin edges"})}
+        names = [f"{a}-{b}" for a, b, _, _ in self.pairs]
+        coords = {"pair": results.variable("pair", names, "1", "species pair a-b (a: central atom, b: neighbour)"),
+                  "r": results.variable("r", self.r, "angstrom", "pair distance (bin centre, kernel grid point)"),
+                  "r_upper": results.variable("r", self.edges[1:], "angstrom", "upper bin edge"),
+                  "r_edge": results.variable("edge", self.edges, "angstrom", "bin edges")}
         if self.anisotropy:
-            coords["l"] = ("l", np.arange(1, L_MAX + 1))
-            coords["lm"] = ("lm", [f"{l},{m}" for l, m in LM])
-        ds = xr.Dataset(coords=coords)
-        for key, v in value.items():
-            dims = {0: (), 1: ("r",)}.get(np.ndim(v), ("lm" if key.startswith("ylm") else "l", "r"))
-            meta = _META[key.split("_")[0]]
-            ds[key] = (dims, v, {"units": meta[0], "long_name": meta[1].format(pair=key.split("_", 1)[-1])})
-            if key != "mean_volume":
-                ds[key + "_err"] = (dims, err[key], {"units": meta[0], "long_name": "standard error (blocks) of " + key})
-        for name, a, b, idx_a, idx_b in self.pairs:
-            ds[f"density_{b}"] = ((), len(idx_b) / ds["mean_volume"].item(),
-                                  {"units": "angstrom^-3", "long_name": f"number density of {b} used"})
-        ds.attrs.update(
+            coords["lm"] = results.variable("lm", [f"{l},{m}" for l, m in LM], "1",
+                                            "degree l and order m of the real spherical harmonic Y_lm")
+            coords["l"] = results.variable("l", np.arange(1, L_MAX + 1), "1", "degree l")
+        pair_r = ("pair", "r")
+        data = {}
+        for key, dims, long_name in (
+                ("g", pair_r, "radial distribution function g_ab(r)"),
+                ("g_inter", pair_r, "part of g from pairs in different molecules (same normalization as g)"),
+                ("n", pair_r, "coordination number: mean number of b within r_upper of an a"),
+                ("c_L", pair_r, "longitudinal dipole pair correlation c_L(r)"),
+                ("c_T", pair_r, "transverse dipole pair correlation c_T(r)"),
+                ("ylm", ("pair", "lm", "r"), "mean real spherical harmonic Y_lm of the lab-frame pair direction"),
+                ("Q", ("pair", "l", "r"), "rotational invariant Q_l of the pair-direction moments (0 if isotropic)")):
+            if key in value:
+                data.update(results.with_error(key, dims, value[key], err[key], "1", long_name))
+        n_b = [len(idx_b) for _, _, _, idx_b in self.pairs]
+        data["density"] = results.variable("pair", np.array(n_b) / value["mean_volume"], "angstrom^-3",
+                                           "number density of species b, N_b / <V>")
+        data["pair_count"] = results.variable("pair", self.pair_count, "1",
+                                              "N_pair: ordered pairs of the ideal-gas normalization")
+        data["mean_volume"] = results.variable((), value["mean_volume"], "angstrom^3", "mean cell volume")
+        ds = xr.Dataset(data, coords=coords)
+        return results.finish(
+            ds, "rdf",
             estimator=f"gaussian kernel, bandwidth {self.bandwidth} angstrom" if self.bandwidth else "histogram",
-            normalization=("N_a*(N_b - delta_ab)/<V> (ideal-gas pair count)" if self.normalization == "ideal"
-                           else "N_a*N_b/<V>"),
+            normalization=self.normalization, normalization_convention=self._convention(),
             exclude_intramolecular=int(self.exclude), r_max=self.r_max, bins=self.bins,
             n_frames=int(self.blocks.n_frames), block_frames=int(self.blocks.block_frames),
             n_blocks=len(self.blocks.blocks),
-            error_growth_2x=self.blocks.error_growth(self._normalize, f"g_{self.pairs[0][0]}"))
-        return ds
+            error_growth_2x=self.blocks.error_growth(lambda s: {"g": self._normalize(s)["g"][0]}, "g"))
+
+    def _convention(self):
+        """The pair count N_pair of the normalization, in words."""
+        if self.normalization == "pairs":
+            return "N_pair = N_a N_b (MDAnalysis InterRDF without exclusion_block, or with exclude_same)"
+        if self.exclude:
+            return ("N_pair = N_a N_b minus the pairs within one molecule (i = j included): pairs neither "
+                    "counted nor normalized by, as MDAnalysis InterRDF exclusion_block")
+        return "N_pair = N_a (N_b - delta_ab), the pairs i != j (g -> 1 for an ideal gas of any size)"
 
 
 def memory_needed(bins, n_pairs, dipole=False, anisotropy=False, max_blocks=64):
-    """Bytes an RDF holds: per pair, (values + counts) x bins for the total, the open block,
-    up to max_blocks blocks and their normalized copies, plus one batch of frame sums."""
+    """Bytes an RDF holds: per pair, (values + counts + intramolecular part) x bins for the
+    total, the open block, up to max_blocks blocks and their normalized copies, plus one batch
+    of frame sums."""
     n_values = 1 + (2 if dipole else 0) + (len(LM) if anisotropy else 0)
-    per_sum = n_pairs * (n_values + 1) * bins
-    return 8 * per_sum * (2 * max_blocks + 4) + max(BATCH_BYTES, 8 * bins * (n_values + 4))
-
-
-_META = {
-    "g": ("1", "radial distribution function g_{pair}(r)"),
-    "n": ("1", "coordination number n_{pair} within r_upper"),
-    "cL": ("1", "longitudinal dipole pair correlation c_L {pair}"),
-    "cT": ("1", "transverse dipole pair correlation c_T {pair}"),
-    "ylm": ("1", "pair-direction real spherical harmonic moments <Y_lm> {pair}"),
-    "anisotropy": ("1", "pair-direction anisotropy Q_l {pair}"),
-    "mean": ("angstrom^3", "mean cell volume"),
-}
+    per_sum = n_pairs * (n_values + 2) * bins
+    return 8 * per_sum * (2 * max_blocks + 4) + max(BATCH_BYTES, 8 * bins * n_pairs * (n_values + 5))

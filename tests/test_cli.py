@@ -39,6 +39,8 @@ def test_convert_then_info(tmp_path, xyz):
     assert summary["time_step_ps"] == pytest.approx(10 * 1e-3 / ase.units.fs)
     assert summary["variables"]["forces"]["units"] == "electronvolt/angstrom"
     assert set(summary["variables"]) >= {"positions", "velocities", "potential_energy", "molecule"}
+    result = run(info, [out, "-q"])
+    assert "frames        5" in result.stdout and "8, 8 water" in result.stdout and not result.stderr
 
 
 def test_frame_selection(tmp_path, xyz):

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
+from eqt_analysis import results
 from eqt_cli import orient, rdf
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
@@ -22,11 +23,13 @@ def test_rdf_writes_dataset_table_and_plot(tmp_path):
                        "--pairs", "O-O,O-H", "--exclude-intramolecular", "-q"])
     assert result.exit_code == 0, result.output
     ds = xr.open_dataset(out)
-    assert {"g_OO", "g_OO_err", "n_OO", "cL_OO", "cT_OO", "g_OH", "density_O", "mean_volume"} <= set(ds.variables)
+    assert {"g", "g_err", "n", "c_L", "c_T", "density", "pair_count", "mean_volume"} <= set(ds.variables)
+    assert list(ds["pair"].values) == ["O-O", "O-H"] and ds["g"].dims == ("pair", "r")
     assert ds["r"].attrs["units"] == "angstrom" and ds.attrs["n_frames"] == 50
     assert ds.attrs["command"] and ds.attrs["inputs"] == str(EXAMPLE)
-    peak = float(ds["r"].values[np.argmax(ds["g_OO"].values)])
+    peak = float(ds["r"].values[np.argmax(ds["g"].sel(pair="O-O").values)])
     assert 2.6 < peak < 2.9  # Å, first O-O peak of liquid water
+    assert ds["density"].sel(pair="O-H") == pytest.approx(128 / ds["mean_volume"])
     table = np.loadtxt(dat)
     assert table.shape[0] == ds.sizes["r"]
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -36,7 +39,7 @@ def test_rdf_to_stdout_is_netcdf(tmp_path):
     result = run(rdf, [EXAMPLE, "-o", "-", "--pairs", "O-O", "--stop", 10, "-q"])
     assert result.exit_code == 0
     (tmp_path / "s.nc").write_bytes(result.stdout_bytes)
-    assert "g_OO" in xr.open_dataset(tmp_path / "s.nc")
+    assert xr.open_dataset(tmp_path / "s.nc")["g"].sel(pair="O-O").size == 200
 
 
 def test_orient_verdict_and_per_molecule(tmp_path):
@@ -44,7 +47,8 @@ def test_orient_verdict_and_per_molecule(tmp_path):
     assert result.exit_code == 0, result.output
     assert "isotropic" in result.stderr and "chi2" in result.stderr
     ds = xr.open_dataset(tmp_path / "o.nc")
-    assert ds["P"].dims == ("cos_theta", "phi") and "p_value" in ds.attrs
+    assert ds["P"].dims == ("cos_theta", "phi") and ds["p_value"].dims == ()
+    assert ds.attrs["bandwidth_phi"] == pytest.approx(np.pi * 0.1)  # the default: π x --bandwidth
     result = run(orient, [EXAMPLE, "--per-molecule", "-o", tmp_path / "a.nc", "--stop", 20, "-q"])
     assert result.exit_code == 0
     angles = xr.open_dataset(tmp_path / "a.nc")
@@ -71,9 +75,11 @@ def _argon(tmp_path):
     (rdf, ["{ex}", "--pairs", "O-Na"]),                         # species not present
     (rdf, ["{ex}", "--pairs", "OO"]),                           # malformed pair
     (rdf, ["{ar}", "--dipole", "--rmax", "4"]),                 # no water for --dipole
-    (rdf, ["{ex}", "--stop", "1", "--block", "5"]),             # block longer than trajectory
+    (rdf, ["{ex}", "--stop", "1", "--block-frames", "5"]),      # block longer than trajectory
     (orient, ["{ar}"]),                                         # no water
+    (orient, ["{ar}", "--per-molecule"]),                       # no water
     (orient, ["{ex}", "--bandwidth", "2"]),                     # bad bandwidth
+    (orient, ["{ex}", "--bandwidth-phi", "1.5"]),               # bad bandwidth in phi
     (rdf, ["{missing}"]),                                       # missing file
 ])
 def test_bad_input_exits_2_and_leaves_nothing(tmp_path, cmd, args):
@@ -87,3 +93,20 @@ def test_bad_input_exits_2_and_leaves_nothing(tmp_path, cmd, args):
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and "Traceback" not in result.output
     assert os.listdir(out) == []
+
+
+def test_every_result_type_follows_the_schema(tmp_path):
+    """rdf (with every optional variable), orient and angles: units and long names everywhere,
+    X_err beside X, result_type and schema_version."""
+    runs = {"rdf": (rdf, ["--rmax", "5", "--bins", "50", "--bandwidth", "0.1", "--dipole", "--anisotropy"]),
+            "orient": (orient, ["--bandwidth-phi", "0.1"]), "angles": (orient, ["--per-molecule"])}
+    for kind, (cmd, args) in runs.items():
+        out = tmp_path / f"{kind}.nc"
+        result = run(cmd, [EXAMPLE, "--stop", 40, "-q", "-o", out] + args)
+        assert result.exit_code == 0, result.output
+        ds = xr.open_dataset(out)
+        assert results.schema_problems(ds) == [], kind
+        assert ds.attrs["result_type"] == kind and ds.attrs["schema_version"] == results.SCHEMA_VERSION
+    ds = xr.open_dataset(tmp_path / "rdf.nc")
+    assert {"g_inter", "c_L", "ylm", "Q"} <= set(ds.data_vars) and ds["Q"].dims == ("pair", "l", "r")
+    assert xr.open_dataset(tmp_path / "orient.nc").attrs["bandwidth_phi"] == 0.1

@@ -6,6 +6,7 @@ import pytest
 
 from eqt_analysis import io, molecules, rdf
 from eqt_analysis.errors import InputError
+from eqt_analysis.system import System
 
 from .conftest import TRICLINIC, wrap
 
@@ -16,8 +17,26 @@ def _count_tolerance(distances_near_edges, edges, eps=5e-6):
         np.array([np.sum(np.abs(distances_near_edges - e) < eps) for e in edges[:-1]])
 
 
-@pytest.mark.parametrize("exclude", [False, True])
-def test_matches_mdanalysis_interrdf_on_triclinic_water(exclude):
+def _system(numbers, positions, cell, molecule=None):
+    return System(numbers, positions, cell, pbc=(True, True, True), molecule=molecule, source="test.nc")
+
+
+# MDAnalysis InterRDF keywords that match eqt's normalizations, for water atoms ordered O, H, H:
+# exclusion_block subtracts the excluded pairs (i = j, or within a molecule) from N_pair ('ideal');
+# exclude_same keeps N_a N_b ('pairs')
+PER_WATER = {"O": 1, "H": 2}
+CONVENTIONS = [(False, "ideal"), (True, "ideal"), (True, "pairs")]
+
+
+def _mdanalysis_keywords(a, b, exclude, normalization):
+    if exclude:
+        return {"exclude_same": "residue"} if normalization == "pairs" else \
+            {"exclusion_block": (PER_WATER[a], PER_WATER[b])}
+    return {"exclusion_block": (1, 1)} if a == b else {}
+
+
+@pytest.mark.parametrize("exclude, normalization", CONVENTIONS)
+def test_matches_mdanalysis_interrdf_on_triclinic_water(exclude, normalization):
     import MDAnalysis as mda
     from MDAnalysis.analysis.rdf import InterRDF
     from MDAnalysisTests.datafiles import DCD_TRICLINIC, PSF_TRICLINIC
@@ -26,19 +45,16 @@ def test_matches_mdanalysis_interrdf_on_triclinic_water(exclude):
     u = mda.Universe(PSF_TRICLINIC, DCD_TRICLINIC)
     groups = {"O": u.select_atoms("name OH2"), "H": u.select_atoms("name H1 H2")}
     numbers = ds["atomic_number"].values
-    mol = molecules.assign(numbers, ds["positions"].values[0], ds["cell"].values[0], [True] * 3)
+    system = System.from_dataset(ds, "triclinic.dcd")  # molecules: bonded groups of the first frame
     r_max, bins = 4.0, 80  # MDAnalysis' grid search refuses more for this shrinking cell
     for a, b in [("O", "O"), ("O", "H"), ("H", "H")]:
         same = a == b
-        # MDAnalysis: exclusion_block=(1,1) removes self pairs and uses N(N-1); exclude_same keeps N^2
-        norm = "pairs" if (exclude or not same) else "ideal"
-        ours = rdf.RDF(numbers, [(a, b)], r_max, bins, molecule=mol, exclude_intramolecular=exclude,
-                       normalization=norm)
+        ours = rdf.RDF(system, f"{a}-{b}", r_max, bins, exclude_intramolecular=exclude, normalization=normalization)
         ours.add_chunk(ds)
-        kwargs = {"exclude_same": "residue"} if exclude else ({"exclusion_block": (1, 1)} if same else {})
-        ref = InterRDF(groups[a], groups[b], nbins=bins, range=(0.0, r_max), **kwargs).run()
-        got = ours.result()[f"g_{a}{b}"].values
-        counts = ours.blocks.total[f"{a}{b}:counts"]
+        ref = InterRDF(groups[a], groups[b], nbins=bins, range=(0.0, r_max),
+                       **_mdanalysis_keywords(a, b, exclude, normalization)).run()
+        got = ours.result()["g"].sel(pair=f"{a}-{b}").values
+        counts = ours.blocks.total["counts"][0]
         differ = counts != ref.results.count
         if differ.any():  # only pairs within float32 rounding of a bin edge may move
             from eqt_analysis.neighbors import pairs_within
@@ -113,18 +129,18 @@ def _water_box(n_frames=3, seed=5, n_mol=16):
 
 def test_kernel_estimate_and_dipole_correlations_match_numpy_reference():
     frames, cells, numbers = _water_box()
-    waters = molecules.find_waters(numbers, frames[0], cells[0], [True] * 3)
+    system = _system(numbers, frames[0], cells[0])
     r_max, bins, h = 5.0, 50, 0.1
-    ours = rdf.RDF(numbers, [("O", "O")], r_max, bins, bandwidth=h, waters=waters)
+    ours = rdf.RDF(system, "O-O", r_max, bins, bandwidth=h, dipole=True)
     for pos, cell in zip(frames, cells):
         ours.add(pos, cell)
-    res = ours.result()
-    g, cl, ct = _reference(frames, cells, numbers, waters, res["r"].values, h)
+    res = ours.result().sel(pair="O-O")
+    g, cl, ct = _reference(frames, cells, numbers, system.waters, res["r"].values, h)
     # the reference keeps the whole Gaussian; eqt cuts it at 5 h (exp(-12.5) = 4e-6 of its peak)
     tol = 1e-5 * g.max()
-    np.testing.assert_allclose(res["g_OO"].values, g, rtol=1e-9, atol=tol)
-    np.testing.assert_allclose(res["cL_OO"].values, cl, rtol=1e-9, atol=tol)
-    np.testing.assert_allclose(res["cT_OO"].values, ct, rtol=1e-9, atol=tol)
+    np.testing.assert_allclose(res["g"].values, g, rtol=1e-9, atol=tol)
+    np.testing.assert_allclose(res["c_L"].values, cl, rtol=1e-9, atol=tol)
+    np.testing.assert_allclose(res["c_T"].values, ct, rtol=1e-9, atol=tol)
     assert g.max() > 0.1 and np.abs(cl).max() > 1e-3  # the check is not vacuous
 
 
@@ -135,9 +151,8 @@ def test_invariant_under_permutation_translation_and_rotation():
     mol = molecules.assign(numbers, frames[0], cells[0], [True] * 3)
 
     def run(frames, cells, numbers, mol):
-        waters = molecules.find_waters(numbers, frames[0], cells[0], [True] * 3)
-        calc = rdf.RDF(numbers, [("O", "O"), ("O", "H"), ("H", "H")], 4.0, 40, bandwidth=0.2,
-                       molecule=mol, waters=waters, anisotropy=True)
+        calc = rdf.RDF(_system(numbers, frames[0], cells[0], mol), "O-O,O-H,H-H", 4.0, 40, bandwidth=0.2,
+                       dipole=True, anisotropy=True)
         for pos, cell in zip(frames, cells):
             calc.add(pos, cell)
         return calc.result()
@@ -151,60 +166,100 @@ def test_invariant_under_permutation_translation_and_rotation():
         "rotation": run(frames @ rot.T, cells @ rot.T, numbers, mol),
     }
     for name, other in variants.items():
-        for key in ("g_OO", "g_OH", "g_HH", "cL_OO", "cT_OO", "n_OH", "anisotropy_OH"):
+        for key in ("g", "g_inter", "c_L", "c_T", "n", "Q"):
             np.testing.assert_allclose(other[key].values, base[key].values, rtol=1e-9, atol=1e-12,
                                        err_msg=f"{name}: {key}")
+    odd = [c for c, (l, _) in enumerate(rdf.LM) if l % 2]  # an a-a pair counts as i->j and j->i
+    assert np.all(np.nan_to_num(base["ylm"].sel(pair=["O-O", "H-H"]).values[:, odd]) == 0)
     # lab-frame moments themselves do change under rotation (that is what they measure)
-    assert not np.allclose(variants["rotation"]["ylm_OH"].values, base["ylm_OH"].values, equal_nan=True)
+    assert not np.allclose(variants["rotation"]["ylm"].values, base["ylm"].values, equal_nan=True)
 
 
 def test_ideal_gas_gives_one_with_honest_errors():
     rng = np.random.default_rng(2)
     numbers = np.full(600, 18)
-    calc = rdf.RDF(numbers, [("Ar", "Ar")], r_max=5.0, bins=25, block_frames=4)
+    first = rng.random((600, 3)) @ TRICLINIC * 1.1
+    calc = rdf.RDF(_system(numbers, first, TRICLINIC * 1.1), r_max=5.0, bins=25, block_frames=4)
     for _ in range(40):
         calc.add(rng.random((600, 3)) @ TRICLINIC * 1.1, TRICLINIC * 1.1)
-    res = calc.result()
-    g, err = res["g_ArAr"].values[5:], res["g_ArAr_err"].values[5:]
+    res = calc.result().sel(pair="Ar-Ar")
+    g, err = res["g"].values[5:], res["g_err"].values[5:]
     assert abs(np.mean(g) - 1) < 0.01
     z = (g - 1) / err
     assert np.mean(np.abs(z) < 3) > 0.9 and np.all(np.isfinite(err))
-    n = res["n_ArAr"].values
+    n = res["n"].values
     density = 599 / abs(np.linalg.det(TRICLINIC * 1.1))
     np.testing.assert_allclose(n[-1], density * 4 / 3 * np.pi * 5.0**3, rtol=0.03)
+
+
+def test_ideal_gas_of_molecules_gives_one_with_intramolecular_pairs_excluded():
+    """Waters placed and turned at random in every frame (an ideal gas of molecules): the
+    intermolecular O-H and H-H g(r) are 1 because the excluded pairs also leave N_pair
+    (MDAnalysis' exclusion_block); keeping them in N_pair would give (N_H - 2) / N_H = 0.9375
+    and (N_H - 2) / (N_H - 1) = 0.968 for these 16 waters."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(7)
+    n_mol, n_frames, box = 16, 400, np.eye(3) * 14.0
+    r, theta = 0.9572, np.radians(104.52)
+    local = np.array([[0, 0, 0], [r, 0, 0], [r * np.cos(theta), r * np.sin(theta), 0]])
+    turns = Rotation.random(n_frames * n_mol, random_state=rng).as_matrix().reshape(n_frames, n_mol, 3, 3)
+    frames = (rng.random((n_frames, n_mol, 1, 3)) * 14.0 + np.einsum("fmij,aj->fmai", turns, local))
+    frames = frames.reshape(n_frames, -1, 3)
+    numbers = np.tile([8, 1, 1], n_mol)
+    calc = rdf.RDF(_system(numbers, frames[0], box, np.repeat(np.arange(n_mol), 3)), "O-H,H-H", 6.0, 10,
+                   exclude_intramolecular=True)
+    calc.add_frames(frames, np.broadcast_to(box, (n_frames, 3, 3)))
+    res = calc.result()
+    np.testing.assert_array_equal(res["pair_count"].values, [16 * 32 - 32, 32 * 32 - 64])
+    np.testing.assert_allclose(res["g"].values[:, 2:].mean(axis=1), 1.0, atol=0.015)  # r > 1.2 Å
+
+
+def test_g_inter_is_the_excluded_g_under_the_other_pair_count():
+    frames, cells, numbers = _water_box()
+    system = _system(numbers, frames[0], cells[0])
+    full, excluded = (rdf.RDF(system, "O-O,O-H,H-H", 4.0, 40, exclude_intramolecular=e) for e in (False, True))
+    for calc in (full, excluded):
+        calc.add_frames(frames, cells)
+    a, b = full.result(), excluded.result()
+    assert "g_inter" not in b and (a["g"] > a["g_inter"]).any()
+    np.testing.assert_allclose(a["g_inter"] * a["pair_count"], b["g"] * b["pair_count"], rtol=1e-12)
+    np.testing.assert_array_equal(a["pair_count"].values, [16 * 15, 16 * 32, 32 * 31])
+    assert b.attrs["normalization_convention"].endswith("as MDAnalysis InterRDF exclusion_block")
 
 
 def test_simple_cubic_lattice_has_steinhardt_q4():
     """Nearest-neighbour pair directions of a simple cubic crystal: Q_4 = 0.7638 (Steinhardt)."""
     a, n = 3.0, 5
     grid = np.array(list(itertools.product(range(n), repeat=3)), float) * a
-    calc = rdf.RDF(np.full(len(grid), 18), [("Ar", "Ar")], r_max=7.0, bins=70, anisotropy=True)
+    calc = rdf.RDF(_system(np.full(len(grid), 18), grid, np.eye(3) * a * n), r_max=7.0, bins=70, anisotropy=True)
     calc.add(grid, np.eye(3) * a * n)
     res = calc.result()
     shell = np.argmin(np.abs(res["r"].values - a))
-    q = res["anisotropy_ArAr"].values[:, shell]
+    q = res["Q"].sel(pair="Ar-Ar").values[:, shell]
     np.testing.assert_allclose(q, [0.0, 0.0, 0.0, np.sqrt(7 / 12)], atol=1e-12)
 
 
 def test_chunked_accumulation_equals_single_pass():
     frames, cells, numbers = _water_box(n_frames=6)
-    one = rdf.RDF(numbers, [("O", "H")], 4.0, 40, block_frames=2)
+    system = _system(numbers, frames[0], cells[0])
+    one = rdf.RDF(system, "O-H", 4.0, 40, block_frames=2)
     for pos, cell in zip(frames, cells):
         one.add(pos, cell)
-    two = rdf.RDF(numbers, [("O", "H")], 4.0, 40, block_frames=2)
+    two = rdf.RDF(system, "O-H", 4.0, 40, block_frames=2)
     import xarray as xr
     for lo in (0, 4):
         chunk = xr.Dataset({"positions": (("frame", "atom", "spatial"), frames[lo:lo + 4]),
                             "cell": (("frame", "cell_vector", "spatial"), cells[lo:lo + 4])})
         two.add_chunk(chunk)
     a, b = one.result(), two.result()
-    for key in ("g_OH", "g_OH_err", "n_OH"):
+    for key in ("g", "g_err", "g_inter", "n"):
         np.testing.assert_array_equal(a[key].values, b[key].values)
 
 
 def test_refuses_cutoff_beyond_half_cell():
     frames, cells, numbers = _water_box(n_frames=1)
-    calc = rdf.RDF(numbers, [("O", "O")], r_max=8.0, bins=10)
+    calc = rdf.RDF(_system(numbers, frames[0], cells[0]), "O-O", r_max=8.0, bins=10)
     with pytest.raises(InputError, match="half the smallest perpendicular"):
         calc.add(frames[0], cells[0])
     with pytest.raises(InputError, match="periodic cell"):
@@ -214,8 +269,8 @@ def test_refuses_cutoff_beyond_half_cell():
 EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
 
 
-@pytest.mark.parametrize("exclude", [False, True])
-def test_matches_mdanalysis_interrdf_on_orthorhombic_example(exclude):
+@pytest.mark.parametrize("exclude, normalization", CONVENTIONS)
+def test_matches_mdanalysis_interrdf_on_orthorhombic_example(exclude, normalization):
     """eqt's own TIP3P box (orthorhombic), read by MDAnalysis from the .nc eqt wrote."""
     import MDAnalysis as mda
     from MDAnalysis.analysis.rdf import InterRDF
@@ -227,17 +282,15 @@ def test_matches_mdanalysis_interrdf_on_orthorhombic_example(exclude):
     u.trajectory = NCDFReader(str(EXAMPLE))
     numbers = ds["atomic_number"].values
     sel = {"O": u.atoms[numbers == 8], "H": u.atoms[numbers == 1]}
+    system = System.from_dataset(ds, str(EXAMPLE))
     for a, b in [("O", "O"), ("O", "H"), ("H", "H")]:
-        same = a == b
-        norm = "pairs" if (exclude or not same) else "ideal"
-        ours = rdf.RDF(numbers, [(a, b)], 6.0, 120, molecule=ds["molecule"].values,
-                       exclude_intramolecular=exclude, normalization=norm)
+        ours = rdf.RDF(system, f"{a}-{b}", 6.0, 120, exclude_intramolecular=exclude, normalization=normalization)
         ours.add_chunk(ds)
-        kwargs = {"exclude_same": "residue"} if exclude else ({"exclusion_block": (1, 1)} if same else {})
-        ref = InterRDF(sel[a], sel[b], nbins=120, range=(0.0, 6.0), **kwargs).run(stop=100)
-        counts = ours.blocks.total[f"{a}{b}:counts"]
+        ref = InterRDF(sel[a], sel[b], nbins=120, range=(0.0, 6.0),
+                       **_mdanalysis_keywords(a, b, exclude, normalization)).run(stop=100)
+        counts = ours.blocks.total["counts"][0]
         assert np.abs(counts - ref.results.count).sum() <= 2 * 2  # at most a pair on a bin edge
         same_bins = (counts == ref.results.count) & (ref.results.count > 0)
-        np.testing.assert_allclose(ours.result()[f"g_{a}{b}"].values[same_bins],
+        np.testing.assert_allclose(ours.result()["g"].sel(pair=f"{a}-{b}").values[same_bins],
                                    ref.results.rdf[same_bins], rtol=1e-6)
         assert same_bins.sum() > 60
