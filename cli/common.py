@@ -243,14 +243,16 @@ def default_output(path, suffix):
     return f"{stem or 'out'}.{suffix}.nc"
 
 
-def claim_result(inputs, name, output=None, dat=None, plot=None):
+def claim_result(inputs, name, output=None, dat=None, plot=None, command=None):
     """Check the outputs of an analysis before any work (cli.outputs rules): the NetCDF result
-    (`output`, or the default derived from the first input and `name`), --dat and --plot."""
+    (`output`, or the default derived from the first input and `name`), --dat and --plot.
+    `command` (default eqt-<name>) is recorded in the result."""
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    command = command or f"eqt-{name}"
     chosen = output or default_output(inputs[0], name)
-    targets = claim({"-o": chosen, "--dat": dat, "--plot": plot}, inputs, command=f"eqt-{name}",
+    targets = claim({"-o": chosen, "--dat": dat, "--plot": plot}, inputs, command=command,
                     default=None if output else "-o")
-    return Result(targets["-o"], targets["--dat"], targets["--plot"], inputs, f"eqt-{name}")
+    return Result(targets["-o"], targets["--dat"], targets["--plot"], inputs, command)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,8 +277,8 @@ def write_result(ds, where, draw=None, table_dim=None):
     growth = ds.attrs.get("error_growth_2x", float("nan"))
     if growth > 1.2:
         click.echo(f"warning: block errors not converged: doubling the block length raises them "
-                   f"{growth:.2f}x (frames are correlated beyond a block); use a larger --block or "
-                   "a longer trajectory", err=True)
+                   f"{growth:.2f}x (frames are correlated beyond a block); use longer blocks (a larger "
+                   "--block-frames, or fewer --blocks) or a longer trajectory", err=True)
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_output(where.output, ".nc"))
         tmp_dat = stack.enter_context(atomic_output(where.dat, ".dat")) if where.dat else None

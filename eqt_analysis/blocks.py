@@ -120,7 +120,7 @@ class Blocks:
         if len(self.blocks) < 2 and not self.auto:
             raise InputError(f"blocks of {self.block_frames} frames leave {len(self.blocks)} complete "
                              f"block(s) in {self.n_frames} frames; at least 2 are needed for errors "
-                             "(use a smaller --block)", source)
+                             "(use a smaller --block-frames)", source)
         if len(self.blocks) < 2:
             return value, {k: np.full_like(np.asarray(v, float), np.nan) for k, v in value.items()}
         per_block = [normalize(b) for b in self.blocks]

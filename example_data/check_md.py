@@ -55,13 +55,16 @@ def main():
                                                       "temperature": ([temps[-1]], "kelvin")}))
         dyn.attach(record, interval=20)
         dyn.run(int(round(args.ps * 1000 / 0.5)))
-    calc = rdf.RDF(atoms.numbers, [("O", "O")], 6.0, 120)
+    from eqt_analysis.system import System
+
+    calc = rdf.RDF(System(atoms.numbers, frames[0], atoms.cell.array, atoms.pbc), "O-O", 6.0, 120)
     calc.add_frames(np.array(frames[len(frames) // 2:]), np.repeat(atoms.cell.array[None], len(frames) - len(frames) // 2, 0))
     res = calc.result()
-    peak = float(res["r"].values[np.argmax(res["g_OO"].values)])
+    g = res["g"].sel(pair="O-O").values
+    peak = float(res["r"].values[np.argmax(g)])
     t = np.array(temps[len(temps) // 2:])
     print(f"{args.ps} ps Langevin at 300 K: T = {t.mean():.0f} +- {t.std():.0f} K (second half), longest O-H "
-          f"{worst:.3f} Å, O-O first peak {peak:.2f} Å (g = {res['g_OO'].values.max():.2f})")
+          f"{worst:.3f} Å, O-O first peak {peak:.2f} Å (g = {g.max():.2f})")
     stable = worst < 1.4 and 200 < t.mean() < 450
     print("stable" if stable else "NOT stable")
     sys.exit(0 if stable else 1)

@@ -144,18 +144,19 @@ def rdf_z(seed, n_real=40, n_atoms=64, n_frames=20):
     h = 0.1
     for _ in range(n_real):
         pos = rng.random((n_frames, n_atoms, 3)) @ IDEAL_CELL
-        hist = rdf.RDF(numbers, [("Ar", "Ar")], r_max=5.5, bins=55, block_frames=1)
+        system = System(numbers, pos[0], IDEAL_CELL, [True] * 3, molecule=np.arange(n_atoms))
+        hist = rdf.RDF(system, r_max=5.5, bins=55, block_frames=1)
         hist.add_frames(pos, cells)
         res = hist.result()
         keep = res["r"].values > 2.0
-        z_hist.append((res["g_ArAr"].values[keep] - 1.0) / res["g_ArAr_err"].values[keep])
-        kernel = rdf.RDF(numbers, [("Ar", "Ar")], r_max=5.0, bins=50, bandwidth=h, block_frames=1)
+        z_hist.append((res["g"].values[0, keep] - 1.0) / res["g_err"].values[0, keep])
+        kernel = rdf.RDF(system, r_max=5.0, bins=50, bandwidth=h, block_frames=1)
         kernel.add_frames(pos, cells)
         res = kernel.result()
         r = res["r"].values
         pick = np.arange(20, 50, 5)  # r = 2.05, 2.55, ..., 4.55 Å
         truth = 1.0 + h**2 / r[pick] ** 2
-        z_kernel.append((res["g_ArAr"].values[pick] - truth) / res["g_ArAr_err"].values[pick])
+        z_kernel.append((res["g"].values[0, pick] - truth) / res["g_err"].values[0, pick])
     return np.concatenate(z_hist), np.concatenate(z_kernel)
 
 
@@ -195,10 +196,11 @@ def orientation_z(seed, n_real=40, n_waters=64, n_frames=20):
     (independent up to the fixed total, a 1/32 anticorrelation) and 6 kernel grid points (cos θ
     = -0.95, -0.05, 0.85; φ = -2.2, 0.9), 3 bandwidths apart (kernel overlap exp(-9/4) = 0.1)."""
     rng = np.random.default_rng(seed)
-    waters = np.arange(3 * n_waters).reshape(-1, 3)
+    rng0 = np.random.default_rng(0)  # the first frame's waters (only their indices matter)
     z_coarse, z_kernel = [], []
     for _ in range(n_real):
-        calc = orient.Orientation(waters, n_cos=20, n_phi=20, bandwidth=0.3, block_frames=1)
+        system = System(np.tile([8, 1, 1], n_waters), _waters(np.random.default_rng(0), _unit(rng0, (n_waters,))))
+        calc = orient.Orientation(system, n_cos=20, n_phi=20, bandwidth=0.3, block_frames=1)
         for _ in range(n_frames):
             calc.add(_waters(rng, _unit(rng, (n_waters,))))
         res = calc.result()
