@@ -23,7 +23,7 @@ from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, 
 @click.option("--cutoff", type=POSITIVE, default=4.0, show_default=True, help="Cutoff radius (Å).")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Passes over the training structures (with --resume: the total, counting earlier epochs).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=2, show_default=True,
               help="Structures per optimizer step (limited by --memory).")
 @click.option("--learning-rate", type=POSITIVE, default=1e-3, show_default=True,
               help="Peak Adam learning rate, reached after a linear warm-up, then cosine decay to 1 % of it.")
