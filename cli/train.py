@@ -1,10 +1,9 @@
 """eqt-train: fit an eqt transformer potential to energies and forces, with rotational augmentation."""
-import hashlib
+import functools
 import os
 import sys
 
 import click
-import numpy as np
 from tqdm import tqdm
 
 from eqt_analysis.errors import InputError
@@ -72,63 +71,36 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
     if output == "-":
         raise InputError("eqt-train writes a model file and its checkpoint; give a file name", "-")
     targets = claim({"-o": output, "checkpoint": output + ".ckpt"}, [data])
+    if not os.path.exists(data):
+        raise InputError("no such file", data)
     import jax
 
     if float64:
         jax.config.update("jax_enable_x64", True)
-    from eqt_model import data as datamod
-    from eqt_model import model, modelfile, training
-    from eqt_model.config import preset as make_config
+    from eqt_model import modelfile, training
 
-    if not os.path.exists(data):
-        raise InputError("no such file", data)
-    frames, energies, forces = datamod.read(data, energy_key, forces_key)
-    species = sorted({int(z) for a in frames for z in a.numbers})
-    config = make_config(preset, species, cutoff=cutoff)
-    state, record = None, {}
-    if resume:
-        config, state, record = modelfile.load_checkpoint(resume)
-        species = list(config.species)
-    ds = datamod.build(frames, energies, forces, config.species, config.cutoff)
-    train_idx, val_idx, test_idx = training.split(len(frames), n_test, val_fraction, seed)
-    train, val = datamod.subset(ds, train_idx), datamod.subset(ds, val_idx)
-    reference, scale = training.fit_output(train, len(config.species))
-    params = model.init(jax.random.PRNGKey(seed), config)
-    params["output"] = {"scale": np.asarray(scale), "reference": np.asarray(reference)}
-    digest = hashlib.sha256(open(data, "rb").read()).hexdigest()
-    meta = {"data": os.path.abspath(data), "data_sha256": digest, "command": command_line(),
-            "split": {"train": train_idx.tolist(), "validation": val_idx.tolist(), "test": test_idx.tolist()},
-            "seed": seed, "augment": not no_augment, "inversion": inversion, "energy_weight": energy_weight,
-            "float64": float64, "reference_energies_eV": reference.tolist(), "output_scale": scale}
-    click.echo(f"{len(frames)} structures: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} test; "
-               f"species {species}; preset {preset}", err=True)
-    bar = tqdm(total=epochs, initial=int(state["epoch"]) if state else 0, unit="epoch", disable=quiet,
-               file=sys.stderr, desc="train")
-
-    def on_epoch(rec, best, st):
-        bar.update(1)
-        bar.set_postfix(F_mae=f"{rec['forces_mae'] * 1e3:.1f}meV/A", E_mae=f"{rec['energy_per_atom_mae'] * 1e3:.2f}meV/at",
-                        rot_F=f"{rec['rot_std_forces'] * 1e3:.2f}meV/A")
-        with atomic_output(targets["checkpoint"], ".ckpt") as tmp:
-            modelfile.save_checkpoint(tmp, config, st, meta)
+    def save(config, params, meta, state):
+        if state is not None:
+            with atomic_output(targets["checkpoint"], ".ckpt") as tmp:
+                modelfile.save_checkpoint(tmp, config, state, meta)
         with atomic_output(targets["-o"], ".pkl") as tmp:
-            modelfile.save(tmp, config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"]})
+            modelfile.save(tmp, config, params, meta)
 
-    if state is not None:
-        state = {**state, "params": jax.tree_util.tree_map(jax.numpy.asarray, state["params"]),
-                 "best_params": jax.tree_util.tree_map(jax.numpy.asarray, state["best_params"])}
-    best, history, _ = training.fit(params, config, train, val, epochs, batch_size, learning_rate, energy_weight,
-                                    not no_augment, inversion, seed, state, on_epoch, memory)
-    bar.close()
-    best = training.refit_reference(best, config, train, memory)
-    meta["reference_energies_eV"] = np.asarray(best["output"]["reference"], float).tolist()
-    if test_idx.size:
-        test = datamod.subset(ds, test_idx)
-        err = training.errors(test, *training.evaluate(best, config, test, memory=memory))
-        meta["test_errors"] = err
-    with atomic_output(targets["-o"], ".pkl") as tmp:
-        modelfile.save(tmp, config, best, {**meta, "history": history, "epochs": epochs})
-    if test_idx.size:
-        click.echo(f"test ({len(test_idx)} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "
+    with tqdm(total=epochs, unit="epoch", disable=quiet, file=sys.stderr, desc="train") as bar:
+        err = training.run(data, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, not no_augment,
+                           inversion, n_test, val_fraction, seed, energy_key, forces_key, resume, memory, save,
+                           functools.partial(_progress, bar), {"command": command_line(), "float64": float64})
+    if err:
+        click.echo(f"test ({n_test} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "
                    f"({err['energy_per_atom_mae'] * 1e3:.2f} meV/atom), force MAE {err['forces_mae'] * 1e3:.1f} meV/Å "
                    f"(RMSE {err['forces_rmse'] * 1e3:.1f})", err=True)
+
+
+def _progress(bar, news):
+    """A message line, or an epoch record on the progress bar (meV, meV/Å)."""
+    if isinstance(news, str):
+        bar.write(news, file=sys.stderr)
+        return
+    bar.n = int(news["epoch"])
+    bar.set_postfix(F_mae=f"{news['forces_mae'] * 1e3:.1f}meV/A", E_mae=f"{news['energy_per_atom_mae'] * 1e3:.2f}meV/at",
+                    rot_F=f"{news['rot_std_forces'] * 1e3:.2f}meV/A")

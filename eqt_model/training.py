@@ -223,3 +223,60 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
         if on_epoch:
             on_epoch(record, best, state)
     return best[1], history, state
+
+
+def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rate=1e-3, energy_weight=0.01,
+        augment=True, inversion=False, n_test=20, val_fraction=0.1, seed=0, energy_key="energy",
+        forces_key="forces", resume=None, memory=2 * averaging.DEFAULT_MEMORY_MB, save=None, progress=None,
+        record=None):
+    """The whole training job on the labelled structures of `path` (extxyz): read, split, fit,
+    re-fit the reference energies, test. `save(config, params, meta, state)` is called after
+    every epoch (state = the resumable training state) and once at the end (state None);
+    `progress(message or epoch record)` reports; `resume` is a checkpoint file; `record` extra
+    metadata (command line, ...). Returns the test errors (eV, eV/Å) or None without a test set."""
+    import hashlib
+    import os
+
+    from . import data as datamod
+    from . import modelfile
+    from .config import preset as make_config
+
+    frames, energies, forces = datamod.read(path, energy_key, forces_key)
+    config = make_config(preset, sorted({int(z) for a in frames for z in a.numbers}), cutoff=cutoff)
+    state = None
+    if resume:
+        config, state, _ = modelfile.load_checkpoint(resume)
+        state = {**state, "params": jax.tree_util.tree_map(jnp.asarray, state["params"]),
+                 "best_params": jax.tree_util.tree_map(jnp.asarray, state["best_params"])}
+    ds = datamod.build(frames, energies, forces, config.species, config.cutoff)
+    train_idx, val_idx, test_idx = split(len(frames), n_test, val_fraction, seed)
+    train, val = subset(ds, train_idx), subset(ds, val_idx)
+    reference, scale = fit_output(train, len(config.species))
+    params = model.init(jax.random.PRNGKey(seed), config)
+    params["output"] = {"scale": np.asarray(scale), "reference": np.asarray(reference)}
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    meta = {"data": os.path.abspath(path), "data_sha256": digest, **(record or {}),
+            "split": {"train": train_idx.tolist(), "validation": val_idx.tolist(), "test": test_idx.tolist()},
+            "seed": seed, "augment": augment, "inversion": inversion, "energy_weight": energy_weight,
+            "reference_energies_eV": reference.tolist(), "output_scale": scale}
+    report = progress or (lambda _: None)
+    report(f"{len(frames)} structures: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} test; "
+           f"species {list(config.species)}; preset {preset}")
+
+    def on_epoch(rec, best, st):
+        report(rec)
+        if save:
+            save(config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"]}, st)
+
+    best, history, _ = fit(params, config, train, val, epochs, batch_size, learning_rate, energy_weight,
+                           augment, inversion, seed, state, on_epoch, memory)
+    best = refit_reference(best, config, train, memory)
+    meta["reference_energies_eV"] = np.asarray(best["output"]["reference"], float).tolist()
+    err = None
+    if test_idx.size:
+        test = subset(ds, test_idx)
+        err = meta["test_errors"] = errors(test, *evaluate(best, config, test, memory=memory))
+    if save:
+        save(config, best, {**meta, "history": history, "epochs": epochs}, None)
+    return err

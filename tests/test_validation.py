@@ -301,7 +301,6 @@ def test_too_short_series_are_refused_naming_the_file(tmp_path):
 
 
 def test_nonsense_parameters_are_refused():
-    numbers = _water(1)["atomic_numbers"]
     x = np.random.default_rng(0).normal(size=40)
     for fwhm in (-5.0, 0.0, np.nan, np.inf):
         with pytest.raises(InputError, match="fwhm"):
