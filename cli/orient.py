@@ -50,7 +50,8 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, band
     if per_molecule and (dat or plot):
         raise InputError("--per-molecule writes a (frame, molecule) table: no --dat or --plot")
     where = claim_result(path, "angles" if per_molecule else "orient", output, dat, plot, "eqt-orient")
-    check_memory(memory_needed(1, *grid, cells), f"--grid {grid[0]} {grid[1]}")  # before reading
+    check_memory(memory_needed(1, *grid, cells),  # before reading
+                 f"--grid {grid[0]} {grid[1]} with --cells {cells[0]} {cells[1]}")
     calc = None
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
