@@ -2,6 +2,7 @@
 import sys
 
 import click
+import numpy as np
 from tqdm import tqdm
 
 from eqt_analysis.rdf import RDF, memory_needed
@@ -85,15 +86,18 @@ def draw(ds, path):
             g, err = ds[key].sel(pair=pair).values, ds[key + "_err"].sel(pair=pair).values
             line, = axes[0, 0].plot(r, g, label=pair)
             axes[0, 0].fill_between(r, g - err, g + err, color=line.get_color(), alpha=0.3)
-            if has_c:
+            if has_c:  # bins holding intramolecular pairs are left out, as in the g panel
+                intra = (ds["g"] - ds[key]).sel(pair=pair).values > 1e-12
                 for name, style in (("c_L", "-"), ("c_T", "--")):
-                    axes[0, 1].plot(r, ds[name].sel(pair=pair).values, style, label=f"{name} {pair}")
+                    c = np.where(intra, np.nan, ds[name].sel(pair=pair).values)
+                    axes[0, 1].plot(r, c, style, label=f"{name} {pair}")
         inter = key == "g_inter" or ds.attrs["exclude_intramolecular"]
         title = ds.attrs["estimator"] + (", intermolecular pairs" if inter else "")
         axes[0, 0].set(xlabel="r (Å)", ylabel="g(r)", title=title)
         axes[0, 0].axhline(1.0, color="grey", lw=0.5)
         axes[0, 0].legend()
         if has_c:
-            axes[0, 1].set(xlabel="r (Å)", ylabel="c(r)", title="dipole pair correlations")
+            axes[0, 1].set(xlabel="r (Å)", ylabel="c(r)", title="dipole pair correlations" +
+                           (", intermolecular bins" if key == "g_inter" else ""))
             axes[0, 1].axhline(0.0, color="grey", lw=0.5)
             axes[0, 1].legend()
