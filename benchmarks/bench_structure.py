@@ -6,7 +6,10 @@ is the original box with each molecule displaced rigidly by a Gaussian of 0.1 Å
 0.02 Å of per-atom Gaussian noise (so every molecule stays a water: O-H changes by ~0.03 Å).
 Frames are rounded to float32 once (as a .nc file stores them), and every method below gets
 exactly those numbers (eqt as float64, MDAnalysis/freud as float32). Molecules come from
-eqt_analysis.molecules.assign on the first frame. Temporary files go to a temp directory.
+eqt_analysis.molecules.assign on the first frame; eqt's analyses get one
+eqt_analysis.system.System of the first frame with that molecule index (built once, outside
+the timings, as eqt-rdf builds it from the file's first chunk; its waters are
+molecules.find_waters of the first frame). Temporary files go to a temp directory.
 
 Measured in one run (time.perf_counter; "best of R" = fastest of --repeats runs, default 3):
 
@@ -24,7 +27,7 @@ Measured in one run (time.perf_counter; "best of R" = fastest of --repeats runs,
    mda.Universe(traj.nc, format='NCDF', topology_format='MINIMAL') (no topology file: the
    MINIMAL parser takes the atom count from the NetCDF file; O = every third atom).
 3. Gaussian-kernel g(r) with dipole correlations (bandwidth 0.05 Å, O-O, r_max 8, 200 grid
-   points = eqt's bin centres): eqt RDF(..., bandwidth=0.05, molecule=mol, dipole=True) vs
+   points = eqt's bin centres): eqt RDF(system, "O-O", bandwidth=0.05, dipole=True) vs
    "the paper's approach": per frame ase.neighborlist.neighbor_list('ijdD', atoms, r_cut) on
    all atoms, then a NumPy loop over O atoms (its O neighbours, Gaussian kernels of all their
    distances on the grid by broadcasting, dipole axes u = H-H midpoint minus O by minimum
@@ -116,37 +119,15 @@ def make_trajectory(n_frames, seed=0):
     cells = np.broadcast_to(cell.astype(np.float32).astype(np.float64), (n_frames, 3, 3)).copy()
     for f in (0, n_frames - 1):  # molecules stay waters
         m = molecules.assign(numbers, positions[f], cells[f], ds["pbc"].values)
-        assert np.array_equal(m, molecule) and len(find_waters(numbers, positions[f], cells[f], m)) == n_mol
+        assert np.array_equal(m, molecule) and len(make_system(numbers, m, positions[f], cells[f]).waters) == n_mol
     return numbers, molecule, positions, cells
 
 
-# eqt's water/dipole API has changed between versions: adapt to the installed one.
-def find_waters(numbers, positions, cell, molecule):
-    from eqt_analysis import molecules
+def make_system(numbers, molecule, position, cell):
+    """The eqt System of one frame (periodic, with the given molecule index)."""
+    from eqt_analysis.system import System
 
-    if hasattr(molecules, "find_waters"):
-        return molecules.find_waters(numbers, positions, cell, (True, True, True))
-    return molecules.water_molecules(numbers, molecule)
-
-
-def dipole_kwargs(molecule, waters):
-    import inspect
-
-    from eqt_analysis import rdf
-
-    if "waters" in inspect.signature(rdf.RDF).parameters:
-        return dict(waters=waters)
-    return dict(molecule=molecule, dipole=True)
-
-
-def new_orientation(numbers, molecule, waters, **kw):
-    import inspect
-
-    from eqt_analysis import orient
-
-    if "waters" in inspect.signature(orient.Orientation).parameters:
-        return orient.Orientation(waters, **kw)
-    return orient.Orientation(numbers, molecule, **kw)
+    return System(numbers, position, cell, pbc=(True, True, True), molecule=molecule, source="bench")
 
 
 def write_nc(path, numbers, molecule, positions, cells, chunk=256):
@@ -173,10 +154,10 @@ def write_nc_repeated(path, numbers, molecule, positions, cells, n_frames, chunk
 
 
 # --------------------------------------------------------------------------- 1. histogram RDF
-def eqt_rdf(numbers, positions, cells, **kw):
+def eqt_rdf(system, positions, cells, **kw):
     from eqt_analysis import rdf
 
-    calc = rdf.RDF(numbers, [("O", "O")], r_max=R_MAX, bins=BINS, **kw)
+    calc = rdf.RDF(system, "O-O", r_max=R_MAX, bins=BINS, **kw)
     calc.add_frames(positions, cells)
     return calc
 
@@ -311,8 +292,10 @@ def numpy_orientation_2d(positions, cells, waters, chunk=256):
     return out / (2.0 * np.pi * H_COS * h_p) / len(cos_t) * 4.0 * np.pi
 
 
-def eqt_orientation(numbers, molecule, waters, positions, cells):
-    calc = new_orientation(numbers, molecule, waters, n_cos=N_COS, n_phi=N_PHI, bandwidth=H_COS)
+def eqt_orientation(system, positions, cells):
+    from eqt_analysis import orient
+
+    calc = orient.Orientation(system, n_cos=N_COS, n_phi=N_PHI, bandwidth=H_COS)
     for p, c in zip(positions, cells):
         calc.add(p, c)
     return calc.result()
@@ -376,7 +359,8 @@ def main():
         F, N = positions.shape[:2]
         oxygen = np.flatnonzero(numbers == 8)
         n_o = len(oxygen)
-        waters = find_waters(numbers, positions[0], cells[0], molecule)
+        system = make_system(numbers, molecule, positions[0], cells[0])
+        waters = system.waters  # found once here (cached on the System), as eqt-rdf/eqt-orient do per run
         t_data = time.perf_counter() - t
         print(f"eqt structure benchmark: {F} frames x {N} atoms ({n_o} waters, cubic {cells[0, 0, 0]:.2f} Å), "
               f"nproc {os.cpu_count()}, numba threads {numba.get_num_threads()}, Python {sys.version.split()[0]}")
@@ -386,11 +370,11 @@ def main():
         # ---------------------------------------------------------------- 1
         print(f"\n1. O-O RDF, histogram, {BINS} bins, r_max {R_MAX} Å, {F} frames in memory, best of {R}")
         t = time.perf_counter()
-        eqt_rdf(numbers, positions[:2], cells[:2])  # warm-up (numba compile or cache load)
+        eqt_rdf(system, positions[:2], cells[:2])  # warm-up (numba compile or cache load)
         t_warm = time.perf_counter() - t
-        t_eqt, calc = best_of(lambda: eqt_rdf(numbers, positions, cells), R)
+        t_eqt, calc = best_of(lambda: eqt_rdf(system, positions, cells), R)
         t_res, res = best_of(calc.result, R)
-        g_eqt = res["g_OO"].values
+        g_eqt = res["g"].sel(pair="O-O").values
         u = mda_memory_universe(positions, cells)
         t_mda, mres = best_of(lambda: mda_rdf(u, oxygen), R)
         g_mda = mres.results.rdf
@@ -446,7 +430,7 @@ def main():
         import xarray as xr
 
         with xr.open_dataset(out_nc) as ds:
-            g_cli = ds["g_OO"].values
+            g_cli = ds["g"].sel(pair="O-O").values
         g_mda_cli = np.load(out_npy)[1]
         print(f"  {'command':66s} {'seconds':>8s}")
         print(f"  {'eqt-rdf traj.nc --pairs O-O --rmax 8 --bins 200 -q':66s} {t_cli:8.3f}")
@@ -459,16 +443,17 @@ def main():
         # ---------------------------------------------------------------- 3
         S = min(args.slow_frames, F)
         print(f"\n3. kernel g(r) + dipole c_L, c_T (h {BANDWIDTH} Å, O-O, r_max {R_MAX}, {BINS} points)")
-        kw = dict(bandwidth=BANDWIDTH, **dipole_kwargs(molecule, waters))
-        eqt_rdf(numbers, positions[:2], cells[:2], **kw)  # warm-up
-        t_k, _ = best_of(lambda: eqt_rdf(numbers, positions, cells, **kw), R)
-        grid = rdf.RDF(numbers, [("O", "O")], r_max=R_MAX, bins=BINS).r
+        kw = dict(bandwidth=BANDWIDTH, dipole=True)
+        eqt_rdf(system, positions[:2], cells[:2], **kw)  # warm-up
+        t_k, _ = best_of(lambda: eqt_rdf(system, positions, cells, **kw), R)
+        grid = rdf.RDF(system, "O-O", r_max=R_MAX, bins=BINS).r
         r_cut = R_MAX + REACH * BANDWIDTH
         t = time.perf_counter()
         ref = paper_kernel_gr(positions[:S], cells[:S], numbers, waters, grid, BANDWIDTH, r_cut)
         t_slow = time.perf_counter() - t
-        small_res = eqt_rdf(numbers, positions[:S], cells[:S], **kw).result()
-        diffs = [np.max(np.abs(small_res[k].values - ref[c])) for c, k in enumerate(("g_OO", "cL_OO", "cT_OO"))]
+        small_res = eqt_rdf(system, positions[:S], cells[:S], **kw).result()
+        diffs = [np.max(np.abs(small_res[k].sel(pair="O-O").values - ref[c]))
+                 for c, k in enumerate(("g", "c_L", "c_T"))]
         per_eqt, per_slow = t_k / F, t_slow / S
         print(f"  eqt RDF(bandwidth, dipole).add_frames, {F} frames, best of {R}: {t_k:.3f} s = "
               f"{1e3 * per_eqt:.2f} ms/frame")
@@ -482,12 +467,12 @@ def main():
         # ---------------------------------------------------------------- 4
         print(f"\n4. orientation P(cos θ, φ), {N_COS} x {N_PHI} grid, bandwidth {H_COS}, {F} frames x {len(waters)} "
               f"waters, best of {R}")
-        eqt_orientation(numbers, molecule, waters, positions[:2], cells[:2])  # warm-up
-        t_o, ores = best_of(lambda: eqt_orientation(numbers, molecule, waters, positions, cells), R)
+        eqt_orientation(system, positions[:2], cells[:2])  # warm-up
+        t_o, ores = best_of(lambda: eqt_orientation(system, positions, cells), R)
         p_eqt = ores["P"].values
         So = min(args.orient_frames, F)
         t_2d, p_2d = best_of(lambda: numpy_orientation_2d(positions[:So], cells[:So], waters), 1)
-        p_eqt_so = eqt_orientation(numbers, molecule, waters, positions[:So], cells[:So])["P"].values
+        p_eqt_so = eqt_orientation(system, positions[:So], cells[:So])["P"].values
         t_sep, p_sep = best_of(lambda: numpy_orientation(positions, cells, waters), min(R, 2))
         t_blas, p_blas = best_of(lambda: numpy_orientation(positions, cells, waters, blas=True), R)
         print(f"  {'method':62s} {'frames':>6s} {'seconds':>8s} {'ms/frame':>9s} {'max|dP|':>8s}")
