@@ -48,6 +48,7 @@ def signals_as_exceptions():
 
     try:
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)  # the handler may ignore it
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
