@@ -143,9 +143,10 @@ def test_next_command_removes_a_killed_runs_temporary_file(work):
 
 
 def test_closed_stdout_is_refused_up_front(work):
-    proc = subprocess.run(command(["eqt-rdf", str(EXAMPLE), "--stop", "2", "-o", "-", "-q"]),
-                          capture_output=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          preexec_fn=lambda: os.close(1))
+    # the shell closes stdout (>&-) and execs eqt: no Python code runs in the forked child
+    proc = subprocess.run(["bash", "-c", 'exec "$0" "$@" >&-',
+                           *command(["eqt-rdf", str(EXAMPLE), "--stop", "2", "-o", "-", "-q"])],
+                          stderr=subprocess.PIPE)
     err = proc.stderr.decode().strip().splitlines()
     assert proc.returncode == 2 and len(err) == 1 and "standard output is closed" in err[0], err
 
