@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from eqt_analysis import trajectory
+from eqt_analysis.io import xyz
 from eqt_analysis.errors import InputError
 
 from . import neighbors as nbmod
@@ -36,7 +37,7 @@ def read(path, energy_key="energy", forces_key="forces", require_labels=True):
         raise InputError(f"cannot read structures ({type(err).__name__}: {err})", path) from None
     if not frames:
         raise InputError("no structures", path)
-    _check_complete(path)
+    xyz.check_last_line(path)
     energies, forces = [], []
     for k, atoms in enumerate(frames):
         results = atoms.calc.results if atoms.calc is not None else {}
@@ -50,17 +51,6 @@ def read(path, energy_key="energy", forces_key="forces", require_labels=True):
         energies.append(np.nan if e is None else float(e))
         forces.append(np.full((len(atoms), 3), np.nan) if f is None else np.asarray(f, float))
     return frames, np.array(energies), forces
-
-
-def _check_complete(path):
-    """A text file cut inside its last line (no final newline) may end in a cut number."""
-    with open(path, "rb") as handle:
-        handle.seek(0, 2)
-        if handle.tell() == 0:
-            raise InputError("empty file", path)
-        handle.seek(-1, 2)
-        if handle.read(1) not in (b"\n", b"\r"):
-            raise InputError("truncated: the last line has no end (the file was cut?)", path)
 
 
 def _check_structure(k, atoms, energy, forces, path):

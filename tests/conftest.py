@@ -59,3 +59,16 @@ def water_frames():
         atoms.info["step"] = 20 * k
         frames.append(atoms)
     return frames
+
+
+def ou_velocities(rng, n_frames, n_atoms, dt, tau, sigma):
+    """Velocities (n_frames, n_atoms, 3) Å/ps of Langevin particles: every component an
+    Ornstein-Uhlenbeck process with relaxation time tau (ps) and standard deviation sigma
+    (Å/ps), sampled every dt (ps), started in equilibrium. Returns (v, a = exp(-dt/tau))."""
+    a = np.exp(-dt / tau)
+    v = np.empty((n_frames, n_atoms, 3))
+    v[0] = rng.normal(scale=sigma, size=(n_atoms, 3))
+    kicks = rng.normal(scale=sigma * np.sqrt(1 - a * a), size=(n_frames, n_atoms, 3))
+    for n in range(1, n_frames):
+        v[n] = a * v[n - 1] + kicks[n]
+    return v, a

@@ -12,7 +12,7 @@ from eqt_analysis.diffusion import MSD
 from eqt_analysis.errors import InputError
 from eqt_analysis.system import System
 
-from .conftest import TRICLINIC, wrap
+from .conftest import TRICLINIC, ou_velocities, wrap
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
 
@@ -104,12 +104,7 @@ def ornstein_uhlenbeck(seed=5, n_atoms=1000, dt=0.02, n_frames=1001, tau=0.1, si
     for t << tau, 6 D t for t >> tau, D = kT tau / m = sigma^2 tau (exactly, for this discrete
     process: sigma^2 dt (1 + a) / (2 (1 - a)), a = exp(-dt/tau))."""
     rng = np.random.default_rng(seed)
-    a = np.exp(-dt / tau)
-    v = np.empty((n_frames, n_atoms, 3))
-    v[0] = rng.normal(scale=sigma, size=(n_atoms, 3))
-    kicks = rng.normal(scale=sigma * np.sqrt(1 - a * a), size=(n_frames, n_atoms, 3))
-    for n in range(1, n_frames):
-        v[n] = a * v[n - 1] + kicks[n]
+    v, a = ou_velocities(rng, n_frames, n_atoms, dt, tau, sigma)
     x = np.cumsum(v, axis=0) * dt + rng.random((n_atoms, 3)) * box
     ds = _dataset(x - np.floor(x / box) * box, np.eye(3) * box, dt)
     return ds, sigma**2 * dt * (1 + a) / (2 * (1 - a)), tau

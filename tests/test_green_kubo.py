@@ -23,6 +23,8 @@ from eqt_analysis.diffusion import MSD
 from eqt_analysis.system import System
 from eqt_analysis.vibrations import VDOS
 
+from .conftest import ou_velocities
+
 C_CM_PER_PS = 299792458.0 * 100 * 1e-12  # speed of light, cm/ps
 
 
@@ -35,12 +37,7 @@ def _ou_system(seed):
     rng = np.random.default_rng(seed)
     dt, tau, s = 0.01, 0.1, 1.0  # ps, ps, Å/ps
     n_frames, n_atoms = 4000, 160
-    a = np.exp(-dt / tau)
-    v = np.empty((n_frames, n_atoms, 3))
-    v[0] = rng.normal(scale=s, size=(n_atoms, 3))
-    kicks = rng.normal(scale=s * np.sqrt(1 - a * a), size=(n_frames, n_atoms, 3))
-    for n in range(1, n_frames):
-        v[n] = a * v[n - 1] + kicks[n]
+    v, a = ou_velocities(rng, n_frames, n_atoms, dt, tau, s)
     x = np.cumsum(v, axis=0) * dt + rng.random((n_atoms, 3)) * 30.0
     d_exact = s**2 * dt * (1 + a) / (2 * (1 - a))
     return dt, v, x, d_exact
