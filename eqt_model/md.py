@@ -1,16 +1,26 @@
-"""Pure, jitted molecular-dynamics integrators over any energy function (jax-md style).
+"""Pure, jitted molecular dynamics over any potential (jax-md style).
 
-Every integrator returns ``(init_fn, step_fn)``: ``init_fn(positions, velocities, masses) -> MDState`` and
-``step_fn(state) -> state`` (NVE) or ``step_fn(state, key) -> state`` (thermostats), shaped for
-``lax.scan``; :func:`run` drives one for ``n_steps``.
+A *potential* is ``potential(positions, neighbors, key) -> (energy eV, forces (N, 3) eV/Å)``: ``neighbors`` is
+an MD neighbour list (:class:`eqt_model.forcefield.NeighborList`, or None for potentials without one) and
+``key`` a PRNG key (a random rotation draws from it; most potentials ignore it). :func:`from_energy` makes one
+from any ``energy_fn(positions)``, forces by ``-grad``.
 
-``energy_fn(positions) -> scalar`` is any JAX function of positions (N, 3); forces are ``-grad`` of it,
-taken in exactly one place (:func:`_energy_and_forces`).
+:func:`integrator` returns ``(init_fn, step_fn)``; ``step_fn(state, neighbors, key) -> (state, stale)`` makes
+one (outer) step: velocity Verlet, optionally with a thermostat (:func:`svr`, :func:`langevin`) and multiple
+time stepping (RESPA: a ``slow`` potential whose difference to the fast one kicks every k inner steps).
+``stale`` is True when a force evaluation saw an atom more than half the skin from where the neighbour list
+was built: the step is then invalid and must be redone with a fresh list. :func:`advance` runs up to n steps
+inside one ``lax.while_loop`` and stops early, keeping the last good state, on a stale list or when the
+dynamics blow up (a non-finite number, an atom moving more than ``MAX_MOVE`` Å in one step);
+:func:`simulate` drives it from the host, rebuilding the list, and yields the state every ``block`` steps.
+
+Random numbers of step s come from ``fold_in(key, s)`` (s = ``state.step``, counted in inner steps), so a run
+does not depend on how it is cut into blocks, rebuilds or restarts.
 
 Units: length Å, time ps, energy eV, mass amu, velocity Å/ps, force eV/Å, temperature as kT in eV.
 """
 from functools import partial
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,27 +32,36 @@ KB = 8.617333262e-5
 MVV2E = 1.66053906660e-27 * 1e-20 / 1e-24 / 1.602176634e-19  # = 1.0364269652e-4 eV
 """Energy of mass*velocity² for 1 amu * (1 Å/ps)², in eV; ``E_kin[eV] = 0.5 * MVV2E * sum(m v²)``."""
 
+MAX_MOVE = 1.0
+"""Å: an atom moving farther in one (outer) step means the dynamics blew up."""
+
+OK, STALE, UNSTABLE = 0, 1, 2
+
 
 class MDState(NamedTuple):
     """Frozen MD state (a pytree).
 
-    positions (N, 3) Å; velocities (N, 3) Å/ps; forces (N, 3) eV/Å; energy: potential energy, eV;
-    masses (N,) amu; thermostat_work: eV of kinetic energy the thermostat has removed so far
-    (negative when it has added energy), so that ``energy + kinetic_energy + thermostat_work`` is conserved.
+    positions (N, 3) Å; velocities (N, 3) Å/ps; masses (N,) amu; forces (N, 3) eV/Å and energy (eV) of the
+    (fast) potential; slow_forces, slow_energy: the multiple-time-step correction (slow - fast potential; zero
+    without one); thermostat_work: eV of kinetic energy the thermostat has removed so far (negative when it
+    has added energy); step: inner steps done (int).
     """
     positions: jax.Array
     velocities: jax.Array
+    masses: jax.Array
     forces: jax.Array
     energy: jax.Array
-    masses: jax.Array
+    slow_forces: jax.Array
+    slow_energy: jax.Array
     thermostat_work: jax.Array
+    step: jax.Array
 
 
-class Record(NamedTuple):
-    """Per-sample energies from :func:`run`, each (n_samples,) in eV."""
-    potential: jax.Array
-    kinetic: jax.Array
-    conserved: jax.Array
+class Thermostat(NamedTuple):
+    """``apply(velocities, masses, key, h) -> velocities`` over a time h (ps); ``middle``: apply it between the
+    two half drifts of velocity Verlet (Langevin BAOAB) instead of around the step (SVR)."""
+    apply: Callable
+    middle: bool
 
 
 def kinetic_energy(velocities, masses):
@@ -50,50 +69,49 @@ def kinetic_energy(velocities, masses):
     return 0.5 * MVV2E * jnp.sum(masses[:, None] * velocities ** 2)
 
 
-def degrees_of_freedom(n_atoms, remove_com=True):
-    """3N - 3 when the centre-of-mass momentum is fixed at zero (``remove_com``), otherwise 3N."""
-    return 3 * n_atoms - (3 if remove_com else 0)
+def degrees_of_freedom(n_atoms, fix_com=True):
+    """3N - 3 when the centre-of-mass momentum is fixed at zero, otherwise 3N."""
+    return 3 * n_atoms - (3 if fix_com else 0)
 
 
-def temperature(velocities, masses, remove_com=True):
-    """Instantaneous temperature, K: ``2 E_kin / (dof k_B)`` with dof = 3N - 3 if ``remove_com`` else 3N."""
-    return 2.0 * kinetic_energy(velocities, masses) / (degrees_of_freedom(masses.shape[0], remove_com) * KB)
+def temperature(velocities, masses, fix_com=True):
+    """Instantaneous temperature, K: ``2 E_kin / (dof k_B)`` (dof from :func:`degrees_of_freedom`)."""
+    return 2.0 * kinetic_energy(velocities, masses) / (degrees_of_freedom(masses.shape[0], fix_com) * KB)
+
+
+def potential_energy(state):
+    """Potential energy, eV, of the full potential (fast + multiple-time-step correction)."""
+    return state.energy + state.slow_energy
 
 
 def conserved(state):
     """``E_pot + E_kin + thermostat_work``, eV: constant along an exact trajectory of any integrator here."""
-    return state.energy + kinetic_energy(state.velocities, state.masses) + state.thermostat_work
+    return potential_energy(state) + kinetic_energy(state.velocities, state.masses) + state.thermostat_work
 
 
-def maxwell_boltzmann(key, masses, kT, remove_com=True):
+def remove_com_velocity(velocities, masses):
+    """Velocities minus the centre-of-mass velocity."""
+    return velocities - jnp.sum(masses[:, None] * velocities, axis=0) / jnp.sum(masses)
+
+
+def maxwell_boltzmann(key, masses, kT, fix_com=True):
     """Velocities (N, 3) Å/ps drawn from Maxwell–Boltzmann at kT (eV) for masses (N,) amu.
 
-    With ``remove_com`` the centre-of-mass velocity is subtracted (the sample then has 3N - 3 dof).
+    With ``fix_com`` the centre-of-mass velocity is subtracted (the sample then has 3N - 3 dof).
     """
     sigma = jnp.sqrt(kT / (MVV2E * masses))[:, None]
     v = sigma * jax.random.normal(key, (masses.shape[0], 3), dtype=sigma.dtype)
-    if remove_com:
-        v = v - jnp.sum(masses[:, None] * v, axis=0) / jnp.sum(masses)
-    return v
+    return remove_com_velocity(v, masses) if fix_com else v
 
 
-def _energy_and_forces(energy_fn):
-    """(positions) -> (energy eV, forces eV/Å = -grad energy); the only place forces are computed."""
+def from_energy(energy_fn):
+    """A potential from ``energy_fn(positions) -> eV``: forces = -grad, neighbours and key unused."""
     value_and_grad = jax.value_and_grad(energy_fn)
 
-    def fn(positions):
+    def potential(positions, neighbors=None, key=None):
         e, g = value_and_grad(positions)
         return e, -g
-    return fn
-
-
-def _init(energy_and_forces):
-    def init_fn(positions, velocities, masses):
-        positions = jnp.asarray(positions)
-        e, f = energy_and_forces(positions)
-        return MDState(positions, jnp.asarray(velocities, positions.dtype), f, e,
-                       jnp.asarray(masses, positions.dtype), jnp.zeros((), positions.dtype))
-    return init_fn
+    return potential
 
 
 def _accel(forces, masses):
@@ -101,109 +119,169 @@ def _accel(forces, masses):
     return forces / (MVV2E * masses[:, None])
 
 
-def _verlet(energy_and_forces, state, dt):
-    """One velocity-Verlet step (kick dt/2, drift dt, new forces, kick dt/2)."""
-    v = state.velocities + 0.5 * dt * _accel(state.forces, state.masses)
-    x = state.positions + dt * v
-    e, f = energy_and_forces(x)
-    v = v + 0.5 * dt * _accel(f, state.masses)
-    return state._replace(positions=x, velocities=v, forces=f, energy=e)
-
-
-def velocity_verlet(energy_fn, dt):
-    """NVE velocity Verlet with time step dt (ps). Returns ``(init_fn, step_fn(state))``."""
-    ef = _energy_and_forces(energy_fn)
-    return _init(ef), jax.jit(lambda state: _verlet(ef, state, dt))
-
-
-def _svr_rescale(state, key, dt, kT, tau, dof):
-    """Bussi–Donadio–Parrinello exact resampling of E_kin over time dt (ps) with relaxation time tau (ps).
-
-    Bussi, Donadio, Parrinello, J. Chem. Phys. 126, 014101 (2007), eq. (A7):
-    alpha² = c + (1-c) K̄/(Nf K) (R1² + S) + 2 R1 sqrt(c (1-c) K̄/(Nf K)), c = exp(-dt/tau), K̄ = Nf kT/2,
-    R1 ~ N(0,1), S = sum_{i=2}^{Nf} R_i² ~ chi²(Nf-1) = 2 Gamma((Nf-1)/2);
-    sign(alpha) = sign(R1 + sqrt(c Nf K / ((1-c) K̄))).
-    """
-    k1, k2 = jax.random.split(key)
-    dtype = state.positions.dtype
-    kin = jnp.maximum(kinetic_energy(state.velocities, state.masses), jnp.finfo(dtype).tiny)
-    target = 0.5 * dof * kT
-    c = jnp.exp(-dt / tau)
-    r1 = jax.random.normal(k1, (), dtype=dtype)
-    s = 2.0 * jax.random.gamma(k2, 0.5 * (dof - 1), dtype=dtype) if dof > 1 else jnp.zeros((), dtype)
-    alpha2 = c + (1 - c) * target / (dof * kin) * (r1 ** 2 + s) + 2 * r1 * jnp.sqrt(c * (1 - c) * target / (dof * kin))
-    alpha = jnp.sqrt(alpha2) * jnp.sign(r1 + jnp.sqrt(c * dof * kin / ((1 - c) * target)))
-    return state._replace(velocities=alpha * state.velocities,
-                          thermostat_work=state.thermostat_work + (1.0 - alpha2) * kin)
-
-
-def svr(energy_fn, dt, kT, tau, dof=None):
-    """Stochastic velocity rescaling (Bussi 2007), NVT at kT (eV), relaxation time tau (ps), step dt (ps).
-
-    Each step is: SVR resampling over dt/2, one velocity-Verlet step, SVR resampling over dt/2.
-    ``dof`` is the number of kinetic degrees of freedom; None means 3N - 3 (centre of mass fixed, as for
-    velocities from ``maxwell_boltzmann(remove_com=True)``); pass 3N for a system in external wells.
-    Returns ``(init_fn, step_fn(state, key))``.
-    """
-    ef = _energy_and_forces(energy_fn)
-
-    def step_fn(state, key):
-        nf = degrees_of_freedom(state.masses.shape[0]) if dof is None else dof
+def svr(kT, tau, dof):
+    """Stochastic velocity rescaling (Bussi, Donadio, Parrinello, J. Chem. Phys. 126, 014101 (2007)) at kT (eV)
+    with relaxation time tau (ps) for ``dof`` kinetic degrees of freedom; applied for half a step before and
+    after each step. Eq. (A7): alpha² = c + (1-c) K̄/(Nf K) (R1² + S) + 2 R1 sqrt(c (1-c) K̄/(Nf K)),
+    c = exp(-h/tau), K̄ = Nf kT/2, R1 ~ N(0,1), S ~ chi²(Nf-1) = 2 Gamma((Nf-1)/2);
+    sign(alpha) = sign(R1 + sqrt(c Nf K / ((1-c) K̄)))."""
+    def apply(v, masses, key, h):
         k1, k2 = jax.random.split(key)
-        state = _svr_rescale(state, k1, 0.5 * dt, kT, tau, nf)
-        state = _verlet(ef, state, dt)
-        return _svr_rescale(state, k2, 0.5 * dt, kT, tau, nf)
-    return _init(ef), jax.jit(step_fn)
+        kin = jnp.maximum(kinetic_energy(v, masses), jnp.finfo(v.dtype).tiny)
+        target = 0.5 * dof * kT
+        c = jnp.exp(-h / tau)
+        r1 = jax.random.normal(k1, (), dtype=v.dtype)
+        s = 2.0 * jax.random.gamma(k2, 0.5 * (dof - 1), dtype=v.dtype) if dof > 1 else jnp.zeros((), v.dtype)
+        alpha2 = c + (1 - c) * target / (dof * kin) * (r1 ** 2 + s) + 2 * r1 * jnp.sqrt(c * (1 - c) * target / (dof * kin))
+        return jnp.sqrt(alpha2) * jnp.sign(r1 + jnp.sqrt(c * dof * kin / ((1 - c) * target))) * v
+    return Thermostat(apply, middle=False)
 
 
-def langevin_baoab(energy_fn, dt, kT, gamma):
-    """Langevin dynamics, BAOAB splitting (Leimkuhler & Matthews 2013), kT (eV), friction gamma (1/ps), dt (ps).
+def langevin(kT, gamma, fix_com=False):
+    """Langevin thermostat at kT (eV), friction gamma (1/ps): the exact Ornstein–Uhlenbeck step
+    v <- c v + sqrt((1-c²) kT/m) ξ, c = exp(-gamma h). Inside velocity Verlet it makes BAOAB (Leimkuhler &
+    Matthews 2013); with multiple time stepping it acts for half an outer step before and after (OBABO, as
+    i-PI). ``fix_com`` removes the centre-of-mass velocity the noise adds."""
+    def apply(v, masses, key, h):
+        c = jnp.exp(-gamma * h)
+        v = c * v + jnp.sqrt((1 - c ** 2) * kT / (MVV2E * masses[:, None])) * jax.random.normal(key, v.shape, v.dtype)
+        return remove_com_velocity(v, masses) if fix_com else v
+    return Thermostat(apply, middle=True)
 
-    B: kick dt/2; A: drift dt/2; O: exact Ornstein–Uhlenbeck over dt, v <- c v + sqrt((1-c²) kT/m) ξ with
-    c = exp(-gamma dt); A: drift dt/2; new forces; B: kick dt/2. The kinetic energy changed by O is added
-    to ``thermostat_work``. Returns ``(init_fn, step_fn(state, key))``.
+
+def _thermostat(state, thermostat, key, h):
+    """Apply the thermostat over h (ps); the kinetic energy it takes goes to ``thermostat_work``."""
+    v = thermostat.apply(state.velocities, state.masses, key, h)
+    work = kinetic_energy(state.velocities, state.masses) - kinetic_energy(v, state.masses)
+    return state._replace(velocities=v, thermostat_work=state.thermostat_work + work)
+
+
+def stale(neighbors, positions):
+    """Has an atom moved more than half the skin since the neighbour list was built? (False without a list.)"""
+    if neighbors is None:
+        return jnp.zeros((), bool)
+    return jnp.max(jnp.sum((positions - neighbors.reference) ** 2, axis=-1)) > neighbors.half_skin ** 2
+
+
+def integrator(potential, dt, thermostat=None, slow=None, k=1):
+    """Velocity Verlet with time step dt (ps); returns ``(init_fn, step_fn)``.
+
+    ``init_fn(positions, velocities, masses, neighbors=None, key=None, step=0) -> MDState``;
+    ``step_fn(state, neighbors, key) -> (state, stale)``. ``thermostat``: :func:`svr` or :func:`langevin` (NVT)
+    or None (NVE). ``slow``: multiple time stepping (RESPA, Tuckerman et al. 1992): every step is k inner
+    velocity-Verlet steps of dt with ``potential``, between two half kicks of k*dt with the correction
+    ``slow - potential`` (both evaluated at the same positions; the fast forces there are reused). With slow
+    equal to potential the correction is exactly zero and the run is plain velocity Verlet.
     """
-    ef = _energy_and_forces(energy_fn)
+    if slow is None and k != 1:
+        raise ValueError("k inner steps need a slow potential")
+    outer = k * dt
 
-    def step_fn(state, key):
-        m = state.masses[:, None]
-        c = jnp.exp(-gamma * dt)
+    def correction(x, neighbors, key, e_fast, f_fast):
+        if slow is None:
+            return jnp.zeros_like(e_fast), jnp.zeros_like(f_fast)
+        e, f = slow(x, neighbors, key)
+        return e - e_fast, f - f_fast
+
+    def init_fn(positions, velocities, masses, neighbors=None, key=None, step=0):
+        x = jnp.asarray(positions)
+        key = jax.random.PRNGKey(0) if key is None else key
+        e, f = potential(x, neighbors, key)
+        es, fs = correction(x, neighbors, key, e, f)
+        zero = jnp.zeros((), x.dtype)
+        return MDState(x, jnp.asarray(velocities, x.dtype), jnp.asarray(masses, x.dtype), f, e, fs, es, zero,
+                       jnp.asarray(step, jnp.int32))
+
+    def inner(state, neighbors, key):
+        """One velocity-Verlet step of dt with the fast potential (BAOAB when the thermostat sits in the middle)."""
+        k_middle, k_force = jax.random.split(key)
         v = state.velocities + 0.5 * dt * _accel(state.forces, state.masses)
-        x = state.positions + 0.5 * dt * v
-        k_before = kinetic_energy(v, state.masses)
-        noise = jax.random.normal(key, v.shape, dtype=v.dtype)
-        v = c * v + jnp.sqrt((1 - c ** 2) * kT / (MVV2E * m)) * noise
-        work = state.thermostat_work + k_before - kinetic_energy(v, state.masses)
-        x = x + 0.5 * dt * v
-        e, f = ef(x)
+        if thermostat is not None and thermostat.middle and slow is None:
+            x = state.positions + 0.5 * dt * v
+            state = _thermostat(state._replace(velocities=v), thermostat, k_middle, dt)
+            v = state.velocities
+            x = x + 0.5 * dt * v
+        else:
+            x = state.positions + dt * v
+        e, f = potential(x, neighbors, k_force)
         v = v + 0.5 * dt * _accel(f, state.masses)
-        return state._replace(positions=x, velocities=v, forces=f, energy=e, thermostat_work=work)
-    return _init(ef), jax.jit(step_fn)
+        return state._replace(positions=x, velocities=v, forces=f, energy=e), stale(neighbors, x)
+
+    def step_fn(state, neighbors, key):
+        k_before, k_after, k_slow, k_inner = jax.random.split(key, 4)
+        around = thermostat is not None and not (thermostat.middle and slow is None)
+        if around:
+            state = _thermostat(state, thermostat, k_before, 0.5 * outer)
+        state = state._replace(velocities=state.velocities + 0.5 * outer * _accel(state.slow_forces, state.masses))
+
+        def body(i, carry):
+            s, bad = carry
+            s, b = inner(s, neighbors, jax.random.fold_in(k_inner, i))
+            return s, bad | b
+        if k == 1:
+            state, bad = inner(state, neighbors, k_inner)
+        else:
+            state, bad = jax.lax.fori_loop(0, k, body, (state, jnp.zeros((), bool)))
+        es, fs = correction(state.positions, neighbors, k_slow, state.energy, state.forces)
+        state = state._replace(velocities=state.velocities + 0.5 * outer * _accel(fs, state.masses),
+                               slow_forces=fs, slow_energy=es, step=state.step + k)
+        if around:
+            state = _thermostat(state, thermostat, k_after, 0.5 * outer)
+        return state, bad
+    return init_fn, step_fn
 
 
-@partial(jax.jit, static_argnums=(0, 2, 4))
-def run(step_fn, state, n_steps, key=None, stride=1):
-    """Run ``n_steps`` steps with ``lax.scan``; returns (final state, :class:`Record` every ``stride`` steps).
+@partial(jax.jit, static_argnums=0)
+def advance(step_fn, state, neighbors, key, n_steps):
+    """Up to n_steps (outer) steps of ``step_fn`` in one ``lax.while_loop``; stops early on a stale neighbour
+    list or unstable dynamics, keeping the last good state. Returns (state, steps done, status): status OK,
+    STALE or UNSTABLE."""
+    def finite(s):
+        return (jnp.isfinite(potential_energy(s)) & jnp.all(jnp.isfinite(s.velocities))
+                & jnp.all(jnp.isfinite(s.forces)) & jnp.all(jnp.isfinite(s.slow_forces)))
 
-    ``key`` (a PRNG key) is required for stochastic step functions and must be None for NVE ones;
-    ``n_steps`` must be a multiple of ``stride``. The record holds n_steps // stride samples, each taken
-    after a block of ``stride`` steps.
-    """
-    if n_steps % stride:
-        raise ValueError(f"n_steps={n_steps} is not a multiple of stride={stride}")
+    def cond(carry):
+        return (carry[1] < n_steps) & (carry[2] == OK)
 
-    def one(carry, _):
-        s, k = carry
-        if k is None:
-            return (step_fn(s), None), None
-        k, sub = jax.random.split(k)
-        return (step_fn(s, sub), k), None
+    def body(carry):
+        s, i, _ = carry
+        new, bad = step_fn(s, neighbors, jax.random.fold_in(key, s.step))
+        moved = jnp.max(jnp.sum((new.positions - s.positions) ** 2, axis=-1)) > MAX_MOVE ** 2
+        status = jnp.where(bad, STALE, jnp.where(finite(new) & ~moved, OK, UNSTABLE))
+        keep = status == OK
+        s = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, s)
+        return s, i + keep.astype(i.dtype), status
 
-    def block(carry, _):
-        carry, _ = jax.lax.scan(one, carry, None, length=stride)
-        s = carry[0]
-        kin = kinetic_energy(s.velocities, s.masses)
-        return carry, Record(s.energy, kin, s.energy + kin + s.thermostat_work)
+    return jax.lax.while_loop(cond, body, (state, jnp.zeros((), jnp.int32), jnp.asarray(OK)))
 
-    (state, _), record = jax.lax.scan(block, (state, key), None, length=n_steps // stride)
-    return state, record
+
+class Unstable(Exception):
+    """The dynamics blew up; ``state`` is the last good state."""
+
+    def __init__(self, message, state):
+        super().__init__(message)
+        self.state = state
+
+
+def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
+    """Run n_steps (outer) steps from the host, yielding ``(state, neighbors)`` after every ``block`` steps (the
+    last block may be shorter). ``rebuild(positions, neighbors) -> neighbors`` makes a fresh list at the
+    current positions when the old one goes stale. Raises :class:`Unstable` when the dynamics blow up or an
+    atom crosses half the skin within one step of a fresh list."""
+    done = 0
+    while done < n_steps:
+        todo, fresh = min(block, n_steps - done), False
+        while todo:
+            state, n, status = advance(step_fn, state, neighbors, key, todo)
+            n, status = int(n), int(status)
+            todo, done = todo - n, done + n
+            fresh = fresh and n == 0
+            if status == UNSTABLE:
+                raise Unstable("non-finite energy or forces, or an atom moved more than "
+                               f"{MAX_MOVE} Å in one step", state)
+            if status == STALE:
+                if fresh or rebuild is None:
+                    raise Unstable("an atom moved more than half the neighbour-list skin in one step "
+                                   "(increase the skin or shorten the time step)", state)
+                neighbors, fresh = rebuild(state.positions, neighbors), True
+        yield state, neighbors

@@ -1,0 +1,113 @@
+"""Potentials for MD (eqt_model.md): an eqt model (plain, averaged on a grid, randomly rotated) as a pure JAX
+function over an MD neighbour list, and any ASE calculator through a host callback.
+
+An MD neighbour list holds every pair within cutoff + skin of the positions it was built at (the reference);
+it stays valid while no atom has moved more than half the skin from there (md.stale checks it inside the
+jitted loop), and pairs in the skin add nothing (the model's cutoff function is zero there). It is built on
+the host by ASE's O(N) search (eqt_model.neighbors) with a padded capacity that only grows: a list is always
+built at the capacity its pairs need, so it never truncates.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import averaging, model
+from . import neighbors as nbmod
+from .rotations import random_rotations
+
+
+class NeighborList(NamedTuple):
+    """A padded neighbour list for a fixed cell (a pytree; see eqt_model.neighbors for the first four)."""
+    neighbors: jax.Array  # (N, K) int32
+    shifts: jax.Array  # (N, K, 3) integer lattice shifts, as floats
+    mask: jax.Array  # (N, K) bool
+    reverse: jax.Array  # (N, K) int32
+    cell: jax.Array  # (3, 3) Å, rows = lattice vectors; zeros for an open system
+    reference: jax.Array  # (N, 3) Å, the positions it was built at
+    half_skin: jax.Array  # () Å
+
+
+def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0):
+    """A NeighborList of pairs within cutoff + skin (Å) of positions (N, 3); cell (3, 3) or None (open).
+    The capacity is at least ``capacity`` and at least what the pairs need (eqt_model.neighbors.capacity_for),
+    so a list passed back in keeps its shape unless it must grow."""
+    positions = np.asarray(positions, float)
+    periodic = cell is not None and bool(np.any(pbc))
+    cell_arg = np.asarray(cell, float) if periodic else None
+    pbc_arg = pbc if periodic else False
+    count = nbmod.count_max(positions, cell_arg, pbc_arg, cutoff + skin)
+    capacity = max(capacity, nbmod.capacity_for(count))
+    nb = nbmod.build(positions, cell_arg, pbc_arg, cutoff + skin, capacity)
+    dtype = jnp.result_type(float)
+    return NeighborList(jnp.asarray(nb.neighbors), jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask),
+                        jnp.asarray(nb.reverse), jnp.asarray(cell_arg if periodic else np.zeros((3, 3)), dtype),
+                        jnp.asarray(positions, dtype), jnp.asarray(0.5 * skin, dtype))
+
+
+def rebuilder(cutoff, skin, pbc):
+    """``rebuild(positions, old) -> NeighborList`` at the old list's cell and (at least) capacity."""
+    def rebuild(positions, old):
+        cell = np.asarray(old.cell) if bool(np.any(pbc)) else None
+        return neighbor_list(np.asarray(positions), cell, pbc, cutoff, skin, old.neighbors.shape[1])
+    return rebuild
+
+
+def _graph(x, neighbors, species):
+    return model.Graph(x, neighbors.cell, species, neighbors.neighbors, neighbors.shifts, neighbors.mask,
+                       neighbors.reverse)
+
+
+def model_potential(params, config, species, grid=None, random_rotation=False, per_call=1):
+    """An eqt model as an MD potential. species (N,) indices into config.species. grid: a rotations.Grid to
+    average over (None: plain); random_rotation: rotate the structure by a fresh random rotation drawn from the
+    step's key at every evaluation (with grid: the grid turned by it). per_call: rotations per vmapped batch
+    (averaging.per_call); the batches run one after the other (lax.map)."""
+    species = jnp.asarray(species)
+    if grid is not None:
+        n = len(grid.rotations)
+        pad = -n % per_call
+        rots = np.concatenate([np.asarray(grid.rotations, float), np.broadcast_to(np.eye(3), (pad, 3, 3))])
+        weights = np.concatenate([np.asarray(grid.weights, float), np.zeros(pad)])
+
+    def potential(x, neighbors, key):
+        graph = _graph(x, neighbors, species)
+        q = random_rotations(key, 1)[0].astype(x.dtype) if random_rotation else None
+        if grid is None:
+            if q is None:
+                return model.energy_and_forces(params, config, graph)
+            return averaging._rotated_energy_and_forces(params, config, graph, q)
+        r = jnp.asarray(rots, x.dtype)
+        if q is not None:
+            r = r @ q
+        batches = r.reshape(-1, per_call, 3, 3)
+
+        def one_batch(rb):
+            return jax.vmap(averaging._rotated_energy_and_forces, in_axes=(None, None, None, 0))(
+                params, config, graph, rb)
+        e, f = jax.lax.map(one_batch, batches)
+        w = jnp.asarray(weights, x.dtype)
+        return jnp.sum(w * e.reshape(-1)), jnp.einsum("k,kad->ad", w, f.reshape(-1, *x.shape))
+    return potential
+
+
+def calculator_potential(calculator, numbers, cell, pbc, grid=None, random_rotation=False):
+    """Any ASE calculator as an MD potential, called on the host (jax.pure_callback; float64 there), averaged
+    by rotating the structure over grid (calculator.ase_evaluator) and/or by a fresh random rotation from the
+    step's key. numbers (N,); cell (3, 3) Å or None (open); pbc (3,)."""
+    from .calculator import ase_evaluator
+    evaluate = ase_evaluator(calculator)
+    rots = np.eye(3)[None] if grid is None else np.asarray(grid.rotations, float)
+    weights = np.ones(1) if grid is None else np.asarray(grid.weights, float)
+    cell = None if cell is None or not np.any(pbc) else np.asarray(cell, float)
+
+    def host(x, q):
+        e, f = evaluate(np.asarray(x, float), cell, numbers, pbc, rots @ np.asarray(q, float))
+        return np.asarray(weights @ e, x.dtype), np.einsum("k,kad->ad", weights, f).astype(x.dtype)
+
+    def potential(x, neighbors, key):
+        q = random_rotations(key, 1)[0].astype(x.dtype) if random_rotation else jnp.eye(3, dtype=x.dtype)
+        shapes = (jax.ShapeDtypeStruct((), x.dtype), jax.ShapeDtypeStruct(x.shape, x.dtype))
+        return jax.pure_callback(host, shapes, x, q)
+    return potential
