@@ -2,10 +2,12 @@
 function over an MD neighbour list, and any ASE calculator through a host callback.
 
 An MD neighbour list holds every pair within cutoff + skin of the positions it was built at (the reference);
-it stays valid while no atom has moved more than half the skin from there (md.stale checks it inside the
-jitted loop), and pairs in the skin add nothing (the model's cutoff function is zero there). It is built on
-the host by ASE's O(N) search (eqt_model.neighbors) with a padded capacity that only grows: a list is always
-built at the capacity its pairs need, so it never truncates.
+it stays valid while no atom has moved more than half the skin from there. It is built on the host by ASE's
+O(N) search (eqt_model.neighbors) at the capacity its pairs need. At every evaluation the model keeps only the
+pairs within the cutoff (:func:`compact`: the model's cost grows with the square of the slots per atom, and
+the skin would double them), in ``slots`` slots per atom; more pairs than that is an overflow. md.stale asks
+:meth:`NeighborList.invalid` inside the jitted loop, and the host rebuilds the list, with more slots after an
+overflow: nothing is ever truncated.
 """
 from typing import NamedTuple
 
@@ -27,36 +29,71 @@ class NeighborList(NamedTuple):
     cell: jax.Array  # (3, 3) Å, rows = lattice vectors; zeros for an open system
     reference: jax.Array  # (N, 3) Å, the positions it was built at
     half_skin: jax.Array  # () Å
+    cutoff: jax.Array  # () Å
+    slots: jax.Array  # (C,) zeros: its shape is the capacity of the compacted list
+
+    def within(self, positions):
+        """(N, K) bool: which listed pairs are closer than the cutoff at these positions."""
+        d = positions[self.neighbors] - positions[:, None, :] + self.shifts @ self.cell
+        return self.mask & (jnp.sum(d * d, axis=-1) < self.cutoff ** 2)
+
+    def invalid(self, positions):
+        """Must the list be rebuilt before an evaluation at these positions? (an atom moved more than half
+        the skin, or more pairs within the cutoff than slots)"""
+        moved = jnp.max(jnp.sum((positions - self.reference) ** 2, axis=-1)) > self.half_skin ** 2
+        return moved | (jnp.max(jnp.sum(self.within(positions), axis=1)) > self.slots.shape[0])
 
 
-def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0):
+def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0):
     """A NeighborList of pairs within cutoff + skin (Å) of positions (N, 3); cell (3, 3) or None (open).
-    The capacity is at least ``capacity`` and at least what the pairs need (eqt_model.neighbors.capacity_for),
-    so a list passed back in keeps its shape unless it must grow."""
+    Its capacity and slots are at least ``capacity`` and ``slots`` and at least what the pairs within cutoff
+    + skin and within cutoff need (eqt_model.neighbors.capacity_for), so a list passed back in keeps its
+    shapes (no recompilation) unless they must grow."""
     positions = np.asarray(positions, float)
     periodic = cell is not None and bool(np.any(pbc))
     cell_arg = np.asarray(cell, float) if periodic else None
     pbc_arg = pbc if periodic else False
-    count = nbmod.count_max(positions, cell_arg, pbc_arg, cutoff + skin)
-    capacity = max(capacity, nbmod.capacity_for(count))
+    capacity = max(capacity, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff + skin)))
+    slots = max(slots, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff)))
     nb = nbmod.build(positions, cell_arg, pbc_arg, cutoff + skin, capacity)
     dtype = jnp.result_type(float)
     return NeighborList(jnp.asarray(nb.neighbors), jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask),
                         jnp.asarray(nb.reverse), jnp.asarray(cell_arg if periodic else np.zeros((3, 3)), dtype),
-                        jnp.asarray(positions, dtype), jnp.asarray(0.5 * skin, dtype))
+                        jnp.asarray(positions, dtype), jnp.asarray(0.5 * skin, dtype), jnp.asarray(cutoff, dtype),
+                        jnp.zeros(min(slots, capacity), jnp.int8))
 
 
 def rebuilder(cutoff, skin, pbc):
-    """``rebuild(positions, old) -> NeighborList`` at the old list's cell and (at least) capacity."""
+    """``rebuild(positions, old) -> NeighborList`` at the old list's cell and (at least) its shapes."""
     def rebuild(positions, old):
         cell = np.asarray(old.cell) if bool(np.any(pbc)) else None
-        return neighbor_list(np.asarray(positions), cell, pbc, cutoff, skin, old.neighbors.shape[1])
+        return neighbor_list(np.asarray(positions), cell, pbc, cutoff, skin, old.neighbors.shape[1],
+                             old.slots.shape[0])
     return rebuild
 
 
+def compact(nb, positions):
+    """The pairs within the cutoff moved to the first ``slots`` slots of each row: (neighbors, shifts, mask,
+    reverse) of shape (N, C) for the model (eqt_model.neighbors' layout; rows with more pairs than C are cut,
+    which NeighborList.invalid reports before)."""
+    n, k = nb.neighbors.shape
+    c = nb.slots.shape[0]
+    within = nb.within(jax.lax.stop_gradient(positions))
+    order = jnp.argsort(~within, axis=1, stable=True)  # pairs within the cutoff first, in list order
+    slot_of = jnp.argsort(order, axis=1)  # old slot -> new slot
+    sel = order[:, :c]
+    mask = jnp.take_along_axis(within, sel, axis=1)
+    rows = jnp.arange(n)[:, None]
+    neighbors = jnp.where(mask, jnp.take_along_axis(nb.neighbors, sel, axis=1), rows)
+    shifts = jnp.where(mask[..., None], jnp.take_along_axis(nb.shifts, sel[..., None], axis=1), 0)
+    old = jnp.take_along_axis(nb.reverse, sel, axis=1)  # flat index j * k + k' of the reverse edge
+    j, back = old // k, old % k
+    reverse = jnp.where(mask, j * c + slot_of[j, back], 0).astype(nb.reverse.dtype)
+    return neighbors, shifts, mask, reverse
+
+
 def _graph(x, neighbors, species):
-    return model.Graph(x, neighbors.cell, species, neighbors.neighbors, neighbors.shifts, neighbors.mask,
-                       neighbors.reverse)
+    return model.Graph(x, neighbors.cell, species, *compact(neighbors, x))
 
 
 def model_potential(params, config, species, grid=None, random_rotation=False, per_call=1):

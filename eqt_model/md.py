@@ -8,8 +8,9 @@ from any ``energy_fn(positions)``, forces by ``-grad``.
 :func:`integrator` returns ``(init_fn, step_fn)``; ``step_fn(state, neighbors, key) -> (state, stale)`` makes
 one (outer) step: velocity Verlet, optionally with a thermostat (:func:`svr`, :func:`langevin`) and multiple
 time stepping (RESPA: a ``slow`` potential whose difference to the fast one kicks every k inner steps).
-``stale`` is True when a force evaluation saw an atom more than half the skin from where the neighbour list
-was built: the step is then invalid and must be redone with a fresh list. :func:`advance` runs up to n steps
+``stale`` is True when the neighbour list was invalid for a force evaluation of the step (an atom more than
+half the skin from where it was built, or more pairs within the cutoff than its slots): the step must then be
+redone with a fresh list. :func:`advance` runs up to n steps
 inside one ``lax.while_loop`` and stops early, keeping the last good state, on a stale list or when the
 dynamics blow up (a non-finite number, an atom moving more than ``MAX_MOVE`` Å in one step);
 :func:`simulate` drives it from the host, rebuilding the list, and yields the state every ``block`` steps.
@@ -157,10 +158,11 @@ def _thermostat(state, thermostat, key, h):
 
 
 def stale(neighbors, positions):
-    """Has an atom moved more than half the skin since the neighbour list was built? (False without a list.)"""
+    """Must the neighbour list be rebuilt before an evaluation at these positions (``neighbors.invalid``)?
+    False without a list."""
     if neighbors is None:
         return jnp.zeros((), bool)
-    return jnp.max(jnp.sum((positions - neighbors.reference) ** 2, axis=-1)) > neighbors.half_skin ** 2
+    return neighbors.invalid(positions)
 
 
 def integrator(potential, dt, thermostat=None, slow=None, k=1):
@@ -267,7 +269,7 @@ def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
     """Run n_steps (outer) steps from the host, yielding ``(state, neighbors)`` after every ``block`` steps (the
     last block may be shorter). ``rebuild(positions, neighbors) -> neighbors`` makes a fresh list at the
     current positions when the old one goes stale. Raises :class:`Unstable` when the dynamics blow up or an
-    atom crosses half the skin within one step of a fresh list."""
+    fresh list is invalid after one step."""
     done = 0
     while done < n_steps:
         todo, fresh = min(block, n_steps - done), False
@@ -281,7 +283,7 @@ def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
                                f"{MAX_MOVE} Å in one step", state)
             if status == STALE:
                 if fresh or rebuild is None:
-                    raise Unstable("an atom moved more than half the neighbour-list skin in one step "
-                                   "(increase the skin or shorten the time step)", state)
+                    raise Unstable("a fresh neighbour list was invalid after one step: an atom moved more "
+                                   "than half the skin (increase the skin or shorten the time step)", state)
                 neighbors, fresh = rebuild(state.positions, neighbors), True
         yield state, neighbors

@@ -50,10 +50,12 @@ class NetCDFWriter:
 
     The first chunk fixes the schema (atoms, variables); later chunks must match it.
     `float64=True` stores coordinates, velocities and forces in double precision
-    (exact round trip); the default float32 follows the AMBER convention.
+    (exact round trip); the default float32 follows the AMBER convention. `append_at=n`
+    continues an existing file written by this class after its first n frames (later frames
+    are overwritten), with the same variables.
     """
 
-    def __init__(self, path, float64=False, title="", history=""):
+    def __init__(self, path, float64=False, title="", history="", append_at=None):
         self.path = str(path)
         self.float64 = float64
         self.title = title
@@ -61,6 +63,7 @@ class NetCDFWriter:
         self._nc = None
         self._names = None
         self._n = 0
+        self._append_at = append_at
 
     def __enter__(self):
         return self
@@ -75,7 +78,11 @@ class NetCDFWriter:
 
     def write(self, ds):
         """Append the frames of one trajectory chunk (an eqt Dataset)."""
-        if self._nc is None:
+        if self._nc is None and self._append_at is not None:
+            self._nc = netCDF4.Dataset(self.path, "a")
+            self._names = set(ds.variables) - {"spatial", "cell_vector"}
+            self._n = self._append_at
+        elif self._nc is None:
             self._create(ds)
         names = set(ds.variables) - {"spatial", "cell_vector"}
         if names != self._names:

@@ -1,0 +1,233 @@
+"""eqt-md: molecular dynamics with an eqt model (plain, averaged, randomly rotated, multiple time stepping) or
+any ASE calculator, streaming an eqt trajectory with a checkpoint for an exact --restart."""
+import hashlib
+import os
+import sys
+import time
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from eqt_analysis.errors import InputError
+from eqt_model.rotations import GridType
+
+from .common import POSITIVE, atomic_output, claim, command, command_line, default_output, eqt_command, format_option, quiet_option
+from .rotvar import _calculator
+
+
+def _checksum(path):
+    with open(path, "rb") as handle:
+        return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+
+
+def _structure(path, fmt, frame):
+    """(numbers, masses, positions, cell or None, pbc, velocities or None) of one frame of any trajectory."""
+    from eqt_analysis import io
+
+    ds = io.open_trajectory(path, fmt)
+    n = ds.sizes["frame"]
+    if not -n <= frame < n:
+        raise InputError(f"no frame {frame} (the file has {n})", path)
+    ds = ds.isel(frame=frame).load()
+    cell = ds["cell"].values if "cell" in ds else None
+    velocities = ds["velocities"].values if "velocities" in ds else None
+    return (ds["atomic_number"].values, ds["mass"].values, ds["positions"].values, cell, ds["pbc"].values,
+            velocities)
+
+
+def _save(arrays, path):
+    """Write the checkpoint atomically (temporary file in the same folder, fsync, rename)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _frames_up_to(path, step):
+    """How many frames of the trajectory at `path` have step <= `step` (the part a restart keeps)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        steps = np.asarray(nc["step"][:])
+    return int(np.searchsorted(steps, step, side="right"))
+
+
+def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
+    step = int(ds["step"].values[0])
+    ns_day = (step - first_step) * dt_fs * 1e-6 / max(time.perf_counter() - started, 1e-9) * 86400
+    drift = (float(ds["conserved_energy"].values[0]) - start_conserved) / n_atoms * 1e3
+    bar.set_postfix_str(f"{step * dt_fs * 1e-3:.3f} ps, {ns_day:.3g} ns/day, T {float(ds['temperature'].values[0]):.0f} K, "
+                        f"drift {drift:+.3f} meV/atom", refresh=False)
+    bar.update(step - bar.n - first_step)
+
+
+@eqt_command()
+@click.argument("model_file", metavar="[MODEL]", required=False)
+@click.argument("structure", metavar="STRUCTURE")
+@click.option("--calculator", default=None, metavar="MODULE:FACTORY",
+              help="Any ASE calculator instead of an eqt model (then give only STRUCTURE): FACTORY() returns it; "
+                   "run on the host (not jitted), averaged by rotating the structure.")
+@format_option
+@click.option("--frame", type=int, default=0, show_default=True, help="Frame of STRUCTURE to start from (-1 = last).")
+@click.option("--output", "-o", default=None, metavar="PATH",
+              help="Trajectory (eqt NetCDF), written frame by frame; PATH.ckpt holds the checkpoint. Default: "
+                   "STRUCTURE's name with .md.nc in the current folder. An existing PATH is never replaced: "
+                   "continue it with --restart.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Time steps to run (default: 1000).")
+@click.option("--time", "ps", type=POSITIVE, default=None, metavar="PS", help="Simulated time (ps), instead of --steps.")
+@click.option("--dt", type=POSITIVE, default=0.5, show_default=True, metavar="FS", help="Time step (fs).")
+@click.option("--stride", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Write a frame every N steps.")
+@click.option("--thermostat", type=click.Choice(["none", "svr", "langevin"]), default="none", show_default=True,
+              help="none: NVE; svr: stochastic velocity rescaling (Bussi); langevin: BAOAB (OBABO with --mts).")
+@click.option("--temperature", type=POSITIVE, default=300.0, show_default=True, metavar="K",
+              help="Thermostat temperature, and of the Maxwell–Boltzmann start velocities.")
+@click.option("--tau", type=POSITIVE, default=100.0, show_default=True, metavar="FS",
+              help="Thermostat time: SVR relaxation time; Langevin friction = 1/tau.")
+@click.option("--velocities", type=click.Choice(["auto", "input", "thermal"]), default="auto", show_default=True,
+              help="Start velocities: from STRUCTURE (input), Maxwell–Boltzmann at --temperature (thermal, seeded), "
+                   "or input when STRUCTURE has them (auto).")
+@click.option("--fix-com/--free-com", default=True, show_default=True,
+              help="Keep the centre of mass at rest (3N-3 degrees of freedom).")
+@click.option("--average", type=GridType(), default=None, metavar="GRID",
+              help="Forces of the model averaged over a rotation grid (1, i, 2, 2i, 3, 3i, L<order>[i], lebedev<N>[i]).")
+@click.option("--mts", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+              help="Multiple time stepping with --average: the plain model every step, the correction "
+                   "(averaged - plain) every K steps (the study: --dt 0.5 --mts 10 --average 2i).")
+@click.option("--random-rotation", is_flag=True, help="A fresh random rotation of the structure at every step.")
+@click.option("--record", type=GridType(), default=None, metavar="GRID",
+              help="On every frame, also store the plain and the GRID-averaged energy (energy_plain, energy_averaged).")
+@click.option("--record-forces", is_flag=True, help="With --record: store both models' forces too.")
+@click.option("--replay", is_flag=True,
+              help="Do not move atoms: evaluate --record GRID on the frames of STRUCTURE (a trajectory).")
+@click.option("--skin", type=POSITIVE, default=1.0, show_default=True, metavar="Å",
+              help="Neighbour-list skin: the list is rebuilt when an atom has moved half of it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of velocities, thermostat and rotations.")
+@click.option("--float64", is_flag=True, help="Double precision (default: float32).")
+@click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
+              help="Work space of one batch of rotations in an averaged evaluation.")
+@click.option("--restart", is_flag=True, help="Continue the run in --output from its checkpoint (bit for bit).")
+@quiet_option
+@command
+def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, stride, thermostat, temperature, tau,
+         velocities, fix_com, average, mts, random_rotation, record, record_forces, replay, skin, seed, float64,
+         memory, restart, quiet):
+    """Molecular dynamics of STRUCTURE (any trajectory format eqt reads; --frame picks the frame) with MODEL
+    (model.pkl) or --calculator, NVE or NVT, written to an eqt trajectory every --stride steps. Units: Å, fs
+    on the command line, ps/eV/K in the output.
+
+    \b
+    Examples:
+      eqt-md example_data/model.pkl water.xyz --time 10 --thermostat svr --average 2i --mts 10 -o mts.nc
+      eqt-md example_data/model.pkl water.xyz --time 10 --thermostat svr -o plain.nc --restart
+      eqt-md example_data/model.pkl run.nc --replay --record 2i -o replay.nc
+    """
+    if calculator:
+        model_file, structure = None, structure if model_file is None else model_file
+        if structure is None:
+            raise InputError("give STRUCTURE")
+    elif model_file is None:
+        raise InputError("give MODEL and STRUCTURE (or --calculator MODULE:FACTORY and STRUCTURE)")
+    if steps is not None and ps is not None:
+        raise InputError("give --steps or --time, not both")
+    n_steps = steps or (round(ps * 1e3 / dt) if ps else 1000)
+    if n_steps % mts or stride % mts:
+        raise InputError(f"--steps ({n_steps}) and --stride ({stride}) must be multiples of --mts ({mts})")
+    if replay and not record:
+        raise InputError("--replay needs --record GRID")
+    output = output or default_output(structure, "replay" if replay else "md")
+    inputs = [structure] + ([model_file] if model_file else [])
+    target = claim({"-o": output}, inputs)["-o"]
+    if target.kind != "file":
+        raise InputError("eqt-md writes a NetCDF file; give a file name", output)
+    checkpoint_path = output + ".ckpt"
+    if restart and not (os.path.exists(output) and os.path.exists(checkpoint_path)):
+        raise InputError(f"nothing to restart: {output} and its checkpoint {checkpoint_path} must exist", output)
+    if not restart and os.path.lexists(output):
+        raise InputError("exists; choose another -o, remove it, or continue it with --restart", output)
+
+    import jax
+    if float64:
+        jax.config.update("jax_enable_x64", True)
+    from eqt_analysis.io.netcdf import NetCDFWriter
+    from eqt_model import md, modelfile, simulation
+
+    if calculator:
+        model_id = calculator
+    else:
+        config, params, _ = modelfile.load(model_file)
+        params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, jax.numpy.result_type(float)), params)
+        model_id = _checksum(model_file)
+    settings = simulation.Settings(
+        dt=dt, thermostat=thermostat, temperature=temperature, tau=tau, fix_com=fix_com, seed=seed,
+        average=average and average.name, mts=mts, random_rotation=random_rotation, skin=skin,
+        record=record and record.name, record_forces=record_forces, float64=float64,
+        model=model_id,
+        structure=f"{os.path.realpath(structure)}@{frame}")
+    numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
+    if calculator:
+        potentials = simulation.calculator_potentials(_calculator(calculator), numbers, cell, pbc, settings)
+    else:
+        potentials = simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, memory)
+    if replay:
+        return _replay(structure, fmt, potentials, settings, target, quiet)
+    simulation.check_structure(positions, cell, pbc)
+    if velocities == "input" and v_in is None:
+        raise InputError("has no velocities (use --velocities thermal)", structure)
+    v_start = None if velocities == "thermal" or v_in is None else v_in
+    saved = dict(np.load(checkpoint_path)) if restart else None
+    run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
+    first = int(run.state.step)
+    if first >= n_steps:
+        click.echo(f"{output} already holds step {first} >= {n_steps}; nothing to do", err=True)
+        return
+    keep = _frames_up_to(output, first) if restart else None
+    history = command_line()
+    if not quiet:
+        click.echo(f"eqt-md: {len(numbers)} atoms, {settings.mode()}, {thermostat} thermostat, steps {first}..{n_steps} "
+                   f"of {dt:g} fs -> {output}", err=True)
+    with NetCDFWriter(output, float64=float64, title="eqt-md", history=history, append_at=keep) as writer, \
+            tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar:
+        if not restart:
+            writer.write(run.frame())
+            _save(run.checkpoint(), checkpoint_path)
+        started = time.perf_counter()
+        try:
+            for ds in run.frames(n_steps, stride):
+                writer.write(ds)
+                _save(run.checkpoint(), checkpoint_path)
+                _progress(bar, ds, started, first, dt, len(numbers), run.start_conserved)
+        except md.Unstable as err:
+            raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "
+                                       f"and its checkpoint hold the run up to step {int(run.state.step)}") from None
+
+
+def _replay(structure, fmt, potentials, settings, target, quiet):
+    """Plain and averaged energies (and forces) on every frame of a trajectory, atoms not moved; the frames
+    with these variables added go to the output (atomically: it appears when complete)."""
+    from eqt_analysis import io
+    from eqt_analysis.io.netcdf import NetCDFWriter
+    from eqt_model import simulation
+
+    _, _, record, cutoff = potentials
+    names = {"energy_plain": "energy of the plain model",
+             "energy_averaged": f"energy of the model averaged on grid {settings.record}"}
+    with atomic_output(target, ".nc") as tmp, NetCDFWriter(tmp, title="eqt-md --replay", history=command_line()) as writer, \
+            tqdm(total=io.count_frames(structure, fmt), unit="frame", disable=quiet, file=sys.stderr, desc="replay") as bar:
+        for chunk in io.iter_trajectory(structure, fmt):
+            pbc = chunk["pbc"].values
+            values = [simulation.replay(record, cutoff, chunk["positions"].values[i],
+                                        chunk["cell"].values[i] if "cell" in chunk else None, pbc)
+                      for i in range(chunk.sizes["frame"])]
+            for k, name in enumerate(names):
+                chunk[name] = ("frame", np.array([float(v[k][0]) for v in values]))
+                chunk[name].attrs.update(units="electronvolt", long_name=names[name])
+                if settings.record_forces:
+                    forces = name.replace("energy", "forces")
+                    chunk[forces] = (("frame", "atom", "spatial"), np.array([np.asarray(v[k][1], float) for v in values]))
+                    chunk[forces].attrs.update(units="electronvolt/angstrom", long_name=names[name].replace("energy", "forces"))
+            writer.write(chunk)
+            bar.update(chunk.sizes["frame"])

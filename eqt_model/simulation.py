@@ -1,0 +1,215 @@
+"""One MD run of eqt-md: the potentials of a force mode, the integrator, the neighbour list, trajectory frames
+and checkpoints, from a structure and an eqt model or any ASE calculator. No files here: the command reads
+the structure, writes the frames (eqt trajectory chunks) and saves the checkpoints (plain arrays).
+
+Force modes (the study's): plain; averaged over a grid at every step; a fresh random rotation at every step;
+multiple time stepping (``mts`` = k > 1): the plain model every inner step and the correction (averaged -
+plain) every k-th. ``record`` evaluates the plain and the averaged model on each written frame.
+"""
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eqt_analysis import trajectory
+from eqt_analysis.errors import InputError
+
+from . import averaging, forcefield, md, rotations
+
+MIN_DISTANCE = 0.5  # Å: atoms closer than this overlap
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything that defines the dynamics (a restart must match it). Times in fs as given, temperature K."""
+    dt: float = 0.5
+    thermostat: str = "none"  # none (NVE), svr, langevin
+    temperature: float = 300.0
+    tau: float = 100.0  # fs: SVR relaxation time; Langevin friction 1/tau
+    fix_com: bool = True
+    seed: int = 0
+    average: str | None = None  # grid name
+    mts: int = 1
+    random_rotation: bool = False
+    skin: float = 1.0  # Å
+    record: str | None = None  # grid name: plain and averaged energies on every frame
+    record_forces: bool = False
+    float64: bool = False
+    model: str = ""  # what the forces come from (model file checksum or calculator factory)
+    structure: str = ""  # the start structure (path and frame), or the restart's origin
+
+    def describe(self):
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def mode(self):
+        if self.random_rotation:
+            return "random rotation every step" + (f", grid {self.average}" if self.average else "")
+        if self.average and self.mts > 1:
+            return f"multiple time stepping: plain every {self.dt:g} fs, grid {self.average} every {self.mts * self.dt:g} fs"
+        return f"averaged on grid {self.average}" if self.average else "plain"
+
+
+def check_structure(positions, cell, pbc):
+    """Overlapping atoms (closer than MIN_DISTANCE Å, periodic images included) are bad input."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    periodic = cell is not None and bool(np.any(pbc))
+    atoms = Atoms(positions=positions, cell=cell if periodic else None, pbc=pbc if periodic else False)
+    i, j, d = neighbor_list("ijd", atoms, MIN_DISTANCE, self_interaction=False)
+    if len(i):
+        k = int(np.argmin(d))
+        raise InputError(f"atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, less than {MIN_DISTANCE} Å)")
+
+
+def model_potentials(params, config, numbers, positions, cell, pbc, settings, memory=averaging.DEFAULT_MEMORY_MB):
+    """(fast, slow, record, cutoff) for an eqt model: the integrator's potential and MTS slow potential (or
+    None), and the recording pair (plain, averaged) or None."""
+    known = {z: i for i, z in enumerate(config.species)}
+    unknown = sorted(set(int(z) for z in numbers) - set(known))
+    if unknown:
+        raise InputError(f"species {unknown} unknown to the model (it knows {list(config.species)})")
+    species = np.array([known[int(z)] for z in numbers])
+    probe = forcefield.neighbor_list(positions, cell, pbc, config.cutoff, settings.skin)
+    itemsize = 8 if settings.float64 else 4
+    per_call = averaging.per_call(memory, config, len(numbers), probe.neighbors.shape[1], itemsize)
+
+    def potential(grid_name=None, random_rotation=False):
+        grid = None if grid_name is None else rotations.grid(grid_name)
+        return forcefield.model_potential(params, config, species, grid, random_rotation,
+                                          min(per_call, len(grid.rotations)) if grid else 1)
+    return _modes(potential, settings) + (config.cutoff,)
+
+
+def calculator_potentials(calculator, numbers, cell, pbc, settings):
+    """(fast, slow, record, cutoff=None) for an ASE calculator (host callbacks)."""
+    def potential(grid_name=None, random_rotation=False):
+        grid = None if grid_name is None else rotations.grid(grid_name)
+        return forcefield.calculator_potential(calculator, numbers, cell, pbc, grid, random_rotation)
+    return _modes(potential, settings) + (None,)
+
+
+def _modes(potential, settings):
+    if settings.mts > 1:
+        if not settings.average or settings.random_rotation:
+            raise InputError("multiple time stepping (--mts) needs --average GRID (and no --random-rotation)")
+        fast, slow = potential(), potential(settings.average)
+    else:
+        fast, slow = potential(settings.average, settings.random_rotation), None
+    record = (potential(), potential(settings.record)) if settings.record else None
+    return fast, slow, record
+
+
+class Run:
+    """An MD run: ``frames(n_steps, stride)`` yields trajectory chunks of one frame; ``checkpoint()`` the arrays
+    for an exact restart (``Run(..., checkpoint=arrays)``).
+
+    numbers, masses (N,) amu; positions (N, 3) Å; cell (3, 3) Å or None; pbc (3,); velocities (N, 3) Å/ps or
+    None (Maxwell–Boltzmann at settings.temperature, seeded); potentials from model_potentials or
+    calculator_potentials.
+    """
+
+    def __init__(self, settings, potentials, numbers, masses, positions, cell, pbc, velocities=None, checkpoint=None):
+        self.settings = s = settings
+        fast, slow, record, cutoff = potentials
+        self.numbers, self.cell, self.pbc = np.asarray(numbers), cell, np.asarray(pbc, bool)
+        dtype = jnp.float64 if s.float64 else jnp.float32
+        masses = jnp.asarray(masses, dtype)
+        self.dt_ps = s.dt * 1e-3
+        self.dof = md.degrees_of_freedom(len(masses), s.fix_com)
+        kT = md.KB * s.temperature
+        thermostat = {"none": None, "svr": lambda: md.svr(kT, s.tau * 1e-3, self.dof),
+                      "langevin": lambda: md.langevin(kT, 1e3 / s.tau, s.fix_com)}[s.thermostat]
+        self.init_fn, self.step_fn = md.integrator(fast, self.dt_ps, thermostat and thermostat(), slow, s.mts)
+        self.key = jax.random.PRNGKey(s.seed)
+        self.rebuild = None if cutoff is None else forcefield.rebuilder(cutoff, s.skin, self.pbc)
+        if checkpoint is not None:
+            self._restore(checkpoint, cutoff, dtype)
+        else:
+            positions = jnp.asarray(positions, dtype)
+            self.neighbors = None if cutoff is None else forcefield.neighbor_list(positions, cell, pbc, cutoff, s.skin)
+            if velocities is None:
+                velocities = md.maxwell_boltzmann(jax.random.fold_in(self.key, -1 % 2**31), masses, kT, s.fix_com)
+            elif s.fix_com:
+                velocities = md.remove_com_velocity(jnp.asarray(velocities, dtype), masses)
+            self.state = self.init_fn(positions, velocities, masses, self.neighbors, self.key)
+        self._record = None if record is None else jax.jit(lambda x, nb: (record[0](x, nb, self.key),
+                                                                          record[1](x, nb, self.key)))
+        self.start_conserved = float(md.conserved(self.state)) if checkpoint is None else float(checkpoint["start_conserved"])
+
+    def frames(self, n_steps, stride):
+        """Run to inner step n_steps (from the current step), yielding a one-frame trajectory chunk every
+        ``stride`` inner steps (both multiples of settings.mts). Raises md.Unstable on a blow-up."""
+        k = self.settings.mts
+        outer = (n_steps - int(self.state.step)) // k
+        for self.state, self.neighbors in md.simulate(self.step_fn, self.state, self.neighbors, self.key, outer,
+                                                      stride // k, self.rebuild):
+            yield self.frame()
+
+    def frame(self, state=None):
+        """The state (default: the current one) as a one-frame eqt trajectory chunk."""
+        s = self.state if state is None else state
+        kinetic = float(md.kinetic_energy(s.velocities, s.masses))
+        data = {"potential_energy": (float(md.potential_energy(s)), "electronvolt"),
+                "kinetic_energy": (kinetic, "electronvolt"),
+                "conserved_energy": (float(md.conserved(s)), "electronvolt"),
+                "temperature": (2 * kinetic / (self.dof * md.KB), "kelvin")}
+        atom_data = {}
+        if self._record is not None:
+            nb = self.neighbors  # valid at the current positions
+            (e_plain, f_plain), (e_avg, f_avg) = self._record(s.positions, nb)
+            data["energy_plain"] = (float(e_plain), "electronvolt")
+            data["energy_averaged"] = (float(e_avg), "electronvolt")
+            if self.settings.record_forces:
+                atom_data["forces_plain"] = (np.asarray(f_plain, float)[None], "electronvolt/angstrom")
+                atom_data["forces_averaged"] = (np.asarray(f_avg, float)[None], "electronvolt/angstrom")
+        step = int(s.step)
+        ds = trajectory.build(
+            np.asarray(s.positions, float)[None], self.numbers, masses=np.asarray(s.masses, float),
+            cell=None if self.cell is None else np.asarray(self.cell, float)[None], pbc=self.pbc,
+            velocities=np.asarray(s.velocities, float)[None],
+            forces=np.asarray(s.forces + s.slow_forces, float)[None], time=[step * self.dt_ps], step=[step],
+            frame_data={name: (np.array([value]), unit) for name, (value, unit) in data.items()},
+            atom_data=atom_data)
+        if self._record is not None:
+            ds["energy_averaged"].attrs["long_name"] = f"energy of the model averaged on grid {self.settings.record}"
+            ds["energy_plain"].attrs["long_name"] = "energy of the plain model"
+        return ds
+
+    def checkpoint(self):
+        """Plain arrays that restore this run exactly (the neighbour list is rebuilt from its reference)."""
+        arrays = {f"state_{name}": np.asarray(value) for name, value in self.state._asdict().items()}
+        if self.neighbors is not None:
+            arrays["neighbors_reference"] = np.asarray(self.neighbors.reference)
+            arrays["neighbors_capacity"] = np.asarray(self.neighbors.neighbors.shape[1])
+            arrays["neighbors_slots"] = np.asarray(self.neighbors.slots.shape[0])
+        arrays["settings"] = np.asarray(self.settings.describe())
+        arrays["numbers"] = self.numbers
+        arrays["start_conserved"] = np.asarray(self.start_conserved)
+        return arrays
+
+    def _restore(self, arrays, cutoff, dtype):
+        mine, theirs = json.loads(self.settings.describe()), json.loads(str(arrays["settings"]))
+        differ = sorted(k for k in mine if mine[k] != theirs.get(k))
+        if differ or not np.array_equal(arrays["numbers"], self.numbers):
+            what = ", ".join(f"{k} {theirs.get(k)!r} -> {mine[k]!r}" for k in differ) or "atoms"
+            raise InputError(f"the checkpoint does not match this run ({what})")
+        self.state = md.MDState(**{name: jnp.asarray(arrays[f"state_{name}"]) for name in md.MDState._fields})
+        if self.state.positions.dtype != dtype:
+            raise InputError("the checkpoint's precision differs from this run's")
+        self.neighbors = None
+        if cutoff is not None:
+            self.neighbors = forcefield.neighbor_list(arrays["neighbors_reference"], self.cell, self.pbc, cutoff,
+                                                      self.settings.skin, int(arrays["neighbors_capacity"]),
+                                                      int(arrays["neighbors_slots"]))
+
+
+def replay(record_potentials, cutoff, positions, cell, pbc, skin=0.0):
+    """Plain and averaged (energy eV, forces eV/Å) of one frame, for --replay (fresh list, no skin)."""
+    plain, averaged = record_potentials
+    key = jax.random.PRNGKey(0)
+    nb = None if cutoff is None else forcefield.neighbor_list(positions, cell, pbc, cutoff, skin)
+    x = jnp.asarray(positions, jnp.result_type(float))
+    return plain(x, nb, key), averaged(x, nb, key)
