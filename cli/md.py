@@ -66,7 +66,7 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
 
 @eqt_command()
 @click.argument("model_file", metavar="[MODEL]", required=False)
-@click.argument("structure", metavar="STRUCTURE")
+@click.argument("structure", metavar="STRUCTURE", required=False)
 @click.option("--calculator", default=None, metavar="MODULE:FACTORY",
               help="Any ASE calculator instead of an eqt model (then give only STRUCTURE): FACTORY() returns it; "
                    "run on the host (not jitted), averaged by rotating the structure.")
@@ -126,10 +126,10 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
       eqt-md example_data/model.pkl run.nc --replay --record 2i -o replay.nc
     """
     if calculator:
-        model_file, structure = None, structure if model_file is None else model_file
-        if structure is None:
-            raise InputError("give STRUCTURE")
-    elif model_file is None:
+        if structure is not None:
+            raise InputError("give only STRUCTURE with --calculator, not MODEL")
+        model_file, structure = None, model_file
+    if structure is None:
         raise InputError("give MODEL and STRUCTURE (or --calculator MODULE:FACTORY and STRUCTURE)")
     if steps is not None and ps is not None:
         raise InputError("give --steps or --time, not both")
@@ -213,21 +213,24 @@ def _replay(structure, fmt, potentials, settings, target, quiet):
     from eqt_model import simulation
 
     _, _, record, cutoff = potentials
-    names = {"energy_plain": "energy of the plain model",
-             "energy_averaged": f"energy of the model averaged on grid {settings.record}"}
+    evaluate = simulation.replayer(record, cutoff)
     with atomic_output(target, ".nc") as tmp, NetCDFWriter(tmp, title="eqt-md --replay", history=command_line()) as writer, \
             tqdm(total=io.count_frames(structure, fmt), unit="frame", disable=quiet, file=sys.stderr, desc="replay") as bar:
         for chunk in io.iter_trajectory(structure, fmt):
             pbc = chunk["pbc"].values
-            values = [simulation.replay(record, cutoff, chunk["positions"].values[i],
-                                        chunk["cell"].values[i] if "cell" in chunk else None, pbc)
+            values = [evaluate(chunk["positions"].values[i], chunk["cell"].values[i] if "cell" in chunk else None, pbc)
                       for i in range(chunk.sizes["frame"])]
-            for k, name in enumerate(names):
-                chunk[name] = ("frame", np.array([float(v[k][0]) for v in values]))
-                chunk[name].attrs.update(units="electronvolt", long_name=names[name])
+            for k, name in enumerate(("plain", "averaged")):
+                chunk[f"energy_{name}"] = ("frame", np.array([float(v[k][0]) for v in values]))
+                chunk[f"energy_{name}"].attrs["units"] = "electronvolt"
                 if settings.record_forces:
-                    forces = name.replace("energy", "forces")
-                    chunk[forces] = (("frame", "atom", "spatial"), np.array([np.asarray(v[k][1], float) for v in values]))
-                    chunk[forces].attrs.update(units="electronvolt/angstrom", long_name=names[name].replace("energy", "forces"))
+                    chunk[f"forces_{name}"] = (("frame", "atom", "spatial"), np.array([np.asarray(v[k][1], float)
+                                                                                      for v in values]))
+                    chunk[f"forces_{name}"].attrs["units"] = "electronvolt/angstrom"
+            simulation.label(chunk, settings.record)
             writer.write(chunk)
             bar.update(chunk.sizes["frame"])
+
+
+if __name__ == "__main__":
+    main()

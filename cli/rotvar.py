@@ -46,16 +46,38 @@ def _show(ds, style, where):
 
 
 def _from_properties(properties, columns, skip, n_atoms, output, style):
-    """The convergence table of energies recorded by i-PI (no model run)."""
-    from eqt_analysis.io import ipi
+    """The convergence table of energies recorded by i-PI or eqt-md --record / --replay (no model run)."""
+    from eqt_analysis.io import ipi, netcdf
     from eqt_model import rotvar
 
     where = claim_result(properties, "rotvar", output)
     if not os.path.exists(properties):
         raise InputError("no such file", properties)
-    ds = rotvar.from_properties(ipi.read_properties(properties), columns, skip, n_atoms, properties)
+    if netcdf.is_eqt_netcdf(properties):
+        props, atoms, grids = _recorded(properties)
+        columns = columns or grids
+        skip, n_atoms = skip or 0, n_atoms or atoms
+    else:
+        props = ipi.read_properties(properties)
+        skip, n_atoms = 1 if skip is None else skip, n_atoms or 1
+    ds = rotvar.from_properties(props, columns, skip, n_atoms, properties)
     _show(ds, style, where)
     write_result(ds, where)
+
+
+def _recorded(path):
+    """({name: (values, units)} of the per-frame series, atoms, {grid: name} of the recorded energies) of an
+    eqt trajectory."""
+    from eqt_analysis import io
+
+    ds = io.open_trajectory(path)
+    series = {name: (var.values, var.attrs.get("units", "")) for name, var in ds.data_vars.items()
+              if var.dims == ("frame",)}
+    grids = {ds[name].attrs["grid"]: name for name in ("energy_plain", "energy_averaged") if name in ds}
+    if len(grids) < 2:
+        raise InputError("no recorded energies (energy_plain, energy_averaged: run eqt-md with --record GRID "
+                         "or --replay)", path)
+    return series, ds.sizes["atom"], grids
 
 
 @eqt_command()
@@ -65,13 +87,17 @@ def _from_properties(properties, columns, skip, n_atoms, output, style):
               help="Any ASE calculator instead of an eqt model: FACTORY() must return it "
                    "(then give only STRUCTURES).")
 @click.option("--from-properties", "properties", default=None, type=click.Path(dir_okay=False),
-              help="No model run: an i-PI property file with the plain and averaged models' energies.")
+              help="No model run: an i-PI property file with the plain and averaged models' energies, or an "
+                   "eqt-md trajectory recorded with --record GRID (or made by --replay).")
 @click.option("--columns", default=None, metavar="GRID=COLUMN,...", callback=_columns,
-              help="Columns of --from-properties per grid. Default: pot_component_raw_0..5 = 1,i,2,2i,3,3i.")
-@click.option("--skip", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Rows of --from-properties to drop first (i-PI replays: the start structure).")
-@click.option("--atoms", "n_atoms", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Atoms per structure, for per-atom errors with --from-properties.")
+              help="Columns of --from-properties per grid. Default: pot_component_raw_0..5 = 1,i,2,2i,3,3i "
+                   "(i-PI); energy_plain and energy_averaged with their grids (eqt .nc).")
+@click.option("--skip", type=click.IntRange(min=0), default=None,
+              help="Rows of --from-properties to drop first. Default: 1 for i-PI files (a replay's start "
+                   "structure), 0 for eqt .nc.")
+@click.option("--atoms", "n_atoms", type=click.IntRange(min=1), default=None,
+              help="Atoms per structure, for per-atom errors with --from-properties. Default: 1 for i-PI files, "
+                   "the trajectory's atoms for eqt .nc.")
 @click.option("--grids", type=GridType(many=True), default="1,i,2,2i,3,3i", show_default=True, metavar="GRID,...",
               help="Averaging grids, coarse to fine (the last is the reference): 1 (plain), i, 2, 2i, 3, 3i, "
                    "L<order>[i], lebedev<N>[i].")
@@ -110,6 +136,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
       eqt-rotvar example_data/model.pkl ../shared/data/water_test.xyz --test-split --grids 1,2,3
       eqt-rotvar --calculator mypkg.calc:make water.xyz --l-max 3
       eqt-rotvar --from-properties replay.out --atoms 192
+      eqt-rotvar --from-properties md.nc   (eqt-md ... --record 2i)
     """
     style = "json" if as_json else "tsv" if tsv else "text"
     if as_json and tsv:

@@ -174,8 +174,7 @@ class Run:
             frame_data={name: (np.array([value]), unit) for name, (value, unit) in data.items()},
             atom_data=atom_data)
         if self._record is not None:
-            ds["energy_averaged"].attrs["long_name"] = f"energy of the model averaged on grid {self.settings.record}"
-            ds["energy_plain"].attrs["long_name"] = "energy of the plain model"
+            label(ds, self.settings.record)
         return ds
 
     def checkpoint(self):
@@ -206,10 +205,26 @@ class Run:
                                                       int(arrays["neighbors_slots"]))
 
 
-def replay(record_potentials, cutoff, positions, cell, pbc, skin=0.0):
-    """Plain and averaged (energy eV, forces eV/Å) of one frame, for --replay (fresh list, no skin)."""
+def label(ds, grid):
+    """long_name and grid attributes of the recorded variables (eqt-rotvar finds the grid there)."""
+    for name in ("energy", "forces"):
+        if f"{name}_plain" in ds:
+            ds[f"{name}_plain"].attrs.update(long_name=f"{name} of the plain model", grid="1")
+            ds[f"{name}_averaged"].attrs.update(long_name=f"{name} of the model averaged on grid {grid}", grid=grid)
+
+
+def replayer(record_potentials, cutoff):
+    """``evaluate(positions, cell, pbc) -> ((E, F) plain, (E, F) averaged)`` of single frames, for --replay
+    (jitted; a fresh list per frame, no skin; its shapes only grow, so it recompiles rarely)."""
     plain, averaged = record_potentials
     key = jax.random.PRNGKey(0)
-    nb = None if cutoff is None else forcefield.neighbor_list(positions, cell, pbc, cutoff, skin)
-    x = jnp.asarray(positions, jnp.result_type(float))
-    return plain(x, nb, key), averaged(x, nb, key)
+    both = jax.jit(lambda x, nb: (plain(x, nb, key), averaged(x, nb, key)))
+    shapes = {"capacity": 0, "slots": 0}
+
+    def evaluate(positions, cell, pbc):
+        nb = None
+        if cutoff is not None:
+            nb = forcefield.neighbor_list(positions, cell, pbc, cutoff, 0.0, shapes["capacity"], shapes["slots"])
+            shapes.update(capacity=nb.neighbors.shape[1], slots=nb.slots.shape[0])
+        return both(jnp.asarray(positions, jnp.result_type(float)), nb)
+    return evaluate

@@ -80,6 +80,7 @@ class NetCDFWriter:
         """Append the frames of one trajectory chunk (an eqt Dataset)."""
         if self._nc is None and self._append_at is not None:
             self._nc = netCDF4.Dataset(self.path, "a")
+            self._nc.set_auto_scale(False)  # as _create: forces are stored as eV/Å with an AMBER scale_factor
             self._names = set(ds.variables) - {"spatial", "cell_vector"}
             self._n = self._append_at
         elif self._nc is None:
@@ -164,9 +165,9 @@ class NetCDFWriter:
                 self._names.discard(name)
                 continue
             out = nc.createVariable(name, dtype, var.dims)
-            for key in ("units", "long_name"):
-                if key in var.attrs:
-                    setattr(out, key, var.attrs[key])
+            for key, value in var.attrs.items():  # units, long_name, and any other text or number
+                if isinstance(value, (str, int, float, np.integer, np.floating)) and not key.startswith("_"):
+                    setattr(out, key, value)
             if "frame" not in var.dims:
                 out[:] = np.asarray(var.values).astype(dtype)
 
@@ -440,7 +441,7 @@ def _to_eqt(raw, path):
         if name in ds:
             ds[name] = ds[name].load()
     for name, var in ds.variables.items():
-        var.attrs = {k: v for k, v in var.attrs.items() if k in ("units", "long_name")}
+        var.attrs = {k: v for k, v in var.attrs.items() if k in ("units", "long_name", "grid")}
         if name in traj.UNITS:
             var.attrs["units"] = traj.UNITS[name]
         if name in traj.LONG_NAMES:
