@@ -74,7 +74,7 @@ def model_potentials(params, config, numbers, positions, cell, pbc, settings, me
     species = np.array([known[int(z)] for z in numbers])
     probe = forcefield.neighbor_list(positions, cell, pbc, config.cutoff, settings.skin)
     itemsize = 8 if settings.float64 else 4
-    per_call = averaging.per_call(memory, config, len(numbers), probe.neighbors.shape[1], itemsize)
+    per_call = averaging.per_call(memory, config, len(numbers), probe.slots.shape[0], itemsize)
 
     def potential(grid_name=None, random_rotation=False):
         grid = None if grid_name is None else rotations.grid(grid_name)
