@@ -168,13 +168,20 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
         model=model_id,
         structure=f"{os.path.realpath(structure)}@{frame}")
     numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
+    if not calculator:
+        unknown = sorted(set(int(z) for z in numbers) - set(int(z) for z in config.species))
+        if unknown:  # the file's problem: named (simulation.model_potentials checks it too, without the name)
+            raise InputError(f"species {unknown} unknown to the model (it knows {list(config.species)})", structure)
     if calculator:
         potentials = simulation.calculator_potentials(_calculator(calculator), numbers, cell, pbc, settings)
     else:
         potentials = simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, memory)
     if replay:
         return _replay(structure, fmt, potentials, settings, target, quiet)
-    simulation.check_structure(positions, cell, pbc)
+    try:
+        simulation.check_structure(positions, cell, pbc)
+    except InputError as err:  # overlapping atoms: the file's problem, named
+        raise InputError(str(err), structure) from None
     if velocities == "input" and v_in is None:
         raise InputError("has no velocities (use --velocities thermal)", structure)
     v_start = None if velocities == "thermal" or v_in is None else v_in

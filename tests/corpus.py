@@ -1,10 +1,10 @@
 """The fuzz corpus: small valid inputs for every eqt command and bad files derived from them.
 
 `build(root)` writes everything under `root` (a session temporary folder) and returns a
-`Corpus`: `valid[key]` are the good files (trajectories, property file, labelled structures,
-model, topologies) and `bad[name]` the damaged ones, each a `BadFile` that says which input
-slot it fills (`kind`), which class of damage it carries and whether a command may still
-accept it (`maybe_ok`: a change that can leave a readable file, e.g. CRLF line endings).
+`Corpus`: `valid[key]` are the good files (trajectories, one-frame structures, property file,
+labelled structures, model, topologies) and `bad[name]` the damaged ones, each a `BadFile` that
+says which input slot it fills (`kind`), which class of damage it carries and whether a command
+may still accept it (`maybe_ok`: a change that can leave a readable file, e.g. CRLF line endings).
 
 Nothing is read from outside the repository except example_data/model.pkl (the model the
 hostile model files are made from); no network, no ../shared/data.
@@ -27,7 +27,7 @@ DT_FS = 2.0
 class BadFile:
     name: str  # unique, used in test ids
     path: Path
-    kind: str  # the input slot: traj, series, data, model, topology
+    kind: str  # the input slot: traj, series, data, model, topology, structure
     klass: str  # input class (docs/hardening.md rows)
     commands: tuple | str | None = None  # None: every command taking `kind`; 'several_frames', 'waters' or names
     maybe_ok: bool = False  # a readable file may come out of this damage (then exit 0 is fine too)
@@ -335,7 +335,8 @@ def build(root, hostile_models=None):
     odd = good / "my dir ☃"
     odd.mkdir()
     for key, name in (("traj.xyz", "wässer ☃.xyz"), ("traj.nc", "wässer ☃.nc"), ("props.out", "prop ☃ é.out"),
-                      ("data.xyz", "dätä ☃.xyz"), ("model.pkl", "mödel ☃.pkl")):
+                      ("data.xyz", "dätä ☃.xyz"), ("model.pkl", "mödel ☃.pkl"), ("one.nc", "eins ☃.nc"),
+                      ("one.xyz", "eins ☃.xyz")):
         valid["odd:" + key] = odd / name
         valid["odd:" + key].write_bytes(valid[key].read_bytes())
 
@@ -508,6 +509,10 @@ def build(root, hostile_models=None):
     add("top-utf16.pdb", "topology", "mismatched topology", valid["top.pdb"].read_text().encode("utf-16"),
         pair={"traj": "traj.dcd"})
 
+    # ---- single structures (eqt-md, eqt-driver: one frame of any trajectory format): the damage
+    # is in that frame (the damaged frames of the trajectories above are not the one they read)
+    _structures(add, valid, bad, badd, oddbad)
+
     # ---- i-PI property files (eqt-tcf, eqt-rotvar --from-properties)
     def rows_text(rows):
         return header + "".join(line + "\n" for line in rows)
@@ -561,14 +566,15 @@ def build(root, hostile_models=None):
     add("data-far-1e12.xyz", "data", "coordinates far outside the cell", data_token(1, 1, 1, "1e12"), array="positions")
     add("data-2e20.xyz", "data", "flipped digit (2e20)", data_token(0, 0, 3, "2e20"), array="positions")
     add("data-Xx.xyz", "data", "unknown species", data_token(1, 0, 0, "Xx"))
-    add("data-Cl.xyz", "data", "unknown species", data_token(1, 0, 0, "Cl"), commands=("eqt-eval", "eqt-rotvar"))
+    add("data-Cl.xyz", "data", "unknown species", data_token(1, 0, 0, "Cl"),
+        commands=("eqt-eval", "eqt-rotvar", "eqt-opt"))
     add("data-empty.xyz", "data", "empty trajectory", b"")
     add("data-zero-atoms.xyz", "data", "empty trajectory", "0\nProperties=species:S:1:pos:R:3 energy=1.0 pbc=\"F F F\"\n")
     add("data-truncated.xyz", "data", "truncated text", data_text[:len(data_text) // 2])
     add("data-no-newline.xyz", "data", "truncated text", data_text[:-1])
     add("data-utf16.xyz", "data", "CRLF / UTF-16 text", data_text.encode("utf-16"))
     add("data-crlf.xyz", "data", "CRLF / UTF-16 text", data_text.replace("\n", "\r\n"), maybe_ok=True,
-        commands=("eqt-eval", "eqt-rotvar"))
+        commands=("eqt-eval", "eqt-rotvar", "eqt-opt"))
     add("data-folder.xyz", "data", "not a trajectory", lambda p: p.mkdir())
     add("data-random.xyz", "data", "not a trajectory", np.random.default_rng(6).bytes(2000))
     nolabel = "".join(line + "\n" for f in dfr for line in
@@ -598,6 +604,99 @@ def build(root, hostile_models=None):
     return Corpus(root, valid, bad, {**lay, "bytes": nc_data, "xyz": xyz, "data_text": data_text,
                                      "props_text": props_text, "model_bytes": model_bytes,
                                      "first_record": first_record})
+
+
+
+def _structures(add, valid, bad, badd, oddbad):
+    """Bad one-frame structures (kind 'structure'), made from valid['one.nc'] / valid['one.xyz']
+    (8 waters with velocities in a 13 Å box; atom 5 is a hydrogen)."""
+    nc1 = valid["one.nc"].read_bytes()
+    layout, recsize, size = nc_layout(valid["one.nc"])
+    lay1 = {"vars": layout, "recsize": recsize, "size": size}
+    xyz1 = valid["one.xyz"].read_text()
+    n_atoms = int(xyz1.split("\n", 1)[0])
+
+    def lattice(cell):
+        return '"' + " ".join(f"{x:g}" for x in cell) + '"'
+
+    nc_index = {"positions": ("coordinates", 3 * 5 + 1), "cell": ("cell", 4), "velocities": ("velocities", 7)}
+    xyz_column = {"positions": 2, "velocities": 5}
+    for array, (var, index) in nc_index.items():
+        for label, value in NONFINITE.items():
+            add(f"one-{label}-{array}.nc", "structure", "NaN/inf in an array",
+                nc_patch(nc1, lay1, var, 0, index, value), array=array)
+            text = (set_token(xyz1, 0, 5, xyz_column[array], label) if array in xyz_column else
+                    set_comment(xyz1, 0, "Lattice", f'"{BOX} 0.0 0.0 0.0 {label} 0.0 0.0 0.0 {BOX}"'))
+            add(f"one-{label}-{array}.xyz", "structure", "NaN/inf in an array", text, array=array)
+    add("one-2e20-positions.xyz", "structure", "flipped digit (2e20)", set_token(xyz1, 0, 2, 1, "2e20"),
+        array="positions")
+    add("one-2e20-velocities.nc", "structure", "flipped digit (2e20)", nc_patch(nc1, lay1, "velocities", 0, 4, 2e20),
+        array="velocities")
+    add("one-2e20-cell.xyz", "structure", "flipped digit (2e20)",
+        set_comment(xyz1, 0, "Lattice", f'"2e20 0.0 0.0 0.0 {BOX} 0.0 0.0 0.0 {BOX}"'), array="cell")
+    add("one-far-1e12.nc", "structure", "coordinates far outside the cell",
+        nc_patch(nc1, lay1, "coordinates", 0, 3 * 7, 1e12), array="positions")
+    add("one-far-1e12.xyz", "structure", "coordinates far outside the cell", set_token(xyz1, 0, 7, 1, "1e12"),
+        array="positions")
+    for label, cell in (("zero", np.zeros(9)), ("flat", np.diag([BOX, BOX, 0.0]).ravel()),
+                        ("parallel", np.array([BOX, 0, 0, BOX, 0, 0, 0, 0, BOX], float)),
+                        ("tiny", np.diag([BOX, BOX, 1e-9]).ravel())):
+        data = nc1
+        for k in range(9):
+            data = nc_patch(data, lay1, "cell", 0, k, float(cell[k]))
+        add(f"one-cell-{label}.nc", "structure", "degenerate cell", data, array="cell")
+        add(f"one-cell-{label}.xyz", "structure", "degenerate cell", set_comment(xyz1, 0, "Lattice", lattice(cell)),
+            array="cell")
+    # atoms on top of each other: what the dynamics cannot start from (eqt-driver takes only the
+    # species and the periodicity from its STRUCTURE: the server sends the positions)
+    frames = xyz_frames(xyz1)
+    tokens = frames[0][2 + 3].split()  # the oxygen of the second water onto the first one, 0.1 Å away
+    tokens[1:4] = [f"{float(x) + 0.1:.8f}" for x in frames[0][2].split()[1:4]]
+    frames[0][2 + 3] = " ".join(tokens)
+    add("one-overlap.xyz", "structure", "overlapping atoms", xyz_text(frames), commands=("eqt-md",))
+    same = xyz_frames(xyz1)
+    tokens = same[0][2 + 1].split()  # a hydrogen exactly on its oxygen
+    tokens[1:4] = same[0][2].split()[1:4]
+    same[0][2 + 1] = " ".join(tokens)
+    add("one-same-place.xyz", "structure", "overlapping atoms", xyz_text(same), commands=("eqt-md",))
+    # species the example model (H, O) does not know, and no element at all
+    add("one-species-C.xyz", "structure", "unknown species", set_token(xyz1, 0, 3, 0, "C"))
+    add("one-species-Xx.xyz", "structure", "unknown species", set_token(xyz1, 0, 4, 0, "Xx"))
+    for z in (0, 6, 119):
+        add(f"one-species-{z}.nc", "structure", "unknown species", nc_patch(nc1, lay1, "atomic_number", None, 4, z))
+    # empty, not a structure, text encodings, cut files
+    add("one-empty.nc", "structure", "empty trajectory", b"")
+    add("one-empty.xyz", "structure", "empty trajectory", b"")
+    add("one-zero-atoms.xyz", "structure", "empty trajectory",
+        f'0\nLattice="{BOX} 0.0 0.0 0.0 {BOX} 0.0 0.0 0.0 {BOX}" Properties=species:S:1:pos:R:3 pbc="T T T"\n')
+    add("one-header-only.xyz", "structure", "empty trajectory", f"{n_atoms}\n")
+    zero_frames = bytearray(nc1[:min(v["begin"] for v in layout.values() if v["record"])])
+    struct.pack_into(">I", zero_frames, 4, 0)
+    add("one-zero-frames.nc", "structure", "empty trajectory", bytes(zero_frames))
+    add("one-folder.nc", "structure", "not a trajectory", lambda p: p.mkdir())
+    add("one-random.nc", "structure", "not a trajectory", np.random.default_rng(7).bytes(3000))
+    add("one-random.xyz", "structure", "not a trajectory", np.random.default_rng(8).bytes(3000))
+    add("one-text.nc", "structure", "not a trajectory", "hello, world\n")
+    add("one-netcdf4-not-amber.nc", "structure", "not a trajectory", _netcdf4_other)
+    add("one-amber-without-atomic-number.nc", "structure", "not a trajectory",
+        lambda p: _amber_without_numbers(p, valid["one.nc"]))
+    add("one-utf16.xyz", "structure", "CRLF / UTF-16 text", xyz1.encode("utf-16"))
+    add("one-latin1-name.xyz", "structure", "CRLF / UTF-16 text", set_token(xyz1, 0, 4, 0, "\xd8").encode("latin-1"))
+    first_record = min(v["begin"] for v in layout.values() if v["record"])
+    for label, cut in (("header", 100), ("fixed-data", first_record - 2), ("first-record", first_record + 10),
+                       ("last-byte", size - 1)):
+        add(f"one-truncated-{label}.nc", "structure", "truncated NetCDF", nc1[:cut])
+    start = len(frames[0][0]) + 1 + len(frames[0][1]) + 1
+    for label, cut in (("mid-number", start + 200), ("mid-line", start + 40 * (n_atoms // 2)),
+                       ("no-final-newline", len(xyz1) - 1), ("after-count-line", len(frames[0][0]) + 1)):
+        add(f"one-truncated-{label}.xyz", "structure", "truncated text", xyz1[:cut])
+    for label, (offset, mask) in {"magic": (0, 0x20), "numrecs": (7, 0x40),
+                                  "coordinates-name": (header_offset(nc1, b"coordinates"), 0x01)}.items():
+        add(f"one-bitflip-{label}.nc", "structure", "bit-flipped NetCDF", flip(nc1, offset, mask))
+    name = "eins ☃ nan.xyz"
+    (oddbad / name).write_bytes((badd / "one-nan-positions.xyz").read_bytes())
+    bad["odd:" + name] = BadFile("odd:" + name, oddbad / name, "structure", "paths with spaces / non-ASCII",
+                                 array="positions")
 
 
 def _begin_offset(data, layout, var):

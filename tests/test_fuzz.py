@@ -19,6 +19,10 @@ Expectations, checked by `run_case` for every case:
               unchanged either way.
   ok          valid inputs (controls), also under paths with spaces and non-ASCII letters.
 
+A command that needs a server (eqt-driver, Spec.server) cannot succeed here: its valid control
+must end with exit code 2 and the one `Error:` line of a run that passed every check and found
+no server (nothing written), and a bad input must be refused before that line is reached.
+
 Known product bugs are listed in KNOWN_FAILURES: those cases are left out of the class tests
 and an example of each runs as xfail(strict=False) in test_known_failure; with
 EQT_FUZZ_RUN_KNOWN=1 they are run and checked like every other case (to shrink the list).
@@ -93,7 +97,7 @@ class Mode:
     defaults: dict
     argv: object
     output: str | None = "out.nc"  # result file name in the output folder (None: prints only)
-    extra_outputs: tuple = ()  # written beside the result (eqt-train's checkpoint)
+    extra_outputs: tuple = ()  # written beside the result ('{output}.ckpt': the result's name + .ckpt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +107,9 @@ class Spec:
     waters: bool = False  # needs water molecules (as called here)
     skips: frozenset = frozenset()  # arrays it may leave unread in an eqt .nc / i-PI .out file
     slow: bool = False  # a successful run costs minutes (eqt-train): no valid controls here
+    # a client of a server (eqt-driver): the error of a run that passed every input check and found no
+    # server (see run_case); None for commands that run on their own
+    server: str | None = None
 
 
 def _topology(p):
@@ -117,6 +124,16 @@ def _analysis(*extra):
 
 TRAIN = ("--epochs", "1", "--n-test", "0")
 ROTVAR = ("--grids", "1,i", "--n-random", "2")
+EMT = ("--calculator", "ase.calculators.emt:EMT")  # an ASE calculator for H and O that needs no compiling
+MD = ("--steps", "2", "--stride", "1")
+# no server listens here: eqt-driver ends with `cannot connect` once every input is checked
+SOCKET = ("--unix", f"eqt-fuzz-nobody-{os.getpid()}", "--timeout", "0")
+NO_SERVER = ("--address", "localhost:1", "--timeout", "0")
+
+
+def _opt(*head):
+    return lambda p, out: [*head, p["data"], "-o", out, "--structures-out", str(Path(out).with_name("out.xyz")),
+                           "--steps", "2"]
 
 # command -> how to call it. A command missing here fails test_every_command_is_fuzzed.
 TABLE = {
@@ -136,10 +153,10 @@ TABLE = {
                     several_frames=True, skips=frozenset({"positions", "velocities", "forces", "component"})),
     "eqt-angmom": Spec((_analysis("--drift-only"),), several_frames=True),
     "eqt-train": Spec((Mode(("data",), {"data": "data.xyz"}, lambda p, out: [p["data"], "-o", out, *TRAIN],
-                            output="out.pkl", extra_outputs=("out.pkl.ckpt",)),
+                            output="out.pkl", extra_outputs=("{output}.ckpt",)),
                        Mode(("model",), {"data": "data.xyz", "model": "model.pkl"},
                             lambda p, out: [p["data"], "-o", out, *TRAIN, "--resume", p["model"]],
-                            output="out.pkl", extra_outputs=("out.pkl.ckpt",))), slow=True),
+                            output="out.pkl", extra_outputs=("{output}.ckpt",))), slow=True),
     "eqt-eval": Spec((Mode(("model", "data"), {"model": "model.pkl", "data": "data.xyz"},
                            lambda p, out: [p["model"], p["data"], "-o", out]),)),
     "eqt-rotvar": Spec((Mode(("model", "data"), {"model": "model.pkl", "data": "data.xyz"},
@@ -147,11 +164,28 @@ TABLE = {
                         Mode(("series",), {"series": "props.out"},
                              lambda p, out: ["--from-properties", p["series"], "--atoms", "24", "-o", out])),
                        skips=frozenset({"energy", "time"})),
+    # eqt-md and eqt-driver read one frame of a trajectory: corpus kind 'structure' (the damage is in
+    # that frame; the trajectory kind's damage is mostly in frame 3) and test_structure_mutations. A
+    # successful eqt-md run compiles the model (~10-20 s): its valid controls are its only ones.
+    "eqt-md": Spec((Mode(("model", "structure"), {"model": "model.pkl", "structure": "one.nc"},
+                         lambda p, out: [p["model"], p["structure"], "-o", out, *MD], extra_outputs=("{output}.ckpt",)),
+                    Mode(("structure",), {"structure": "one.xyz"},
+                         lambda p, out: [*EMT, p["structure"], "-o", out, *MD], extra_outputs=("{output}.ckpt",)))),
+    "eqt-opt": Spec((Mode(("model", "data"), {"model": "model.pkl", "data": "data.xyz"},
+                          lambda p, out: [p["model"], *_opt()(p, out)], extra_outputs=("out.xyz",)),
+                     Mode(("data",), {"data": "data.xyz"}, _opt(*EMT), extra_outputs=("out.xyz",)))),
+    "eqt-driver": Spec((Mode(("model", "structure"), {"model": "model.pkl", "structure": "one.xyz"},
+                             lambda p, out: [p["model"], p["structure"], *SOCKET], output=None),
+                        Mode(("structure",), {"model": "model.pkl", "structure": "one.nc"},
+                             lambda p, out: [p["model"], p["structure"], *NO_SERVER], output=None)),
+                       server="cannot connect to "),
 }
 FUZZED = sorted(set(TABLE) & set(MAIN))
 # positional arguments TABLE knows how to fill (click parameter names)
 ARGUMENTS = {"eqt-convert": ["inputs", "output"], "eqt-info": ["path"], "eqt-tcf": ["path"],
              "eqt-train": ["data"], "eqt-eval": ["model_file", "data"], "eqt-rotvar": ["model_file", "structures"],
+             "eqt-md": ["model_file", "structure"], "eqt-opt": ["model_file", "structures"],
+             "eqt-driver": ["model_file", "structure"],
              **{name: ["path"] for name in ("eqt-rdf", "eqt-orient", "eqt-msd", "eqt-rotcorr", "eqt-vdos", "eqt-angmom")}}
 
 
@@ -193,10 +227,28 @@ BAD_TEXT = {
     "eqt-rotvar": [["--grids", "bogus"], ["--grids", ","], ["--grids", "1,1"], ["--calculator", "no_such_module:make"],
                    ["--calculator", "os:getcwd"], ["--calculator", "nocolon"],
                    ["--from-properties", "{missing}"]],
+    "eqt-md": [["--dt", "0"], ["--mts", "2"], ["--mts", "2", "--stride", "2"],
+               ["--mts", "2", "--stride", "2", "--average", "2", "--random-rotation"],
+               ["--steps", "3", "--mts", "2", "--average", "i"], ["--steps", "2", "--time", "1"], ["--replay"],
+               ["--restart"], ["--frame", "99999"], ["--frame", "-2"], ["--format", "bogus"], ["--format", "extxyz"],
+               [*EMT], ["-o", "{valid:model.pkl}"], ["-o", "{valid:one.xyz}"]],
+    "eqt-opt": [["--average", "bogus"], ["--compare", "bogus"], ["--average", "2", "--compare", "2"],
+                ["--average", "2", "--random-rotation"], ["--compare", "2", "--random-rotation"], ["--fmax", "0"],
+                ["--fmax", "nan"], ["--steps", "0"], ["--optimizer", "LBFGS"], [*EMT],
+                ["--structures-out", "{valid:data.xyz}"], ["--structures-out", "{valid:model.pkl}"],
+                ["-o", "{valid:data.xyz}"]],
+    "eqt-driver": [["--average", "bogus"], ["--average", "2", "--random-rotation"], ["--address", "localhost:31415"],
+                   ["--unix", "a/b"], ["--unix", ""], ["--format", "bogus"], ["--format", "netcdf"]],
 }
 BAD_TEXT_MODE1 = {"eqt-rotvar": [["--columns", "1=nope"], ["--columns", "garbage"], ["--columns", "1=time,i"],
                                  ["--skip", "40"]],
-                  "eqt-tcf": [["-v", "nope"], ["--minus", "nope"], ["--skip", "40"]]}
+                  "eqt-tcf": [["-v", "nope"], ["--minus", "nope"], ["--skip", "40"]],
+                  # the calculator modes (with MODEL, --calculator is refused before it is built)
+                  **{name: [["--calculator", "no_such_module:make"], ["--calculator", "os:getcwd"],
+                            ["--calculator", "nocolon"]] for name in ("eqt-md", "eqt-opt")},
+                  "eqt-driver": [["--address", "localhost"], ["--address", "localhost:0"],
+                                 ["--address", "localhost:65536"], ["--address", "[::1]:31415"],
+                                 ["--address", "localhost:http"], ["--address", ""]]}
 # Requests for more memory (or work) than a machine has: refused before any allocation.
 MEMORY_BOMBS = {
     "eqt-rdf": [["--bins", "100000000"], ["--bins", "100000000", "--anisotropy"], ["--bins", "10000000000000"],
@@ -403,6 +455,17 @@ def build_case(corpus, command, name):
         frames[frame][2 + atom] = " ".join(tokens)
         return _mutated(corpus, command, name, "data", "data.xyz", _token_class(value), "fail",
                         corpusmod.xyz_text(frames).encode())
+    # one-frame structures (eqt-md, eqt-driver): every cut and every bad number is in the frame read
+    if kind == "one-nc-cut":
+        return _mutated(corpus, command, name, "structure", "one.nc", "truncated NetCDF", "fail",
+                        corpus.valid["one.nc"].read_bytes()[:int(parts[0])])
+    if kind == "one-xyz-cut":
+        return _mutated(corpus, command, name, "structure", "one.xyz", "truncated text", "fail",
+                        corpus.valid["one.xyz"].read_bytes()[:int(parts[0])])
+    if kind == "one-xyz-token":
+        atom, column, value = int(parts[0]), int(parts[1]), parts[2]
+        text = corpusmod.set_token(corpus.valid["one.xyz"].read_text(), 0, atom, column, value)
+        return _mutated(corpus, command, name, "structure", "one.xyz", _token_class(value), "fail", text.encode())
     raise ValueError(f"unknown case {name!r}")
 
 
@@ -488,9 +551,14 @@ def run_case(corpus, case, scratch):
         if sorted(os.listdir(d)) != names:
             problems.append(f"files appeared or vanished beside the inputs in {d}: "
                             f"{sorted(set(os.listdir(d)) ^ set(names))}")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    # a client that passed every check and found no server (Spec.server): the end of a valid run here
+    reached = bool(spec.server) and bool(lines) and lines[-1].startswith("Error: " + spec.server)
+    if spec.server and result.exit_code == 0:
+        problems.append("exit code 0, but no server runs")
     if result.exit_code == 0 and case.expect in ("ok", "fail-or-ok") and not crashed:
         outcome = "accepted"
-        expected = sorted(x for x in [output_name, *mode.extra_outputs] if x)
+        expected = sorted(x.replace("{output}", output_name or "") for x in [output_name, *mode.extra_outputs] if x)
         if left != expected:
             problems.append(f"output folder holds {left}, expected {expected}")
         elif output_name:
@@ -501,17 +569,21 @@ def run_case(corpus, case, scratch):
             except ValueError:
                 problems.append("stdout is not the JSON summary")
     else:
-        outcome = "refused"
+        outcome = "accepted" if reached else "refused"
         if result.exit_code != 2:
-            problems.append(f"exit code {result.exit_code}, expected "
-                            f"{'0' if case.expect == 'ok' else '2' if case.expect == 'fail' else '0 or 2'}")
-        lines = [line for line in stderr.splitlines() if line.strip()]
+            wanted = "2" if spec.server or case.expect == "fail" else "0" if case.expect == "ok" else "0 or 2"
+            problems.append(f"exit code {result.exit_code}, expected {wanted}")
+        if case.expect == "ok" and not reached:
+            problems.append("valid input refused" + (f" (expected the error `{spec.server}...`: no server)"
+                                                     if spec.server else ""))
+        if case.expect == "fail" and reached:
+            problems.append("bad input not refused: the run got as far as connecting to the server")
         errors = [line for line in lines if line.startswith("Error:")]
         if len(errors) != 1 or not lines or not lines[-1].startswith("Error: "):
             problems.append("stderr is not `warning:` lines then one `Error:` line")
         elif any(not line.startswith("warning: ") for line in lines[:-1]):
             problems.append("stderr has lines other than `warning: ` before the error")
-        elif case.names_file and not names_an_input(lines[-1], inputs, argv):
+        elif case.names_file and not reached and not names_an_input(lines[-1], inputs, argv):
             problems.append("the error does not start with the name of an input (`Error: FILE: problem`)")
         if left:
             problems.append(f"output folder not empty after a failure: {left}")
@@ -819,7 +891,7 @@ def test_corpus_holds_every_class(corpus):
                        "bit-flipped NetCDF", "truncated text", "flipped digit (2e20)", "atom count changes",
                        "degenerate cell", "empty trajectory", "non-water molecules", "mismatched topology",
                        "unknown species", "CRLF / UTF-16 text", "paths with spaces / non-ASCII",
-                       "hostile model file"}
+                       "hostile model file", "overlapping atoms"}
 
 
 # ------------------------------------------------------------------------------ tests: controls
@@ -839,7 +911,8 @@ FILE_CLASSES = ["NaN/inf in an array", "coordinates far outside the cell", "flip
                 "atom count changes", "degenerate cell", "empty trajectory", "not a trajectory",
                 "non-water molecules", "unknown species", "CRLF / UTF-16 text", "truncated text",
                 "truncated NetCDF", "bit-flipped NetCDF", "paths with spaces / non-ASCII",
-                "mismatched topology", "hostile model file", "missing labels", "malformed text"]
+                "mismatched topology", "hostile model file", "missing labels", "malformed text",
+                "overlapping atoms"]
 
 
 @pytest.mark.parametrize("command", FUZZED)
@@ -1089,6 +1162,21 @@ def test_labelled_structure_mutations(corpus, scratch):
                       st.sampled_from(["nan", "inf", "-inf", "abc", "2e20"])).map(
         lambda t: "data-token:" + ":".join(str(x) for x in t))
     _hypothesis(corpus, scratch, "eqt-eval", names, 20)
+
+
+@pytest.mark.parametrize("command", commands_taking("structure"))
+def test_structure_mutations(corpus, scratch, command):
+    """One-frame structures (eqt-md, eqt-driver read one frame): cut anywhere, or one number
+    replaced (NaN/inf/text in positions, momenta, forces; 2e20 in positions or momenta); refused."""
+    nc_size, xyz_size = (len(corpus.valid[key].read_bytes()) for key in ("one.nc", "one.xyz"))
+    atom = st.integers(0, 3 * corpusmod.N_MOL - 1)
+    token = st.one_of(
+        st.tuples(atom, st.integers(1, 9), st.sampled_from(["nan", "inf", "-inf", "abc", "1.2.3"])),
+        st.tuples(atom, st.integers(1, 6), st.sampled_from(["2e20", "-1e300"]))).map(
+        lambda t: "one-xyz-token:" + ":".join(str(x) for x in t))
+    cut = st.one_of(st.integers(0, nc_size - 1).map(lambda n: f"one-nc-cut:{n}"),
+                    st.integers(0, xyz_size - 1).map(lambda n: f"one-xyz-cut:{n}"))
+    _hypothesis(corpus, scratch, command, st.one_of(token, cut), 25)
 
 
 # ------------------------------------------------------------------------------ known failures

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from eqt_analysis import io
 from eqt_analysis.io.xyz import dataset_to_atoms
 from eqt_analysis.results import SCHEMA_VERSION, schema_problems, values_and_errors
-from eqt_cli import angmom, eval as eval_cmd, msd, orient, rdf, rotcorr, rotvar, tcf, vdos
+from eqt_cli import angmom, eval as eval_cmd, msd, opt, orient, rdf, rotcorr, rotvar, tcf, vdos
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data" / "water64_tip3p.nc"
@@ -32,6 +32,7 @@ RUNS = {  # result type -> (command, arguments after the input)
 MODEL_RUNS = {
     "eval": (eval_cmd, []),
     "rotvar": (rotvar, ["--grids", "1,i", "--n-random", 2]),
+    "opt": (opt, ["--steps", 2, "--structures-out", "{tmp}/relaxed.xyz"]),  # {tmp}: the test's folder
 }
 
 
@@ -51,7 +52,7 @@ def produce(tmp_path, result_type, labelled):
         args = [EXAMPLE, *extra]
     else:
         cmd, extra = MODEL_RUNS[result_type]
-        args = [MODEL, labelled, *extra]
+        args = [MODEL, labelled, *(str(a).replace("{tmp}", str(tmp_path)) for a in extra)]
     result = CliRunner().invoke(cmd.main, [str(a) for a in [*args, "-o", out, "-q"]])
     assert result.exit_code == 0, result.output
     return xr.open_dataset(out)

@@ -9,8 +9,8 @@ import pytest
 
 SETUP = Path(__file__).resolve().parents[1] / "setup.cfg"
 # commands whose output is not a file named by -o: eqt-convert names it as an argument (like cp),
-# eqt-info only prints
-NO_OUTPUT_OPTION = {"eqt-convert", "eqt-info"}
+# eqt-info only prints, eqt-driver answers a server over a socket and writes no file
+NO_OUTPUT_OPTION = {"eqt-convert", "eqt-info", "eqt-driver"}
 TRAJECTORY_COMMANDS = {"eqt-convert", "eqt-rdf", "eqt-orient", "eqt-msd", "eqt-rotcorr", "eqt-vdos",
                        "eqt-tcf", "eqt-angmom"}
 # one meaning per name: the option name -> what its help must say
