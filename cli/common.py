@@ -2,6 +2,7 @@
 import contextlib
 import dataclasses
 import functools
+import importlib
 import os
 import math
 import shlex
@@ -327,3 +328,17 @@ def whole_trajectory(path, fmt, topology, units, start=0, stop=None, stride=1):
     finally:
         if spooled:
             os.remove(spooled)
+
+
+def ase_calculator(spec):
+    """The ASE calculator that `module:factory` (--calculator) builds; any failure is bad input (exit 2)."""
+    module, _, factory = spec.partition(":")
+    if not module or not factory:
+        raise InputError(f"--calculator must look like module:factory, got {spec!r}")
+    try:
+        calc = getattr(importlib.import_module(module), factory)()
+    except Exception as err:  # any failure of the user's factory is bad input here
+        raise InputError(f"cannot build the calculator {spec}: {type(err).__name__}: {err}") from None
+    if not callable(getattr(calc, "get_potential_energy", None)) or not callable(getattr(calc, "get_forces", None)):
+        raise InputError(f"--calculator {spec} returned a {type(calc).__name__}, not an ASE calculator")
+    return calc

@@ -12,8 +12,8 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
-from .common import POSITIVE, atomic_output, claim, command, command_line, default_output, eqt_command, format_option, quiet_option
-from .rotvar import _calculator
+from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
+                     format_option, quiet_option)
 
 
 def _checksum(path):
@@ -78,7 +78,7 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
                    "continue it with --restart.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Time steps to run (default: 1000).")
 @click.option("--time", "ps", type=POSITIVE, default=None, metavar="PS", help="Simulated time (ps), instead of --steps.")
-@click.option("--dt", type=POSITIVE, default=0.5, show_default=True, metavar="FS", help="Time step (fs).")
+@click.option("--timestep", "dt", type=POSITIVE, default=0.5, show_default=True, metavar="FS", help="Time step (fs).")
 @click.option("--stride", type=click.IntRange(min=1), default=10, show_default=True,
               help="Write a frame every N steps.")
 @click.option("--thermostat", type=click.Choice(["none", "svr", "langevin"]), default="none", show_default=True,
@@ -96,7 +96,7 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
               help="Forces of the model averaged over a rotation grid (1, i, 2, 2i, 3, 3i, L<order>[i], lebedev<N>[i]).")
 @click.option("--mts", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
               help="Multiple time stepping with --average: the plain model every step, the correction "
-                   "(averaged - plain) every K steps (the study: --dt 0.5 --mts 10 --average 2i).")
+                   "(averaged - plain) every K steps (the study: --timestep 0.5 --mts 10 --average 2i).")
 @click.option("--random-rotation", is_flag=True, help="A fresh random rotation of the structure at every step.")
 @click.option("--record", type=GridType(), default=None, metavar="GRID",
               help="On every frame, also store the plain and the GRID-averaged energy (energy_plain, energy_averaged).")
@@ -125,6 +125,41 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
       eqt-md example_data/model.pkl water.xyz --time 10 --thermostat svr -o plain.nc --restart
       eqt-md example_data/model.pkl run.nc --replay --record 2i -o replay.nc
     """
+    model_file, structure, n_steps = _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts,
+                                                    replay, record)
+    output = output or default_output(structure, "replay" if replay else "md")
+    target = claim({"-o": output}, [structure] + ([model_file] if model_file else []))["-o"]
+    if target.kind != "file":
+        raise InputError("eqt-md writes a NetCDF file; give a file name", output)
+    if restart and not (os.path.exists(output) and os.path.exists(output + ".ckpt")):
+        raise InputError(f"nothing to restart: {output} and its checkpoint {output}.ckpt must exist", output)
+    if not restart and os.path.lexists(output):
+        raise InputError("exists; choose another -o, remove it, or continue it with --restart", output)
+    import jax
+    if float64:
+        jax.config.update("jax_enable_x64", True)
+    from eqt_model import simulation
+
+    settings = simulation.Settings(
+        dt=dt, thermostat=thermostat, temperature=temperature, tau=tau, fix_com=fix_com, seed=seed,
+        average=average and average.name, mts=mts, random_rotation=random_rotation, skin=skin,
+        record=record and record.name, record_forces=record_forces, float64=float64,
+        model=calculator or _checksum(model_file), structure=f"{os.path.realpath(structure)}@{frame}")
+    numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
+    potentials = _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings, memory)
+    if replay:
+        return _replay(structure, fmt, potentials, settings, target, quiet)
+    simulation.check_structure(positions, cell, pbc, structure)
+    if velocities == "input" and v_in is None:
+        raise InputError("has no velocities (use --velocities thermal)", structure)
+    v_start = None if velocities == "thermal" or v_in is None else v_in
+    saved = _load_checkpoint(output + ".ckpt") if restart else None
+    run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
+    _simulate(run, output, n_steps, stride, restart, quiet)
+
+
+def _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts, replay, record):
+    """(model file or None, structure, steps to run) from the arguments, or InputError."""
     if calculator:
         if structure is not None:
             raise InputError("give only STRUCTURE with --calculator, not MODEL")
@@ -138,75 +173,54 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
         raise InputError(f"--steps ({n_steps}) and --stride ({stride}) must be multiples of --mts ({mts})")
     if replay and not record:
         raise InputError("--replay needs --record GRID")
-    output = output or default_output(structure, "replay" if replay else "md")
-    inputs = [structure] + ([model_file] if model_file else [])
-    target = claim({"-o": output}, inputs)["-o"]
-    if target.kind != "file":
-        raise InputError("eqt-md writes a NetCDF file; give a file name", output)
-    checkpoint_path = output + ".ckpt"
-    if restart and not (os.path.exists(output) and os.path.exists(checkpoint_path)):
-        raise InputError(f"nothing to restart: {output} and its checkpoint {checkpoint_path} must exist", output)
-    if not restart and os.path.lexists(output):
-        raise InputError("exists; choose another -o, remove it, or continue it with --restart", output)
+    return model_file, structure, n_steps
 
+
+def _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings, memory):
+    """The run's potentials from --calculator or the model file."""
     import jax
-    if float64:
-        jax.config.update("jax_enable_x64", True)
-    from eqt_analysis.io.netcdf import NetCDFWriter
-    from eqt_model import md, modelfile, simulation
+
+    from eqt_model import modelfile, simulation
 
     if calculator:
-        model_id = calculator
-    else:
-        config, params, _ = modelfile.load(model_file)
-        params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, jax.numpy.result_type(float)), params)
-        model_id = _checksum(model_file)
-    settings = simulation.Settings(
-        dt=dt, thermostat=thermostat, temperature=temperature, tau=tau, fix_com=fix_com, seed=seed,
-        average=average and average.name, mts=mts, random_rotation=random_rotation, skin=skin,
-        record=record and record.name, record_forces=record_forces, float64=float64,
-        model=model_id,
-        structure=f"{os.path.realpath(structure)}@{frame}")
-    numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
-    if not calculator:
-        unknown = sorted(set(int(z) for z in numbers) - set(int(z) for z in config.species))
-        if unknown:  # the file's problem: named (simulation.model_potentials checks it too, without the name)
-            raise InputError(f"species {unknown} unknown to the model (it knows {list(config.species)})", structure)
-    if calculator:
-        potentials = simulation.calculator_potentials(_calculator(calculator), numbers, cell, pbc, settings)
-    else:
-        potentials = simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, memory)
-    if replay:
-        return _replay(structure, fmt, potentials, settings, target, quiet)
+        return simulation.calculator_potentials(ase_calculator(calculator), numbers, cell, pbc, settings)
+    config, params, _ = modelfile.load(model_file)
+    params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, settings.dtype()), params)
+    return simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, memory, structure)
+
+
+def _load_checkpoint(path):
     try:
-        simulation.check_structure(positions, cell, pbc)
-    except InputError as err:  # overlapping atoms: the file's problem, named
-        raise InputError(str(err), structure) from None
-    if velocities == "input" and v_in is None:
-        raise InputError("has no velocities (use --velocities thermal)", structure)
-    v_start = None if velocities == "thermal" or v_in is None else v_in
-    saved = dict(np.load(checkpoint_path)) if restart else None
-    run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
-    first = int(run.state.step)
+        with np.load(path) as saved:
+            return dict(saved)
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is bad input
+        raise InputError(f"unreadable checkpoint ({type(err).__name__}: {err})", path) from None
+
+
+def _simulate(run, output, n_steps, stride, restart, quiet):
+    """Run to step n_steps, appending a frame every `stride` steps to `output` and saving the checkpoint."""
+    from eqt_analysis.io.netcdf import NetCDFWriter
+    from eqt_model import md
+
+    first, s = int(run.state.step), run.settings
     if first >= n_steps:
         click.echo(f"{output} already holds step {first} >= {n_steps}; nothing to do", err=True)
         return
-    keep = _frames_up_to(output, first) if restart else None
-    history = command_line()
     if not quiet:
-        click.echo(f"eqt-md: {len(numbers)} atoms, {settings.mode()}, {thermostat} thermostat, steps {first}..{n_steps} "
-                   f"of {dt:g} fs -> {output}", err=True)
-    with NetCDFWriter(output, float64=float64, title="eqt-md", history=history, append_at=keep) as writer, \
+        click.echo(f"eqt-md: {len(run.numbers)} atoms, {s.mode()}, {s.thermostat} thermostat, steps {first}..{n_steps} "
+                   f"of {s.dt:g} fs -> {output}", err=True)
+    keep = _frames_up_to(output, first) if restart else None
+    with NetCDFWriter(output, float64=s.float64, title="eqt-md", history=command_line(), append_at=keep) as writer, \
             tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar:
         if not restart:
             writer.write(run.frame())
-            _save(run.checkpoint(), checkpoint_path)
+            _save(run.checkpoint(), output + ".ckpt")
         started = time.perf_counter()
         try:
             for ds in run.frames(n_steps, stride):
                 writer.write(ds)
-                _save(run.checkpoint(), checkpoint_path)
-                _progress(bar, ds, started, first, dt, len(numbers), run.start_conserved)
+                _save(run.checkpoint(), output + ".ckpt")
+                _progress(bar, ds, started, first, s.dt, len(run.numbers), run.start_conserved)
         except md.Unstable as err:
             raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "
                                        f"and its checkpoint hold the run up to step {int(run.state.step)}") from None
@@ -220,7 +234,7 @@ def _replay(structure, fmt, potentials, settings, target, quiet):
     from eqt_model import simulation
 
     _, _, record, cutoff = potentials
-    evaluate = simulation.replayer(record, cutoff)
+    evaluate = simulation.replayer(record, cutoff, settings.dtype())
     with atomic_output(target, ".nc") as tmp, NetCDFWriter(tmp, title="eqt-md --replay", history=command_line()) as writer, \
             tqdm(total=io.count_frames(structure, fmt), unit="frame", disable=quiet, file=sys.stderr, desc="replay") as bar:
         for chunk in io.iter_trajectory(structure, fmt):

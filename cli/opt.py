@@ -9,9 +9,8 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
-from .common import (POSITIVE, atomic_output, claim, claim_result, command, default_output, eqt_command,
+from .common import (POSITIVE, ase_calculator, atomic_output, claim, claim_result, command, default_output, eqt_command,
                      json_option, output_option, quiet_option, write_result)
-from .rotvar import _calculator
 
 
 def _claim_structures(structures, inputs, where, output, structures_out):
@@ -99,7 +98,7 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
     from eqt_model.rotvar import format_table
 
     potential = None if calculator else Potential(model_file, memory=memory)
-    evaluate = ase_evaluator(_calculator(calculator)) if calculator else potential.over_rotations
+    evaluate = ase_evaluator(ase_calculator(calculator)) if calculator else potential.over_rotations
     frames = datamod.read(structures, require_labels=False)[0]
     if potential:
         optimize.check_species(frames, potential.config.species, structures)

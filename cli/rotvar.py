@@ -1,5 +1,4 @@
 """eqt-rotvar: how much a model breaks rotational symmetry, and which averaging grid fixes it."""
-import importlib
 import os
 import sys
 
@@ -10,20 +9,7 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
-from .common import claim_result, command, eqt_command, json_option, output_option, quiet_option, write_result
-
-
-def _calculator(spec):
-    module, _, factory = spec.partition(":")
-    if not module or not factory:
-        raise InputError(f"--calculator must look like module:factory, got {spec!r}")
-    try:
-        calc = getattr(importlib.import_module(module), factory)()
-    except Exception as err:  # any failure of the user's factory is bad input here
-        raise InputError(f"cannot build the calculator {spec}: {type(err).__name__}: {err}") from None
-    if not callable(getattr(calc, "get_potential_energy", None)) or not callable(getattr(calc, "get_forces", None)):
-        raise InputError(f"--calculator {spec} returned a {type(calc).__name__}, not an ASE calculator")
-    return calc
+from .common import ase_calculator, claim_result, command, eqt_command, json_option, output_option, quiet_option, write_result
 
 
 def _columns(ctx, param, text):
@@ -159,7 +145,7 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     from eqt_model.calculator import Potential, ase_evaluator
 
     potential = None if calculator else Potential(model_file, memory=memory)
-    evaluate = ase_evaluator(_calculator(calculator)) if calculator else potential.over_rotations
+    evaluate = ase_evaluator(ase_calculator(calculator)) if calculator else potential.over_rotations
     frames, energies, forces = datamod.read(structures, energy_key, forces_key, require_labels=False)
     index = potential.test_split(len(frames), structures) if test_split else np.arange(len(frames))
     items = rotvar.structures([frames[i] for i in index])

@@ -44,11 +44,11 @@ class NeighborList(NamedTuple):
         return moved | (jnp.max(jnp.sum(self.within(positions), axis=1)) > self.slots.shape[0])
 
 
-def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0):
+def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0, dtype=None):
     """A NeighborList of pairs within cutoff + skin (Å) of positions (N, 3); cell (3, 3) or None (open).
     Its capacity and slots are at least ``capacity`` and ``slots`` and at least what the pairs within cutoff
     + skin and within cutoff need (eqt_model.neighbors.capacity_for), so a list passed back in keeps its
-    shapes (no recompilation) unless they must grow."""
+    shapes (no recompilation) unless they must grow. dtype: of its lengths (default: JAX's default float)."""
     positions = np.asarray(positions, float)
     periodic = cell is not None and bool(np.any(pbc))
     cell_arg = np.asarray(cell, float) if periodic else None
@@ -56,7 +56,7 @@ def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0):
     capacity = max(capacity, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff + skin)))
     slots = max(slots, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff)))
     nb = nbmod.build(positions, cell_arg, pbc_arg, cutoff + skin, capacity)
-    dtype = jnp.result_type(float)
+    dtype = dtype or jnp.result_type(float)
     return NeighborList(jnp.asarray(nb.neighbors), jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask),
                         jnp.asarray(nb.reverse), jnp.asarray(cell_arg if periodic else np.zeros((3, 3)), dtype),
                         jnp.asarray(positions, dtype), jnp.asarray(0.5 * skin, dtype), jnp.asarray(cutoff, dtype),
@@ -64,11 +64,11 @@ def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0):
 
 
 def rebuilder(cutoff, skin, pbc):
-    """``rebuild(positions, old) -> NeighborList`` at the old list's cell and (at least) its shapes."""
+    """``rebuild(positions, old) -> NeighborList`` at the old list's cell, dtype and (at least) shapes."""
     def rebuild(positions, old):
         cell = np.asarray(old.cell) if bool(np.any(pbc)) else None
         return neighbor_list(np.asarray(positions), cell, pbc, cutoff, skin, old.neighbors.shape[1],
-                             old.slots.shape[0])
+                             old.slots.shape[0], old.cell.dtype)
     return rebuild
 
 

@@ -185,7 +185,7 @@ def _attention(block, x, weights, n_heads):
         return t.reshape(n, length, n_heads, dh).transpose(0, 2, 1, 3)
 
     q, k, v = (heads(_dense(block[name], x)) for name in ("query", "key", "value"))
-    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh)  # (N, H, L, L)
+    scores = q @ k.transpose(0, 1, 3, 2) / float(np.sqrt(dh))  # (N, H, L, L); a Python float keeps float32 under x64
     scores = scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True))
     a = jnp.exp(scores) * weights[:, None, None, :]
     a = a / a.sum(-1, keepdims=True)

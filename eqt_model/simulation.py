@@ -40,6 +40,9 @@ class Settings:
     model: str = ""  # what the forces come from (model file checksum or calculator factory)
     structure: str = ""  # the start structure (path and frame), or the restart's origin
 
+    def dtype(self):
+        return jnp.float64 if self.float64 else jnp.float32
+
     def describe(self):
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
@@ -51,8 +54,14 @@ class Settings:
         return f"averaged on grid {self.average}" if self.average else "plain"
 
 
-def check_structure(positions, cell, pbc):
-    """Overlapping atoms (closer than MIN_DISTANCE Å, periodic images included) are bad input."""
+def _option(field):
+    """The eqt-md option of a Settings field, for messages."""
+    return {"dt": "--timestep", "model": "the model", "structure": "the start structure"}.get(
+        field, "--" + field.replace("_", "-"))
+
+
+def check_structure(positions, cell, pbc, source=None):
+    """Overlapping atoms (closer than MIN_DISTANCE Å, periodic images included) are bad input (of `source`)."""
     from ase import Atoms
     from ase.neighborlist import neighbor_list
 
@@ -61,16 +70,18 @@ def check_structure(positions, cell, pbc):
     i, j, d = neighbor_list("ijd", atoms, MIN_DISTANCE, self_interaction=False)
     if len(i):
         k = int(np.argmin(d))
-        raise InputError(f"atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, less than {MIN_DISTANCE} Å)")
+        raise InputError(f"atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, less than {MIN_DISTANCE} Å)", source)
 
 
-def model_potentials(params, config, numbers, positions, cell, pbc, settings, memory=averaging.DEFAULT_MEMORY_MB):
+def model_potentials(params, config, numbers, positions, cell, pbc, settings, memory=averaging.DEFAULT_MEMORY_MB,
+                     source=None):
     """(fast, slow, record, cutoff) for an eqt model: the integrator's potential and MTS slow potential (or
-    None), and the recording pair (plain, averaged) or None."""
+    None), and the recording pair (plain, averaged) or None. Species unknown to the model are bad input (of
+    `source`, the structure)."""
     known = {z: i for i, z in enumerate(config.species)}
     unknown = sorted(set(int(z) for z in numbers) - set(known))
     if unknown:
-        raise InputError(f"species {unknown} unknown to the model (it knows {list(config.species)})")
+        raise InputError(f"species {unknown} unknown to the model (it knows {list(config.species)})", source)
     species = np.array([known[int(z)] for z in numbers])
     probe = forcefield.neighbor_list(positions, cell, pbc, config.cutoff, settings.skin)
     itemsize = 8 if settings.float64 else 4
@@ -115,7 +126,7 @@ class Run:
         self.settings = s = settings
         fast, slow, record, cutoff = potentials
         self.numbers, self.cell, self.pbc = np.asarray(numbers), cell, np.asarray(pbc, bool)
-        dtype = jnp.float64 if s.float64 else jnp.float32
+        dtype = s.dtype()
         masses = jnp.asarray(masses, dtype)
         self.dt_ps = s.dt * 1e-3
         self.dof = md.degrees_of_freedom(len(masses), s.fix_com)
@@ -129,7 +140,8 @@ class Run:
             self._restore(checkpoint, cutoff, dtype)
         else:
             positions = jnp.asarray(positions, dtype)
-            self.neighbors = None if cutoff is None else forcefield.neighbor_list(positions, cell, pbc, cutoff, s.skin)
+            self.neighbors = None if cutoff is None else forcefield.neighbor_list(positions, cell, pbc, cutoff, s.skin,
+                                                                                  dtype=dtype)
             if velocities is None:
                 velocities = md.maxwell_boltzmann(jax.random.fold_in(self.key, -1 % 2**31), masses, kT, s.fix_com)
             elif s.fix_com:
@@ -193,7 +205,7 @@ class Run:
         mine, theirs = json.loads(self.settings.describe()), json.loads(str(arrays["settings"]))
         differ = sorted(k for k in mine if mine[k] != theirs.get(k))
         if differ or not np.array_equal(arrays["numbers"], self.numbers):
-            what = ", ".join(f"{k} {theirs.get(k)!r} -> {mine[k]!r}" for k in differ) or "atoms"
+            what = ", ".join(f"{_option(k)} {theirs.get(k)!r} -> {mine[k]!r}" for k in differ) or "atoms"
             raise InputError(f"the checkpoint does not match this run ({what})")
         self.state = md.MDState(**{name: jnp.asarray(arrays[f"state_{name}"]) for name in md.MDState._fields})
         if self.state.positions.dtype != dtype:
@@ -202,7 +214,7 @@ class Run:
         if cutoff is not None:
             self.neighbors = forcefield.neighbor_list(arrays["neighbors_reference"], self.cell, self.pbc, cutoff,
                                                       self.settings.skin, int(arrays["neighbors_capacity"]),
-                                                      int(arrays["neighbors_slots"]))
+                                                      int(arrays["neighbors_slots"]), dtype)
 
 
 def label(ds, grid):
@@ -213,9 +225,9 @@ def label(ds, grid):
             ds[f"{name}_averaged"].attrs.update(long_name=f"{name} of the model averaged on grid {grid}", grid=grid)
 
 
-def replayer(record_potentials, cutoff):
+def replayer(record_potentials, cutoff, dtype):
     """``evaluate(positions, cell, pbc) -> ((E, F) plain, (E, F) averaged)`` of single frames, for --replay
-    (jitted; a fresh list per frame, no skin; its shapes only grow, so it recompiles rarely)."""
+    (jitted, in dtype; a fresh list per frame, no skin; its shapes only grow, so it recompiles rarely)."""
     plain, averaged = record_potentials
     key = jax.random.PRNGKey(0)
     both = jax.jit(lambda x, nb: (plain(x, nb, key), averaged(x, nb, key)))
@@ -224,7 +236,7 @@ def replayer(record_potentials, cutoff):
     def evaluate(positions, cell, pbc):
         nb = None
         if cutoff is not None:
-            nb = forcefield.neighbor_list(positions, cell, pbc, cutoff, 0.0, shapes["capacity"], shapes["slots"])
+            nb = forcefield.neighbor_list(positions, cell, pbc, cutoff, 0.0, shapes["capacity"], shapes["slots"], dtype)
             shapes.update(capacity=nb.neighbors.shape[1], slots=nb.slots.shape[0])
-        return both(jnp.asarray(positions, jnp.result_type(float)), nb)
+        return both(jnp.asarray(positions, dtype), nb)
     return evaluate

@@ -32,14 +32,14 @@ runs=("$@")
 [ ${#runs[@]} -gt 0 ] || runs=(water_molecule_plain water_molecule_2i water64_plain water64_random water64_mts2i)
 for name in "${runs[@]}"; do
     case $name in
-    water_molecule_plain) run "$name" "$model" "$mol" --time 10 --dt 0.5 --stride 10 --velocities thermal \
+    water_molecule_plain) run "$name" "$model" "$mol" --time 10 --timestep 0.5 --stride 10 --velocities thermal \
         --temperature 300 --seed 1 --float64 --record 2i ;;
-    water_molecule_2i) run "$name" "$model" "$mol" --time 10 --dt 0.5 --stride 10 --velocities thermal \
+    water_molecule_2i) run "$name" "$model" "$mol" --time 10 --timestep 0.5 --stride 10 --velocities thermal \
         --temperature 300 --seed 1 --float64 --record 2i --average 2i ;;
-    water64_plain) run "$name" "$model" "$box" --time 10 --dt 0.5 --stride 100 --thermostat svr --tau 100 ;;
-    water64_random) run "$name" "$model" "$box" --time 10 --dt 0.5 --stride 100 --thermostat svr --tau 100 \
+    water64_plain) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 ;;
+    water64_random) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 \
         --random-rotation ;;
-    water64_mts2i) run "$name" "$model" "$box" --time 10 --dt 0.5 --stride 100 --thermostat svr --tau 100 \
+    water64_mts2i) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 \
         --average 2i --mts 10 ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
     esac

@@ -75,6 +75,20 @@ def test_model_potential_equals_the_host_evaluation(x64, box_frame, grid):
     assert np.abs(f_ref).max() > 0.5
 
 
+def test_float32_stays_float32_with_x64_enabled(x64, box_frame):
+    """A float32 run in a process where float64 is on (another command ran with --float64) stays float32:
+    the model promotes nothing (a NumPy float64 scalar in it did)."""
+    from eqt_model import forcefield, modelfile
+
+    numbers, positions, cell = box_frame
+    config, params, _ = modelfile.load(MODEL)
+    params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, jax.numpy.float32), params)
+    nb = forcefield.neighbor_list(positions, cell, [True] * 3, config.cutoff, 1.0, dtype=jax.numpy.float32)
+    pot = forcefield.model_potential(params, config, np.searchsorted(config.species, numbers))
+    e, f = jax.jit(pot)(jax.numpy.asarray(positions, jax.numpy.float32), nb, jax.random.PRNGKey(0))
+    assert e.dtype == f.dtype == jax.numpy.float32
+
+
 def test_model_trajectory_does_not_depend_on_the_skin(x64, box_frame):
     """The same 100 steps with skins of 0.3 Å (several rebuilds) and 2 Å (none) agree to 1e-10 Å."""
     from eqt_model import forcefield, md, modelfile
@@ -129,8 +143,8 @@ def test_restart_must_match_the_run(tmp_path, cluster):
     out = tmp_path / "run.nc"
     assert run([MODEL, cluster, "--steps", 4, "--stride", 2, "-q", "-o", out]).exit_code == 0
     before = out.read_bytes()
-    result = run([MODEL, cluster, "--steps", 8, "--stride", 2, "--dt", 1.0, "-q", "-o", out, "--restart"])
-    assert result.exit_code == 2 and "does not match" in result.output and "dt" in result.output
+    result = run([MODEL, cluster, "--steps", 8, "--stride", 2, "--timestep", 1.0, "-q", "-o", out, "--restart"])
+    assert result.exit_code == 2 and "does not match" in result.output and "--timestep" in result.output
     assert out.read_bytes() == before
     result = run([MODEL, cluster, "--steps", 8, "--stride", 2, "-q", "-o", out])  # no --restart: refused
     assert result.exit_code == 2 and "--restart" in result.output and out.read_bytes() == before
@@ -218,7 +232,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
         ase.io.write(tmp_path / "o.xyz", Atoms("OHH", positions=[[0, 0, 0], [0.1, 0, 0], [0, 1, 0]]))
         args[1] = tmp_path / "o.xyz"
     elif case == "dt":
-        args += ["--dt", "0"]
+        args += ["--timestep", "0"]
     elif case == "temperature":
         args += ["--temperature", "-5"]
     elif case == "restart":
@@ -258,5 +272,5 @@ def test_kill_leaves_a_readable_trajectory_and_restart_finishes_it(tmp_path, clu
     assert list(ds["step"].values) == list(range(0, 20 * n, 20))
     steps = 20 * (n + 2)
     result = run([MODEL, cluster, "--steps", steps, "--stride", 20, "-q", "-o", out, "--restart"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, (result.output, result.exception)
     assert list(frames(out)["step"].values) == list(range(0, steps + 1, 20))

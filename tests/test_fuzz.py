@@ -227,7 +227,7 @@ BAD_TEXT = {
     "eqt-rotvar": [["--grids", "bogus"], ["--grids", ","], ["--grids", "1,1"], ["--calculator", "no_such_module:make"],
                    ["--calculator", "os:getcwd"], ["--calculator", "nocolon"],
                    ["--from-properties", "{missing}"]],
-    "eqt-md": [["--dt", "0"], ["--mts", "2"], ["--mts", "2", "--stride", "2"],
+    "eqt-md": [["--timestep", "0"], ["--mts", "2"], ["--mts", "2", "--stride", "2"],
                ["--mts", "2", "--stride", "2", "--average", "2", "--random-rotation"],
                ["--steps", "3", "--mts", "2", "--average", "i"], ["--steps", "2", "--time", "1"], ["--replay"],
                ["--restart"], ["--frame", "99999"], ["--frame", "-2"], ["--format", "bogus"], ["--format", "extxyz"],
