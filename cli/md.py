@@ -2,6 +2,7 @@
 any ASE calculator, streaming an eqt trajectory with a checkpoint for an exact --restart."""
 import hashlib
 import os
+import signal
 import sys
 import time
 
@@ -14,6 +15,7 @@ from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
                      format_option, quiet_option)
+from .outputs import Interrupted
 
 
 def _checksum(path):
@@ -224,6 +226,11 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
         except md.Unstable as err:
             raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "
                                        f"and its checkpoint hold the run up to step {int(run.state.step)}") from None
+        except (Interrupted, KeyboardInterrupt) as err:
+            signum = getattr(err, "signum", signal.SIGINT)
+            click.echo(f"Error: interrupted by {signal.Signals(signum).name}; {output} and its checkpoint hold the run "
+                       f"up to step {int(run.state.step)} (continue it with --restart)", err=True)
+            raise click.exceptions.Exit(128 + signum) from None
 
 
 def _replay(structure, fmt, potentials, settings, target, quiet):

@@ -104,6 +104,7 @@ def model_potential(params, config, species, grid=None, random_rotation=False, p
     species = jnp.asarray(species)
     if grid is not None:
         n = len(grid.rotations)
+        per_call = -(-n // -(-n // per_call))  # as many batches as per_call needs, evened out (less padding)
         pad = -n % per_call
         rots = np.concatenate([np.asarray(grid.rotations, float), np.broadcast_to(np.eye(3), (pad, 3, 3))])
         weights = np.concatenate([np.asarray(grid.weights, float), np.zeros(pad)])

@@ -249,8 +249,9 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
     assert not out.exists() and not Path(str(out) + ".ckpt").exists()
 
 
-def test_kill_leaves_a_readable_trajectory_and_restart_finishes_it(tmp_path, cluster):
-    """kill -9 in the middle of a run: every flushed frame reads back; --restart completes the run."""
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_kill_leaves_a_readable_trajectory_and_restart_finishes_it(tmp_path, cluster, signum):
+    """kill -9 (or SIGTERM) in the middle of a run: every flushed frame reads back; --restart completes the run."""
     out = tmp_path / "k.nc"
     args = [sys.executable, "-m", "eqt_cli.md", MODEL, cluster, "--steps", 4000, "--stride", 20, "-q", "-o", out]
     proc = subprocess.Popen([str(a) for a in args], cwd=tmp_path, stderr=subprocess.PIPE)
@@ -264,8 +265,11 @@ def test_kill_leaves_a_readable_trajectory_and_restart_finishes_it(tmp_path, clu
                 pass
         time.sleep(0.2)
     assert proc.poll() is None, proc.stderr.read().decode()
-    os.kill(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signum)
     proc.wait()
+    if signum == signal.SIGTERM:
+        message = proc.stderr.read().decode()
+        assert proc.returncode == 128 + signum and "continue it with --restart" in message, message
     ds = frames(out)
     n = ds.sizes["frame"]
     assert n >= 3 and np.all(np.isfinite(ds["positions"].values))
