@@ -342,3 +342,21 @@ def ase_calculator(spec):
     if not callable(getattr(calc, "get_potential_energy", None)) or not callable(getattr(calc, "get_forces", None)):
         raise InputError(f"--calculator {spec} returned a {type(calc).__name__}, not an ASE calculator")
     return calc
+
+
+def model_options(verb, random_help, float64_help="(default: float32)", memory_help=""):
+    """--average GRID, --random-rotation, --float64, --seed and --memory MB of the commands that use a model.
+    verb: what the command does with the model ('Evaluate', 'Serve', 'Relax')."""
+    from eqt_model.rotations import GridType
+
+    return lambda func: _apply([
+        click.option("--average", type=GridType(), default=None, metavar="GRID",
+                     help=f"{verb} with the model averaged over a rotation grid: 1 (plain), i, 2, 2i, 3, 3i, "
+                          "L<order>[i], lebedev<N>[i]."),
+        click.option("--random-rotation", is_flag=True, help=f"{verb} with a fresh random rotation {random_help}."),
+        click.option("--float64", is_flag=True, help=f"Evaluate in double precision {float64_help}."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --random-rotation rotations."),
+        click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
+                     help="Work space of the batched model calls: rotations per call are sized to fit it"
+                          + (f" ({memory_help})" if memory_help else "") + "."),
+    ], func)

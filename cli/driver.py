@@ -6,9 +6,8 @@ import click
 from tqdm import tqdm
 
 from eqt_analysis.errors import InputError
-from eqt_model.rotations import GridType
 
-from .common import NON_NEGATIVE, command, eqt_command, format_option, read_chunks
+from .common import NON_NEGATIVE, command, eqt_command, format_option, model_options, read_chunks
 
 
 def _template(path, fmt):
@@ -34,14 +33,7 @@ def _template(path, fmt):
 @click.option("--timeout", type=NON_NEGATIVE, default=10.0, show_default=True, metavar="SECONDS",
               help="Keep trying to connect this long while the server is not up yet (no limit once connected).")
 @format_option
-@click.option("--float64", is_flag=True, help="Evaluate in double precision (default: float32).")
-@click.option("--average", type=GridType(), default=None, metavar="GRID",
-              help="Serve the model averaged over a rotation grid: 1 (plain), i, 2, 2i, 3, 3i, L<order>[i], "
-                   "lebedev<N>[i].")
-@click.option("--random-rotation", is_flag=True, help="Serve the model with a fresh random rotation at every step.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --random-rotation rotations.")
-@click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
-              help="Work space of the batched model calls: rotations per call are sized to fit it.")
+@model_options("Serve", "at every step")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing line of steps served.")
 @command
 def main(model_file, structure, address, unixsocket, timeout, fmt, float64, average, random_rotation, seed, memory,

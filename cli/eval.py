@@ -7,9 +7,9 @@ import numpy as np
 from tqdm import tqdm
 
 from eqt_analysis.errors import InputError
-from eqt_model.rotations import GridType
 
-from .common import claim_result, command, eqt_command, json_option, output_option, quiet_option, write_result
+from .common import (claim_result, command, eqt_command, json_option, model_options, output_option, quiet_option,
+                     write_result)
 
 
 @eqt_command()
@@ -20,16 +20,9 @@ from .common import claim_result, command, eqt_command, json_option, output_opti
 @click.option("--forces-key", default="forces", show_default=True, help="Name of the forces label (eV/Å) in DATA.xyz.")
 @click.option("--test-split", is_flag=True, help="Only the structures the model held out for testing "
                                                  "(when DATA is its training file).")
-@click.option("--float64", is_flag=True, help="Evaluate in double precision (default: float32).")
-@click.option("--average", type=GridType(), default=None, metavar="GRID",
-              help="Evaluate the model averaged over a rotation grid: 1 (plain), i, 2, 2i, 3, 3i, L<order>[i], "
-                   "lebedev<N>[i].")
-@click.option("--random-rotation", is_flag=True, help="Evaluate with a fresh random rotation per structure.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --random-rotation rotations.")
-@click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
-              help="Work space of the batched model calls: rotations per call are sized to fit it (about "
-                   "100 MB each for 192 atoms of the example model in float32); Python, JAX and the compiled "
-                   "programs take about 0.4 GB more.")
+@model_options("Evaluate", "per structure", memory_help="about 100 MB each for 192 atoms of the example model in "
+                                                         "float32; Python, JAX and the compiled programs take about "
+                                                         "0.4 GB more")
 @json_option
 @quiet_option
 @command

@@ -10,7 +10,7 @@ from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, claim_result, command, default_output, eqt_command,
-                     json_option, output_option, quiet_option, write_result)
+                     json_option, model_options, output_option, quiet_option, write_result)
 
 
 def _claim_structures(structures, inputs, where, output, structures_out):
@@ -36,10 +36,6 @@ def _show_step(bar, model, k, step, fmax):
 @click.option("--calculator", default=None, metavar="MODULE:FACTORY",
               help="Any ASE calculator instead of an eqt model: FACTORY() must return it (then give only "
                    "STRUCTURES).")
-@click.option("--average", type=GridType(), default=None, metavar="GRID",
-              help="Relax with the model averaged over a rotation grid: 1 (plain), i, 2, 2i, 3, 3i, L<order>[i], "
-                   "lebedev<N>[i].")
-@click.option("--random-rotation", is_flag=True, help="Relax with a fresh random rotation at every force call.")
 @click.option("--compare", type=GridType(), default=None, metavar="GRID",
               help="Relax every structure twice, with the plain model and with its average over GRID, and "
                    "compare energies and relaxed positions.")
@@ -54,11 +50,7 @@ def _show_step(bar, model, k, step, fmax):
                    "averaged ones). Default: the input's name with .relaxed.xyz in the current folder.")
 @output_option("Per-structure energies, forces, steps and displacements (NetCDF)",
                "STRUCTURES' name with .opt.nc in the current folder")
-@click.option("--float64", is_flag=True, help="Evaluate in double precision (default float32; --compare "
-                                              "always uses float64).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --random-rotation rotations.")
-@click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
-              help="Work space of the batched model calls: rotations per call are sized to fit it.")
+@model_options("Relax", "at every force call", float64_help="(default: float32; --compare always uses float64)")
 @json_option
 @quiet_option
 @command
