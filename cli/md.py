@@ -19,8 +19,12 @@ from .outputs import Interrupted
 
 
 def _checksum(path):
-    with open(path, "rb") as handle:
-        return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+    """What identifies the model file in a checkpoint."""
+    try:
+        with open(path, "rb") as handle:
+            return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+    except OSError as err:
+        raise InputError(f"cannot read the model file ({err.strerror})", path) from None
 
 
 def _structure(path, fmt, frame):
