@@ -15,7 +15,7 @@ from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
                      format_option, quiet_option)
-from .outputs import Interrupted
+from .outputs import Interrupted, deferred_signals
 
 
 def _checksum(path):
@@ -53,12 +53,18 @@ def _save(arrays, path):
 
 
 def _frames_up_to(path, step):
-    """How many frames of the trajectory at `path` have step <= `step` (the part a restart keeps)."""
+    """How many leading frames of the trajectory at `path` a restart from `step` keeps: those with increasing
+    steps up to `step` (a frame written after the checkpoint, or left half-written, is replaced)."""
     import netCDF4
 
     with netCDF4.Dataset(path) as nc:
-        steps = np.asarray(nc["step"][:])
-    return int(np.searchsorted(steps, step, side="right"))
+        steps = np.ma.filled(nc["step"][:].astype(np.int64), -1)
+    keep = 0
+    while keep < len(steps) and 0 <= steps[keep] <= step and (keep == 0 or steps[keep] > steps[keep - 1]):
+        keep += 1
+    if keep == 0 or steps[keep - 1] != step:
+        raise InputError(f"holds no frame of the checkpoint's step {step}: not this checkpoint's trajectory", path)
+    return keep
 
 
 def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
@@ -149,15 +155,17 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     settings = simulation.Settings(
         dt=dt, thermostat=thermostat, temperature=temperature, tau=tau, fix_com=fix_com, seed=seed,
         average=average and average.name, mts=mts, random_rotation=random_rotation, skin=skin,
-        record=record and record.name, record_forces=record_forces, float64=float64,
+        record=record and record.name, record_forces=record_forces, float64=float64, memory=memory,
         model=calculator or _checksum(model_file), structure=f"{os.path.realpath(structure)}@{frame}")
     numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
-    potentials = _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings, memory)
+    potentials = _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings)
     if replay:
         return _replay(structure, fmt, potentials, settings, target, quiet)
     simulation.check_structure(positions, cell, pbc, structure)
     if velocities == "input" and v_in is None:
         raise InputError("has no velocities (use --velocities thermal)", structure)
+    if velocities == "auto" and v_in is not None and not np.any(v_in):
+        v_in = None  # all zero (a relaxed structure): not velocities to start from
     v_start = None if velocities == "thermal" or v_in is None else v_in
     saved = _load_checkpoint(output + ".ckpt") if restart else None
     run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
@@ -182,7 +190,7 @@ def _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts
     return model_file, structure, n_steps
 
 
-def _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings, memory):
+def _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings):
     """The run's potentials from --calculator or the model file."""
     import jax
 
@@ -192,7 +200,7 @@ def _potentials(model_file, calculator, structure, numbers, positions, cell, pbc
         return simulation.calculator_potentials(ase_calculator(calculator), numbers, cell, pbc, settings)
     config, params, _ = modelfile.load(model_file)
     params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, settings.dtype()), params)
-    return simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, memory, structure)
+    return simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, source=structure)
 
 
 def _load_checkpoint(path):
@@ -219,13 +227,15 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
     with NetCDFWriter(output, float64=s.float64, title="eqt-md", history=command_line(), append_at=keep) as writer, \
             tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar:
         if not restart:
-            writer.write(run.frame())
-            _save(run.checkpoint(), output + ".ckpt")
+            with deferred_signals():  # a frame and its checkpoint are written together
+                writer.write(run.frame())
+                _save(run.checkpoint(), output + ".ckpt")
         started = time.perf_counter()
         try:
             for ds in run.frames(n_steps, stride):
-                writer.write(ds)
-                _save(run.checkpoint(), output + ".ckpt")
+                with deferred_signals():
+                    writer.write(ds)
+                    _save(run.checkpoint(), output + ".ckpt")
                 _progress(bar, ds, started, first, s.dt, len(run.numbers), run.start_conserved)
         except md.Unstable as err:
             raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "

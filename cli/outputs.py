@@ -59,6 +59,32 @@ def signals_as_exceptions():
             signal.signal(sig, old)
 
 
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGTERM, SIGHUP and SIGINT for the duration of a short critical section (a frame and its
+    checkpoint written together); one that arrived meanwhile is raised at its end (Interrupted, or
+    KeyboardInterrupt for SIGINT)."""
+    pending = []
+
+    def hold(signum, _frame):
+        pending.append(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if pending:
+        if pending[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(pending[0])
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """One checked output: `path` as given; `kind` 'stdout', 'stream' (written through, never

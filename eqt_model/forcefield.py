@@ -64,11 +64,12 @@ def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0, dtype
 
 
 def rebuilder(cutoff, skin, pbc):
-    """``rebuild(positions, old) -> NeighborList`` at the old list's cell, dtype and (at least) shapes."""
-    def rebuild(positions, old):
-        cell = np.asarray(old.cell) if bool(np.any(pbc)) else None
+    """``rebuild(positions, old, more_slots=False) -> NeighborList`` at the old list's cell (periodic when it
+    has one), dtype and (at least) shapes; ``more_slots`` doubles its slots."""
+    def rebuild(positions, old, more_slots=False):
+        cell = np.asarray(old.cell) if np.any(np.asarray(old.cell)) else None
         return neighbor_list(np.asarray(positions), cell, pbc, cutoff, skin, old.neighbors.shape[1],
-                             old.slots.shape[0], old.cell.dtype)
+                             old.slots.shape[0] * (2 if more_slots else 1), old.cell.dtype)
     return rebuild
 
 
@@ -105,7 +106,7 @@ def model_potential(params, config, species, grid=None, random_rotation=False, p
     if grid is not None:
         n = len(grid.rotations)
         per_call = -(-n // -(-n // per_call))  # as many batches as per_call needs, evened out (less padding)
-        pad = -n % per_call
+        pad = -n % per_call  # identity rotations of weight 0 fill the last batch
         rots = np.concatenate([np.asarray(grid.rotations, float), np.broadcast_to(np.eye(3), (pad, 3, 3))])
         weights = np.concatenate([np.asarray(grid.weights, float), np.zeros(pad)])
 

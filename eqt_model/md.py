@@ -134,7 +134,8 @@ def svr(kT, tau, dof):
         r1 = jax.random.normal(k1, (), dtype=v.dtype)
         s = 2.0 * jax.random.gamma(k2, 0.5 * (dof - 1), dtype=v.dtype) if dof > 1 else jnp.zeros((), v.dtype)
         alpha2 = c + (1 - c) * target / (dof * kin) * (r1 ** 2 + s) + 2 * r1 * jnp.sqrt(c * (1 - c) * target / (dof * kin))
-        return jnp.sqrt(alpha2) * jnp.sign(r1 + jnp.sqrt(c * dof * kin / ((1 - c) * target))) * v
+        alpha = jnp.sqrt(alpha2) * jnp.sign(r1 + jnp.sqrt(c * dof * kin / ((1 - c) * target)))
+        return jnp.where(kinetic_energy(v, masses) > 0, alpha, 1.0) * v  # no direction to scale from rest
     return Thermostat(apply, middle=False)
 
 
@@ -267,23 +268,25 @@ class Unstable(Exception):
 
 def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
     """Run n_steps (outer) steps from the host, yielding ``(state, neighbors)`` after every ``block`` steps (the
-    last block may be shorter). ``rebuild(positions, neighbors) -> neighbors`` makes a fresh list at the
-    current positions when the old one goes stale. Raises :class:`Unstable` when the dynamics blow up or an
-    fresh list is invalid after one step."""
+    last block may be shorter). ``rebuild(positions, neighbors, more_slots=False) -> neighbors`` makes a fresh
+    list at the current positions when the old one goes stale; when the next step is still invalid, once more
+    with twice the slots (the pairs within the cutoff may have grown by more than the margin in one step).
+    Raises :class:`Unstable` when the dynamics blow up or a list is still invalid after that."""
     done = 0
     while done < n_steps:
-        todo, fresh = min(block, n_steps - done), False
+        todo, tries = min(block, n_steps - done), 0
         while todo:
             state, n, status = advance(step_fn, state, neighbors, key, todo)
             n, status = int(n), int(status)
             todo, done = todo - n, done + n
-            fresh = fresh and n == 0
+            tries = tries if n == 0 else 0
             if status == UNSTABLE:
                 raise Unstable("non-finite energy or forces, or an atom moved more than "
                                f"{MAX_MOVE} Å in one step", state)
             if status == STALE:
-                if fresh or rebuild is None:
-                    raise Unstable("a fresh neighbour list was invalid after one step: an atom moved more "
-                                   "than half the skin (increase the skin or shorten the time step)", state)
-                neighbors, fresh = rebuild(state.positions, neighbors), True
+                if tries == 2 or rebuild is None:
+                    raise Unstable("a fresh neighbour list with twice the slots was invalid after one step: an "
+                                   "atom moved more than half the skin in one step (the dynamics blew up, or the "
+                                   "skin is too small for the time step)", state)
+                neighbors, tries = rebuild(state.positions, neighbors, more_slots=tries == 1), tries + 1
         yield state, neighbors

@@ -37,6 +37,7 @@ class Settings:
     record: str | None = None  # grid name: plain and averaged energies on every frame
     record_forces: bool = False
     float64: bool = False
+    memory: int = averaging.DEFAULT_MEMORY_MB  # MB: sizes the batches of rotations (and so the sums' order)
     model: str = ""  # what the forces come from (model file checksum or calculator factory)
     structure: str = ""  # the start structure (path and frame), or the restart's origin
 
@@ -73,8 +74,7 @@ def check_structure(positions, cell, pbc, source=None):
         raise InputError(f"atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, less than {MIN_DISTANCE} Å)", source)
 
 
-def model_potentials(params, config, numbers, positions, cell, pbc, settings, memory=averaging.DEFAULT_MEMORY_MB,
-                     source=None):
+def model_potentials(params, config, numbers, positions, cell, pbc, settings, source=None):
     """(fast, slow, record, cutoff) for an eqt model: the integrator's potential and MTS slow potential (or
     None), and the recording pair (plain, averaged) or None. Species unknown to the model are bad input (of
     `source`, the structure)."""
@@ -85,7 +85,7 @@ def model_potentials(params, config, numbers, positions, cell, pbc, settings, me
     species = np.array([known[int(z)] for z in numbers])
     probe = forcefield.neighbor_list(positions, cell, pbc, config.cutoff, settings.skin)
     itemsize = 8 if settings.float64 else 4
-    per_call = averaging.per_call(memory, config, len(numbers), probe.slots.shape[0], itemsize)
+    per_call = averaging.per_call(settings.memory, config, len(numbers), probe.slots.shape[0], itemsize)
 
     def potential(grid_name=None, random_rotation=False):
         grid = None if grid_name is None else rotations.grid(grid_name)
@@ -130,6 +130,8 @@ class Run:
         masses = jnp.asarray(masses, dtype)
         self.dt_ps = s.dt * 1e-3
         self.dof = md.degrees_of_freedom(len(masses), s.fix_com)
+        if self.dof <= 0:
+            raise InputError("one atom with its centre of mass fixed cannot move (use --free-com)")
         kT = md.KB * s.temperature
         thermostat = {"none": None, "svr": lambda: md.svr(kT, s.tau * 1e-3, self.dof),
                       "langevin": lambda: md.langevin(kT, 1e3 / s.tau, s.fix_com)}[s.thermostat]
@@ -203,7 +205,8 @@ class Run:
 
     def _restore(self, arrays, cutoff, dtype):
         mine, theirs = json.loads(self.settings.describe()), json.loads(str(arrays["settings"]))
-        differ = sorted(k for k in mine if mine[k] != theirs.get(k))
+        defaults = dataclasses.asdict(Settings())  # fields added since the checkpoint was written
+        differ = sorted(k for k in mine if mine[k] != theirs.get(k, defaults[k]))
         if differ or not np.array_equal(arrays["numbers"], self.numbers):
             what = ", ".join(f"{_option(k)} {theirs.get(k)!r} -> {mine[k]!r}" for k in differ) or "atoms"
             raise InputError(f"the checkpoint does not match this run ({what})")

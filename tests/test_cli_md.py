@@ -104,9 +104,9 @@ def test_model_trajectory_does_not_depend_on_the_skin(x64, box_frame):
         nb = forcefield.neighbor_list(positions, cell, [True] * 3, config.cutoff, skin)
         count = []
 
-        def rebuild(x, old, count=count, skin=skin):
+        def rebuild(x, old, more_slots=False, count=count, skin=skin):
             count.append(1)
-            return forcefield.rebuilder(config.cutoff, skin, [True] * 3)(x, old)
+            return forcefield.rebuilder(config.cutoff, skin, [True] * 3)(x, old, more_slots)
         init, step = md.integrator(pot, 0.0005)
         state = init(positions, v, masses, nb)
         for state, nb in md.simulate(step, state, nb, jax.random.PRNGKey(0), 100, 100, rebuild):
@@ -278,3 +278,28 @@ def test_kill_leaves_a_readable_trajectory_and_restart_finishes_it(tmp_path, clu
     result = run([MODEL, cluster, "--steps", steps, "--stride", 20, "-q", "-o", out, "--restart"])
     assert result.exit_code == 0, (result.output, result.exception)
     assert list(frames(out)["step"].values) == list(range(0, steps + 1, 20))
+
+
+def test_restart_keeps_only_whole_frames_up_to_the_checkpoint(tmp_path):
+    """A frame written after the checkpoint, or cut by an interruption (coordinates only), is not kept."""
+    import netCDF4
+
+    from eqt_analysis import trajectory
+    from eqt_analysis.io.netcdf import NetCDFWriter
+
+    path = tmp_path / "t.nc"
+    x = np.random.default_rng(0).normal(size=(3, 2, 3)) + [[0, 0, 0], [2, 0, 0]]
+    with NetCDFWriter(path) as writer:
+        writer.write(trajectory.build(x, [8, 1], velocities=np.zeros_like(x), step=[0, 10, 20]))
+    with netCDF4.Dataset(path, "a") as nc:  # what an interrupted write of frame 3 left
+        nc["coordinates"][3] = x[0]
+    assert md_cli._frames_up_to(str(path), 20) == 3
+    assert md_cli._frames_up_to(str(path), 10) == 2
+    with pytest.raises(Exception, match="no frame of the checkpoint's step 15"):
+        md_cli._frames_up_to(str(path), 15)
+
+
+def test_one_atom_with_fixed_centre_of_mass_is_refused(tmp_path):
+    ase.io.write(tmp_path / "o.xyz", Atoms("O", positions=[[0, 0, 0]]))
+    result = run([MODEL, tmp_path / "o.xyz", "--steps", 2, "-q", "-o", tmp_path / "o.nc"])
+    assert result.exit_code == 2 and "--free-com" in result.output

@@ -295,9 +295,9 @@ def test_skin_list_matches_dense_reference():
     nb = forcefield.neighbor_list(pos, cell, pbc, cutoff, skin)
     rebuilds = []
 
-    def rebuild(x, old):
+    def rebuild(x, old, more_slots=False):
         rebuilds.append(1)
-        return forcefield.rebuilder(cutoff, skin, pbc)(x, old)
+        return forcefield.rebuilder(cutoff, skin, pbc)(x, old, more_slots)
 
     init, step = md.integrator(listed, 0.005)
     a_state = init(pos, v, m, nb)
@@ -324,3 +324,31 @@ def test_blow_up_stops_cleanly():
         record(step, state, 100)
     last = err.value.state
     assert np.all(np.isfinite(np.asarray(last.positions))) and np.isfinite(float(md.conserved(last)))
+
+
+def test_slots_grow_when_many_pairs_enter_the_cutoff_at_once():
+    """Nine atoms cross the cutoff of a tenth within one step: the list is rebuilt with more slots instead of
+    the run stopping (or truncating)."""
+    from eqt_model import forcefield
+    cutoff, skin = 3.0, 1.0
+    u = np.random.default_rng(7).normal(size=(9, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    pos = np.vstack([[0.0, 0.0, 0.0], 3.01 * u])
+    v = np.vstack([[0.0, 0.0, 0.0], -u * 0.02 / 0.001])  # 0.02 Å inwards per 1 fs step
+    m = jnp.full(10, MASS)
+    nb = forcefield.neighbor_list(pos, None, [False] * 3, cutoff, skin)
+    assert nb.slots.shape[0] == 8
+    init, step = md.integrator(md.from_energy(lambda x: 0.0 * jnp.sum(x)), 0.001)
+    state = init(pos, v, m, nb)
+    for state, nb in md.simulate(step, state, nb, jax.random.PRNGKey(0), 10, 10,
+                                 forcefield.rebuilder(cutoff, skin, [False] * 3)):
+        pass
+    assert int(state.step) == 10 and nb.slots.shape[0] >= 9
+    assert not bool(nb.invalid(state.positions))
+
+
+def test_svr_from_rest_stays_finite():
+    """Zero kinetic energy has no direction to rescale: the thermostat leaves it (no NaN)."""
+    thermostat = md.svr(KT, 0.001, 3 * 2000 - 3)
+    v = thermostat.apply(jnp.zeros((2000, 3)), jnp.ones(2000), jax.random.PRNGKey(0), 0.00025)
+    assert np.all(np.asarray(v) == 0.0)
