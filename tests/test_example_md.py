@@ -58,7 +58,7 @@ def test_water_box_is_stable_at_300_K_with_the_first_peak_in_place(name):
     numbers, cell = ds["atomic_number"].values, ds["cell"].values
     waters = molecules.find_waters(numbers, ds["positions"].values[-1], cell[-1], ds["pbc"].values)
     assert len(waters) == 64  # no molecule fell apart
-    calc = rdf.RDF(system.System.from_dataset(ds), pairs=[("O", "O")], r_max=6.0, bins=120)
+    calc = rdf.RDF(system.System.from_dataset(ds), pairs="O-O", r_max=6.0, bins=120)
     calc.add_frames(ds["positions"].values, cell)
     g = calc.result()["g"].sel(pair="O-O")
     peak = float(g["r"][int(np.argmax(g.values))])
