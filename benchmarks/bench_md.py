@@ -12,21 +12,9 @@ import time
 
 import numpy as np
 
+from bench_model import systems  # the 64- and 512-water boxes
+
 MODEL = "example_data/model.pkl"
-
-
-def boxes():
-    import ase.io
-    from ase import Atoms
-
-    from eqt_analysis import io
-
-    ds = io.open_trajectory("example_data/water64_tip3p.nc").isel(frame=0).load()
-    small = Atoms(numbers=ds["atomic_number"].values, positions=ds["positions"].values.astype(float),
-                  cell=ds["cell"].values, pbc=True)
-    shared = "../shared/data/init-512_h2o.xyz"
-    big = ase.io.read(shared) if os.path.exists(shared) else small.repeat((2, 2, 2))
-    return {"64 waters": small, "512 waters": big}
 
 
 def engine_ms_per_step(atoms, steps, **settings):
@@ -77,15 +65,15 @@ def main():
 
     print(f"eqt MD benchmark: example model, float32, {os.cpu_count()} CPUs, jax {jax.__version__} "
           f"{jax.devices()[0].platform}")
-    systems = boxes()
-    small = systems["64 waters"]
+    boxes = list(systems().values())
+    small = boxes[0]
     rows = {}
     rows["eqt engine, plain"] = engine_ms_per_step(small, args.steps)
     rows["ASE VelocityVerlet + EQTCalculator"] = ase_ms_per_step(small, args.ase_steps)
     rows["eqt engine, MTS grid 2i every 10th step"] = engine_ms_per_step(small, 10 * (args.steps // 10 // 2),
                                                                         average="2i", mts=10)
     rows["eqt engine, random rotation every step"] = engine_ms_per_step(small, args.steps, random_rotation=True)
-    big = engine_ms_per_step(systems["512 waters"], max(20, args.steps // 8))
+    big = engine_ms_per_step(boxes[1], max(20, args.steps // 8))
     plain = rows["eqt engine, plain"]
     print("\n64 waters (192 atoms), NVE, 0.5 fs")
     print(f"  {'method':<42} {'ms/step':>9} {'ns/day':>8} {'vs eqt plain':>13}")

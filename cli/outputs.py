@@ -38,39 +38,13 @@ class Interrupted(BaseException):
 
 
 @contextlib.contextmanager
-def signals_as_exceptions():
-    """SIGTERM and SIGHUP raise `Interrupted` (SIGINT raises KeyboardInterrupt as usual); a
-    second signal during cleanup is ignored. The previous handlers come back afterwards."""
-    def handler(signum, _frame):
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signum)
-
+def _handlers(handler, signals, keep_sigint=False):
+    """Install `handler` for `signals` in the main thread (elsewhere: leave signals alone), restoring the
+    previous handlers afterwards; `keep_sigint`: SIGINT's handler is also restored (the handler may ignore it)."""
     try:
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)  # the handler may ignore it
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-@contextlib.contextmanager
-def deferred_signals():
-    """Hold SIGTERM, SIGHUP and SIGINT for the duration of a short critical section (a frame and its
-    checkpoint written together); one that arrived meanwhile is raised at its end (Interrupted, or
-    KeyboardInterrupt for SIGINT)."""
-    pending = []
-
-    def hold(signum, _frame):
-        pending.append(signum)
-
-    try:
-        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+        previous = {sig: signal.signal(sig, handler) for sig in signals}
+        if keep_sigint:
+            previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     except ValueError:  # not the main thread
         yield
         return
@@ -79,6 +53,26 @@ def deferred_signals():
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def signals_as_exceptions():
+    """SIGTERM and SIGHUP raise `Interrupted` (SIGINT raises KeyboardInterrupt as usual); a
+    second signal during cleanup is ignored. The previous handlers come back afterwards."""
+    def handler(signum, _frame):
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+    return _handlers(handler, (signal.SIGTERM, signal.SIGHUP), keep_sigint=True)
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGTERM, SIGHUP and SIGINT for the duration of a short critical section (a frame and its
+    checkpoint written together); one that arrived meanwhile is raised at its end (Interrupted, or
+    KeyboardInterrupt for SIGINT)."""
+    pending = []
+    with _handlers(lambda signum, _frame: pending.append(signum), (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)):
+        yield
     if pending:
         if pending[0] == signal.SIGINT:
             raise KeyboardInterrupt
