@@ -54,3 +54,22 @@ def with_error(name, dims, values, errors, units, long_name):
     """{name: ..., name_err: ...} variables of a value and its standard error."""
     return {name: variable(dims, values, units, long_name),
             name + ERR: variable(dims, errors, units, f"standard error of {long_name}")}
+
+
+def load(path):
+    """The eqt result in NetCDF file `path`, loaded into memory (the file is closed again); InputError
+    (one line, exit 2) when it cannot be read or is not an eqt result."""
+    import xarray as xr
+
+    from .errors import InputError
+    try:
+        with xr.open_dataset(path, decode_times=False, decode_timedelta=False) as ds:
+            ds = ds.load()
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"not a readable NetCDF file ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
+                         path) from None
+    if "result_type" not in ds.attrs:
+        raise InputError("not an eqt analysis result (no result_type attribute; a trajectory?)", path)
+    return ds

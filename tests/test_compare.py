@@ -1,0 +1,177 @@
+"""eqt-compare: known answers (pure noise, a shifted point, two halves of one equilibrium run) and bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from cli import compare as compare_cli
+from cli import rdf as rdf_cli
+from eqt_analysis import compare, results
+from eqt_analysis.errors import InputError
+
+TIP3P = os.path.join(os.path.dirname(__file__), "..", "example_data", "water64_tip3p.nc")
+
+
+def curve(rng, n_points=200, n_blocks=10, shift=None, r=None):
+    """A 'curve' result as an analysis makes it: the mean of n_blocks block values per point (each
+    N(truth, 1)) and its block standard error, so the errors themselves are noisy (t with n - 1 dof)."""
+    r = np.linspace(0.1, 8.0, n_points) if r is None else r
+    truth = 1 + np.sin(r)
+    blocks = truth + rng.normal(size=(n_blocks, n_points))
+    g, err = blocks.mean(0), blocks.std(0, ddof=1) / np.sqrt(n_blocks)
+    if shift is not None:
+        g[shift[0]] += shift[1]
+    ds = xr.Dataset(results.with_error("g", ("r",), g, err, "1", "g(r)"),
+                    coords={"r": results.variable(("r",), r, "angstrom", "distance")})
+    return results.finish(ds, "rdf", n_blocks=n_blocks)
+
+
+@pytest.mark.parametrize("n_blocks", [5, 20])
+def test_false_alarm_rate_of_pure_noise_is_at_most_nominal(n_blocks):
+    rng = np.random.default_rng(n_blocks)
+    trials = 600
+    alarms = sum(compare.compare(curve(rng, n_blocks=n_blocks), curve(rng, n_blocks=n_blocks)).attrs["differs"]
+                 for _ in range(trials))
+    nominal = compare.nominal_rate(2.0)
+    assert nominal == pytest.approx(0.0455, abs=1e-4)
+    # at most nominal (plus 3 binomial standard deviations), and not a uselessly blind test either
+    assert alarms / trials <= nominal + 3 * np.sqrt(nominal * (1 - nominal) / trials)
+    assert alarms / trials >= 0.01
+
+
+def test_normal_errors_would_raise_false_alarms_with_few_blocks():
+    """What the Student t is for: with 5 blocks, the same scores judged as normal alarm far too often."""
+    rng = np.random.default_rng(1)
+    alarms = 0
+    for _ in range(200):
+        a, b = curve(rng, n_blocks=5), curve(rng, n_blocks=5)
+        a.attrs.pop("n_blocks"), b.attrs.pop("n_blocks")  # no block count: errors taken as exact (normal)
+        alarms += compare.compare(a, b).attrs["differs"]
+    assert alarms / 200 > 3 * compare.nominal_rate(2.0)
+
+
+def test_family_threshold():
+    assert compare.family_threshold(2.0, 1) == pytest.approx(2.0)
+    assert compare.family_threshold(2.0, 200) == pytest.approx(3.68, abs=0.01)  # Sidak, as the docs say
+    assert compare.family_threshold(3.0, 200) > compare.family_threshold(2.0, 200)
+
+
+def test_a_shifted_point_is_flagged_where_it_was_shifted():
+    rng = np.random.default_rng(7)
+    a = curve(rng, n_blocks=50)
+    b = a.copy(deep=True)
+    b["g"][123] += 8 * float(a["g_err"][123])  # 8 sigma_A; combined sigma sqrt(2) sigma_A: z = 5.7
+    out = compare.compare(a, b)
+    assert out.attrs["differs"] == 1
+    assert out.attrs["location"] == f"at r = {float(a['r'][123]):.4g} angstrom"
+    assert out.attrs["max_abs_z"] == pytest.approx(compare.stats.norm.isf(compare.stats.t.sf(8 / np.sqrt(2), 98)),
+                                                   rel=1e-6)
+    assert float(out["g_z"][123]) < 0  # B above A: A - B negative
+    assert np.all(np.abs(np.delete(out["g_z"].values, 123)) < 1e-12)  # identical elsewhere
+    assert "by 5." in out.attrs["verdict"] and out.attrs["verdict"].startswith("differs: g at r = ")
+
+
+def test_identical_results_and_exact_points():
+    a = curve(np.random.default_rng(3))
+    a["g_err"][:10] = 0.0  # exact, equal points are left out
+    out = compare.compare(a, a)
+    assert out.attrs["differs"] == 0 and out.attrs["n_points"] == 190
+    assert out.attrs["max_abs_z"] == 0.0
+    b = a.copy(deep=True)
+    b["g"][3] += 1e-3  # an exact value that differs is a difference, however small
+    assert compare.compare(a, b).attrs["differs"] == 1
+
+
+def test_grids_types_and_variables_must_match():
+    rng = np.random.default_rng(0)
+    a = curve(rng)
+    with pytest.raises(InputError, match="coordinate r differs"):
+        compare.compare(a, curve(rng, r=np.linspace(0.1, 6.0, 200)))
+    b = curve(rng)
+    b["r"].attrs["units"] = "nanometer"
+    with pytest.raises(InputError, match="in 'angstrom' in one and 'nanometer'"):
+        compare.compare(a, b)
+    c = curve(rng)
+    c.attrs["result_type"] = "msd"
+    with pytest.raises(InputError, match="cannot compare a rdf result with a msd result"):
+        compare.compare(a, c)
+    with pytest.raises(InputError, match="no value with a standard error named h"):
+        compare.compare(a, curve(rng), variables=["h"])
+
+
+@pytest.fixture(scope="module")
+def tip3p_halves(tmp_path_factory):
+    """O-O/O-H/H-H RDFs of the two halves (2 ps each) of the TIP3P example run, blocks of 0.25 ps."""
+    folder = tmp_path_factory.mktemp("halves")
+    runner = CliRunner()
+    paths = []
+    for name, frames in (("first", ["--stop", "200"]), ("second", ["--start", "200"])):
+        path = str(folder / f"{name}.rdf.nc")
+        res = runner.invoke(rdf_cli.main, [TIP3P, *frames, "--rmax", "6", "--block-frames", "25", "-q", "-o", path])
+        assert res.exit_code == 0, res.output
+        paths.append(path)
+    return paths
+
+
+def test_two_halves_of_an_equilibrium_run_are_indistinguishable(tip3p_halves, tmp_path):
+    out = tmp_path / "c.nc"
+    res = CliRunner().invoke(compare_cli.main, [*tip3p_halves, "-o", str(out), "--plot", str(tmp_path / "c.png")])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("indistinguishable at 2σ")
+    ds = xr.open_dataset(out)
+    assert ds.attrs["result_type"] == "comparison" and ds.attrs["compared_type"] == "rdf"
+    assert results.schema_problems(ds) == []
+    a, b = (xr.open_dataset(p) for p in tip3p_halves)
+    np.testing.assert_allclose(ds["g_diff"], a["g"] - b["g"])
+    np.testing.assert_allclose(ds["g_diff_err"], np.hypot(a["g_err"], b["g_err"]))
+    assert os.path.getsize(tmp_path / "c.png") > 10_000
+
+
+def test_cli_flags_a_real_curve_shifted_at_one_point(tip3p_halves, tmp_path):
+    a = xr.open_dataset(tip3p_halves[0]).load()
+    i = int(np.argmax(a["g"].sel(pair="O-O").values))  # the first peak
+    b = xr.open_dataset(tip3p_halves[1])
+    sigma = float(np.hypot(a["g_err"].sel(pair="O-O")[i], b["g_err"].sel(pair="O-O")[i]))
+    a["g"].loc[{"pair": "O-O"}] = a["g"].sel(pair="O-O").values + np.eye(a.sizes["r"])[i] * 10 * sigma
+    shifted = tmp_path / "shifted.nc"
+    a.to_netcdf(shifted)
+    res = CliRunner().invoke(compare_cli.main, [str(shifted), tip3p_halves[1], "--var", "g", "--json",
+                                                "-o", str(tmp_path / "c.nc")])
+    assert res.exit_code == 0, res.output
+    verdict = json.loads(res.stdout)
+    assert verdict["differs"] is True and verdict["worst_variable"] == "g"
+    assert verdict["location"] == f"at pair = O-O, r = {float(a['r'][i]):.4g} angstrom"
+    assert verdict["variables"] == ["g"]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file"),
+    ("text", "not a readable NetCDF file"),
+    ("trajectory", "not an eqt analysis result"),
+    ("other grid", "coordinate r differs"),
+    ("bad var", "no value with a standard error named"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tip3p_halves, tmp_path, case, message):
+    runner = CliRunner()
+    a, b = tip3p_halves
+    extra = []
+    if case == "missing":
+        b = str(tmp_path / "nope.nc")
+    elif case == "text":
+        b = str(tmp_path / "t.nc")
+        open(b, "w").write("hello\n")
+    elif case == "trajectory":
+        b = TIP3P
+    elif case == "other grid":
+        b = str(tmp_path / "other.nc")
+        assert runner.invoke(rdf_cli.main, [TIP3P, "--stop", "50", "--rmax", "5", "-q", "-o", b]).exit_code == 0
+    else:
+        extra = ["--var", "nope"]
+    out = tmp_path / "out.nc"
+    res = runner.invoke(compare_cli.main, [a, b, *extra, "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()
