@@ -217,15 +217,20 @@ def integrator(potential, dt, thermostat=None, slow=None, k=1):
             state = _thermostat(state, thermostat, k_before, 0.5 * outer)
         state = state._replace(velocities=state.velocities + 0.5 * outer * _accel(state.slow_forces, state.masses))
 
-        def body(i, carry):
-            s, bad = carry
-            s, b = inner(s, neighbors, jax.random.fold_in(k_inner, i))
-            return s, bad | b
+        def body(carry):
+            s, i, _ = carry
+            s, bad = inner(s, neighbors, jax.random.fold_in(k_inner, i))
+            return s, i + 1, bad
         if k == 1:
             state, bad = inner(state, neighbors, k_inner)
-        else:
-            state, bad = jax.lax.fori_loop(0, k, body, (state, jnp.zeros((), bool)))
-        es, fs = correction(state.positions, neighbors, k_slow, state.energy, state.forces)
+        else:  # a stale inner step spoils the whole outer step: stop there
+            state, _, bad = jax.lax.while_loop(lambda c: (c[1] < k) & ~c[2], body,
+                                               (state, jnp.zeros((), jnp.int32), jnp.zeros((), bool)))
+        if slow is None:
+            es, fs = correction(state.positions, neighbors, k_slow, state.energy, state.forces)
+        else:  # nor is the (expensive) slow potential evaluated for a step that will be redone
+            es, fs = jax.lax.cond(bad, lambda *a: (jnp.zeros_like(state.energy), jnp.zeros_like(state.forces)),
+                                  correction, state.positions, neighbors, k_slow, state.energy, state.forces)
         state = state._replace(velocities=state.velocities + 0.5 * outer * _accel(fs, state.masses),
                                slow_forces=fs, slow_energy=es, step=state.step + k)
         if around:
