@@ -231,12 +231,14 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
                 writer.write(run.frame())
                 _save(run.checkpoint(), output + ".ckpt")
         started = time.perf_counter()
+        warm = None  # (time, step) at the first frame: compilation done
         try:
             for ds in run.frames(n_steps, stride):
                 with deferred_signals():
                     writer.write(ds)
                     _save(run.checkpoint(), output + ".ckpt")
                 _progress(bar, ds, started, first, s.dt, len(run.numbers), run.start_conserved)
+                warm = warm or (time.perf_counter(), int(run.state.step))
         except md.Unstable as err:
             raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "
                                        f"and its checkpoint hold the run up to step {int(run.state.step)}") from None
@@ -245,6 +247,17 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
             click.echo(f"Error: interrupted by {signal.Signals(signum).name}; {output} and its checkpoint hold the run "
                        f"up to step {int(run.state.step)} (continue it with --restart)", err=True)
             raise click.exceptions.Exit(128 + signum) from None
+    if not quiet:
+        click.echo(_speed(first, int(run.state.step), started, warm, s.dt), err=True)
+
+
+def _speed(first, last, started, warm, dt_fs):
+    """'eqt-md: N steps in W s; R ns/day after the first frame (compilation excluded)'."""
+    line = f"eqt-md: {last - first} steps in {time.perf_counter() - started:.1f} s"
+    if warm and last > warm[1]:
+        rate = (last - warm[1]) * dt_fs * 1e-6 / (time.perf_counter() - warm[0]) * 86400
+        line += f"; {rate:.4g} ns/day after the first frame (compilation excluded)"
+    return line
 
 
 def _replay(structure, fmt, potentials, settings, target, quiet):
