@@ -4,7 +4,8 @@ import click
 from eqt_analysis.conservation import Conservation
 from eqt_analysis.system import System
 
-from .common import (figure, command, claim_result, eqt_command, quiet_option, result_options,
+from . import plots
+from .common import (command, claim_result, eqt_command, quiet_option, result_options,
                      whole_trajectory_options, whole_trajectory, write_result)
 
 
@@ -33,7 +34,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, ou
         result = Conservation(System.from_dataset(ds, path), drift_only).compute(ds)
     for line in summary(result):
         click.echo(line, err=True)
-    write_result(result, where, draw, "time")
+    write_result(result, where, plots.draw_result, "time")
 
 
 def summary(ds):
@@ -48,13 +49,3 @@ def summary(ds):
         torque = f"; mean |tau| = {float(ds['mean_abs_torque']):.4g} eV" if "tau" in ds else ""
         yield (f"|L| drift: {float(ds['L_norm_drift']):.4g} +- {float(ds['L_norm_drift_err']):.2g} "
                f"amu Å^2/ps per ps{torque}")
-
-
-def draw(ds, path):
-    """|L|, |tau| and the conserved energy against time."""
-    keys = [k for k in ("L_norm", "tau_norm", "conserved_energy") if k in ds]
-    with figure(path, len(keys), 1, (6, 2.4 * len(keys)), sharex=True) as (fig, axes):
-        for ax, key in zip(axes[:, 0], keys):
-            ax.plot(ds["time"].values, ds[key].values)
-            ax.set(ylabel=f"{key} ({ds[key].attrs.get('units', '')})")
-        axes[-1, 0].set(xlabel="time (ps)")

@@ -217,19 +217,31 @@ NON_NEGATIVE = FiniteFloat(min=0)
 
 
 @contextlib.contextmanager
-def figure(path, rows=1, cols=1, size=(5.5, 4.0), **kwargs):
-    """A matplotlib figure (Agg, no display) whose axes (rows x cols array) are drawn on in the
-    block, then saved to `path` as PNG and closed."""
+def figure(path, rows=1, cols=1, size=(5.5, 4.0), fmt=None, metadata=None, **kwargs):
+    """A matplotlib figure (Agg, no display) whose axes (rows x cols array; rows=0: none, the
+    block adds its own) are drawn on in the block, then saved to `path` and closed. fmt: 'png',
+    'pdf' or 'svg' (default: from the suffix of path, PNG when it is none of these); metadata:
+    text fields stored in a PNG (tEXt chunks). A figure with a layout engine (layout=...) keeps
+    it; others get tight_layout."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, **kwargs)
+    if fmt is None:
+        ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+        fmt = ext if ext in ("png", "pdf", "svg") else "png"
+    if rows:
+        fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, **kwargs)
+    else:
+        fig, axes = plt.figure(figsize=size, **kwargs), None
     try:
         yield fig, axes
-        fig.tight_layout()
-        fig.savefig(path, dpi=120, format="png")
+        if fig.get_layout_engine() is None:
+            fig.tight_layout()
+        info = {"png": {"Software": "eqt", **(metadata or {})}, "pdf": {"Creator": "eqt"},
+                "svg": {"Creator": "eqt"}}[fmt]
+        fig.savefig(path, dpi=200 if fmt == "png" else 150, format=fmt, metadata=info)
     finally:
         plt.close(fig)
 

@@ -7,7 +7,8 @@ from tqdm import tqdm
 from eqt_analysis.diffusion import ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S as CGS, MSD
 from eqt_analysis.system import System
 
-from .common import (figure, atoms_per_chunk, blocks_option, command, claim_result, eqt_command, NON_NEGATIVE,
+from . import plots
+from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, NON_NEGATIVE,
                      POSITIVE, quiet_option, result_options, whole_trajectory_options, whole_trajectory, write_result)
 
 
@@ -57,7 +58,7 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
             result = calc.compute(ds, bar)
     for line in summary(result):
         click.echo(line, err=True)
-    write_result(result, where, draw, "lag_time")
+    write_result(result, where, plots.draw_result, "lag_time")
 
 
 def summary(ds):
@@ -69,18 +70,3 @@ def summary(ds):
         yield (f"D({g}) = {float(r['D']) * CGS:.4g} +- {float(r['D_err']) * CGS:.2g}{corrected} x 1e-5 cm^2/s "
                f"(fit {float(r['fit_start']):g}..{float(r['fit_stop']):g} ps, log-log slope "
                f"{float(r['fit_loglog_slope']):.2f}, error from {int(r['D_blocks'])} blocks)")
-
-
-def draw(ds, path):
-    """MSD curves with error bands and the fit windows."""
-    t = ds["lag_time"].values
-    with figure(path) as (fig, axes):
-        ax = axes[0, 0]
-        for g in ds["group"].values:
-            r = ds.sel(group=g)
-            y, e = r["msd"].values, r["msd_err"].values
-            line, = ax.plot(t, y, label=f"{g}: D = {float(r['D']) * CGS:.3g} 1e-5 cm²/s")
-            ax.fill_between(t, y - e, y + e, color=line.get_color(), alpha=0.3)
-            ax.axvspan(float(r["fit_start"]), float(r["fit_stop"]), color=line.get_color(), alpha=0.08)
-        ax.set(xlabel="lag time (ps)", ylabel="MSD (Å²)")
-        ax.legend()

@@ -9,7 +9,8 @@ from eqt_analysis.orient import Angles, Orientation, memory_needed
 from eqt_analysis.resources import check_memory
 from eqt_analysis.system import System
 
-from .common import (figure, command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
+from . import plots
+from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
                      quiet_option, read_chunks, trajectory_options, write_result)
 
 
@@ -64,7 +65,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, band
     result = calc.result()
     if not per_molecule:
         click.echo(verdict(result), err=True)
-    write_result(result, where, draw, "cos_theta")
+    write_result(result, where, plots.draw_result, "cos_theta")
 
 
 def verdict(ds):
@@ -73,16 +74,3 @@ def verdict(ds):
     return (f"{'isotropic within errors' if v['p_value'] >= 0.01 else 'NOT isotropic'}: chi2 = {v['chi2']:.4g} "
             f"for {ds.attrs['dof']} dof, p = {v['p_value']:.3g}; max |F| = {v['max_abs_F']:.3g} kT, "
             f"rms F = {v['rms_F']:.3g} kT ({ds.attrs['n_samples']} samples, {ds.attrs['n_blocks']} blocks)")
-
-
-def draw(ds, path):
-    """-ln P map over (φ, cos θ)."""
-    limit = max(0.05, ds["max_abs_F"].item())
-    with figure(path, size=(7, 3.6)) as (fig, axes):
-        ax = axes[0, 0]
-        mesh = ax.pcolormesh(ds["phi"].values, ds["cos_theta"].values, ds["F"].values, cmap="RdBu_r",
-                             vmin=-limit, vmax=limit, shading="nearest")
-        fig.colorbar(mesh, ax=ax, label="F = -ln P (kT)")
-        ax.set(xlabel="φ (rad)", ylabel="cos θ",
-               title=f"dipole directions: chi2/dof = {ds['chi2'].item():.3g}/{ds.attrs['dof']}, "
-                     f"p = {ds['p_value'].item():.2g}")

@@ -2,14 +2,14 @@
 import sys
 
 import click
-import numpy as np
 from tqdm import tqdm
 
 from eqt_analysis.rdf import RDF, memory_needed
 from eqt_analysis.resources import check_memory
 from eqt_analysis.system import System
 
-from .common import (figure, command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
+from . import plots
+from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
                      quiet_option, read_chunks, trajectory_options, write_result)
 
 
@@ -72,32 +72,4 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
                            dipole, anisotropy, normalization, block_frames)
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])
-    write_result(calc.result(), where, draw, "r")
-
-
-def draw(ds, path):
-    """g(r) of the intermolecular pairs (g_inter where the result has it) and c_L, c_T, with
-    error bands."""
-    has_c = "c_L" in ds
-    key = "g_inter" if "g_inter" in ds else "g"
-    r = ds["r"].values
-    with figure(path, 1, 2 if has_c else 1, (10 if has_c else 5.5, 4)) as (fig, axes):
-        for pair in ds["pair"].values:
-            g, err = ds[key].sel(pair=pair).values, ds[key + "_err"].sel(pair=pair).values
-            line, = axes[0, 0].plot(r, g, label=pair)
-            axes[0, 0].fill_between(r, g - err, g + err, color=line.get_color(), alpha=0.3)
-            if has_c:  # bins holding intramolecular pairs are left out, as in the g panel
-                intra = (ds["g"] - ds[key]).sel(pair=pair).values > 1e-12
-                for name, style in (("c_L", "-"), ("c_T", "--")):
-                    c = np.where(intra, np.nan, ds[name].sel(pair=pair).values)
-                    axes[0, 1].plot(r, c, style, label=f"{name} {pair}")
-        inter = key == "g_inter" or ds.attrs["exclude_intramolecular"]
-        title = ds.attrs["estimator"] + (", intermolecular pairs" if inter else "")
-        axes[0, 0].set(xlabel="r (Å)", ylabel="g(r)", title=title)
-        axes[0, 0].axhline(1.0, color="grey", lw=0.5)
-        axes[0, 0].legend()
-        if has_c:
-            axes[0, 1].set(xlabel="r (Å)", ylabel="c(r)", title="dipole pair correlations" +
-                           (", intermolecular bins" if key == "g_inter" else ""))
-            axes[0, 1].axhline(0.0, color="grey", lw=0.5)
-            axes[0, 1].legend()
+    write_result(calc.result(), where, plots.draw_result, "r")

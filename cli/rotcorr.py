@@ -7,7 +7,8 @@ from tqdm import tqdm
 from eqt_analysis.rotcorr import RotationalCorrelation
 from eqt_analysis.system import System
 
-from .common import (figure, atoms_per_chunk, blocks_option, command, claim_result, eqt_command, quiet_option,
+from . import plots
+from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, quiet_option,
                      result_options, whole_trajectory_options, whole_trajectory, write_result)
 
 
@@ -39,19 +40,4 @@ def main(path, fmt, topology, units, start, stop, stride, memory, blocks, output
         r = result.sel(order=order)
         click.echo(f"tau_{order} = {float(r['tau']):.4g} ps{' (lower bound)' if r['tau_lower_bound'] else ''} "
                    f"({result.attrs['n_molecules']} waters, {result.attrs['n_frames']} frames)", err=True)
-    write_result(result, where, draw, "lag_time")
-
-
-def draw(ds, path):
-    """C1 and C2 with error bands."""
-    t = ds["lag_time"].values
-    with figure(path) as (fig, axes):
-        ax = axes[0, 0]
-        for order in ds["order"].values:
-            r = ds.sel(order=order)
-            bound = "≥ " if r["tau_lower_bound"] else ""
-            line, = ax.plot(t, r["C"].values, label=f"C{order} (tau {bound}{float(r['tau']):.3g} ps)")
-            ax.fill_between(t, r["C"] - r["C_err"], r["C"] + r["C_err"], color=line.get_color(), alpha=0.3)
-        ax.set(xlabel="lag time (ps)", ylabel="correlation")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.legend()
+    write_result(result, where, plots.draw_result, "lag_time")

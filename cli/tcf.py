@@ -7,7 +7,8 @@ from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 from eqt_analysis.spectra import TCF
 
-from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, figure, quiet_option,
+from . import plots
+from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, quiet_option,
                      result_options, write_result)
 
 
@@ -73,14 +74,4 @@ def main(path, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, bl
     click.echo(f"{a['series']}: mean {float(result['mean']):.6g} +- {float(result['mean_err']):.2g} "
                f"{a['series_units']}, std {float(result['variance']) ** 0.5:.4g} {a['series_units']}, "
                f"{result.sizes['lag_time']} samples every {a['time_step_ps']:g} ps", err=True)
-    write_result(result, where, draw, "frequency")
-
-
-def draw(ds, path):
-    """Autocorrelation and power spectrum side by side."""
-    with figure(path, 1, 2, (10, 4)) as (fig, axes):
-        a, b = axes[0]
-        a.plot(ds["lag_time"].values, ds["acf"].values)
-        a.set(xlabel="lag time (ps)", ylabel=f"acf ({ds['acf'].attrs['units']})", title=ds.attrs["series"])
-        b.semilogy(ds["frequency"].values[1:], abs(ds["spectrum"].values[1:]))
-        b.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"spectrum ({ds['spectrum'].attrs['units']})")
+    write_result(result, where, plots.draw_result, "frequency")

@@ -7,7 +7,8 @@ from tqdm import tqdm
 from eqt_analysis.system import System
 from eqt_analysis.vibrations import VDOS
 
-from .common import (figure, atoms_per_chunk, blocks_option, command, claim_result, eqt_command, POSITIVE,
+from . import plots
+from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, POSITIVE,
                      quiet_option, result_options, whole_trajectory_options, whole_trajectory, write_result)
 
 
@@ -41,15 +42,4 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_
                     atoms_per_chunk(ds.sizes["frame"], memory))
         with tqdm(unit="atom", disable=quiet, file=sys.stderr, desc="vdos") as bar:
             result = calc.compute(ds, bar)
-    write_result(result, where, draw, "frequency")
-
-
-def draw(ds, path):
-    """VDOS of every group against wavenumber."""
-    with figure(path, size=(6.5, 4)) as (fig, axes):
-        ax = axes[0, 0]
-        for name in ds["species"].values:
-            ax.plot(ds["frequency"].values, ds["vdos"].sel(species=name).values, label=name)
-        ax.set(xlabel="wavenumber (cm⁻¹)", ylabel=f"VDOS ({ds['vdos'].attrs['units']})",
-               xlim=(0, min(4500, float(ds["frequency"].max()))))
-        ax.legend()
+    write_result(result, where, plots.draw_result, "frequency")
