@@ -23,6 +23,13 @@ def load(path):
     if os.path.isdir(path):
         raise InputError("is a directory, not a NetCDF file", path)
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError as err:
+        raise InputError(f"cannot read ({err.strerror})", path) from None
+    if not magic.startswith((b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")):
+        raise InputError("not a NetCDF file (eqt results and trajectories are NetCDF)", path)
+    try:
         with xr.open_dataset(path, decode_times=False, decode_timedelta=False) as ds:
             if "result_type" in ds.attrs:
                 return ds.load()
@@ -35,7 +42,7 @@ def load(path):
         raise
     except FileNotFoundError:
         raise InputError("no such file", path) from None
-    except (OSError, ValueError, TypeError) as err:
+    except (OSError, RuntimeError, ValueError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"not a readable NetCDF file ({first})", path) from None
 

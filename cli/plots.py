@@ -195,8 +195,9 @@ def _phi_ticks(ax):
 
 def _map(ax, fig, ds, values, limit, cmap, colour_label):
     masked = np.ma.masked_invalid(values)
-    palette = __import__("matplotlib").colormaps[cmap].copy()
-    palette.set_bad("0.75")  # no sample reached (F = inf): grey
+    import matplotlib
+
+    palette = matplotlib.colormaps[cmap].with_extremes(bad="0.75")  # no sample reached (F = inf): grey
     mesh = ax.pcolormesh(_values(ds["phi"]), _values(ds["cos_theta"]), masked, cmap=palette,
                          vmin=-limit, vmax=limit, shading="nearest", rasterized=True)
     ax.set(xlabel=axis_label("φ", ds["phi"]), ylabel="cos θ", xlim=(-np.pi, np.pi), ylim=(-1, 1))
@@ -295,7 +296,7 @@ def draw_msd(fig, datasets, labels):
     ax.set_ylim(bottom=0)
     _legend(ax, loc="upper left")
     if len(datasets) == 1:
-        ax.set_title("shaded: fit windows of D", fontsize="medium")
+        ax.set_title("grey: fit window of D", fontsize="medium")
 
 
 def draw_rotcorr(fig, datasets, labels):
