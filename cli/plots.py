@@ -607,7 +607,9 @@ def draw(datasets, labels, path, fmt=None, metadata=None, names=None):
         try:
             DRAWERS[kind](fig, datasets, list(labels))
         except KeyError as err:
-            raise InputError(f"not a complete {kind} result: no {err.args[0]!r}",
+            text = str(err.args[0]) if err.args else ""
+            missing = re.search(r"named '([^']+)'", text)
+            raise InputError(f"not a complete {kind} result: no {missing.group(1) if missing else text!r}",
                              ", ".join(str(n) for n in names if n) or None) from None
 
 
