@@ -86,7 +86,7 @@ def main(paths, output, labels):
     Examples:
       eqt-plot water64_tip3p.rdf.nc                            # -> water64_tip3p.rdf.png
       eqt-plot plain.rdf.nc mts.rdf.nc --label plain --label MTS -o rdf.pdf
-      eqt-plot example_data/md/water64_plain.nc example_data/md/water64_random.nc -o drift.svg
+      eqt-plot plain.nc random.nc -o drift.svg                 # MD trajectories: drift, T
     """
     from . import plots
 
