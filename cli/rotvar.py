@@ -40,7 +40,7 @@ def _from_properties(properties, columns, skip, n_atoms, output, style):
     if not os.path.exists(properties):
         raise InputError("no such file", properties)
     if netcdf.is_eqt_netcdf(properties):
-        props, atoms, grids = _recorded(properties)
+        props, atoms, grids = _recorded(properties, columns is None)
         columns = columns or grids
         skip, n_atoms = skip or 0, n_atoms or atoms
     else:
@@ -51,14 +51,20 @@ def _from_properties(properties, columns, skip, n_atoms, output, style):
     write_result(ds, where)
 
 
-def _recorded(path):
-    """({name: (values, units)} of the per-frame series, atoms, {grid: name} of the recorded energies) of an
-    eqt trajectory."""
+def _recorded(path, need_grids=True):
+    """({name: (values, units)} of the per-frame series, atoms, {grid: name} of the recorded energies, from their
+    grid attributes when need_grids) of an eqt trajectory."""
     from eqt_analysis import io
 
     ds = io.open_trajectory(path)
     series = {name: (var.values, var.attrs.get("units", "")) for name, var in ds.data_vars.items()
               if var.dims == ("frame",)}
+    if not need_grids:
+        return series, ds.sizes["atom"], None
+    missing = [name for name in ("energy_plain", "energy_averaged") if name in ds and "grid" not in ds[name].attrs]
+    if missing:
+        raise InputError(f"{', '.join(missing)} without a grid attribute: name the grids with --columns "
+                         "(e.g. 1=energy_plain,2i=energy_averaged)", path)
     grids = {ds[name].attrs["grid"]: name for name in ("energy_plain", "energy_averaged") if name in ds}
     if len(grids) < 2:
         raise InputError("no recorded energies (energy_plain, energy_averaged: run eqt-md with --record GRID "

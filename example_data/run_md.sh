@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The example MD runs of example_data/md/, made with eqt-md and the example model (example_data/model.pkl):
-#   water_molecule_{plain,2i}.nc  one water molecule in vacuum, NVE, 0.5 fs, 10 ps, float64, plain and
+#   molecule_{plain,2i}.nc        one water molecule in vacuum, NVE, 0.5 fs, 10 ps, float64, plain and
 #                                 averaged on grid 2i, plain and 2i energies recorded on every frame
-#   water64_{plain,mts2i,random}.nc  the 64-water box, NVT 300 K (SVR, tau 100 fs), 0.5 fs, 10 ps: plain,
+#   bulk_{plain,mts2i,random}.nc  the 64-water box, NVT 300 K (SVR, tau 100 fs), 0.5 fs, 10 ps: plain,
 #                                 multiple time stepping (2i average every 10th step), random rotation every step
 # Each run writes NAME.nc and its checkpoint NAME.nc.ckpt; running this script again continues unfinished runs
 # (--restart) and skips finished ones. Usage: bash example_data/run_md.sh [RUN ...] (default: all, in order).
@@ -29,17 +29,17 @@ run() {  # name, then eqt-md arguments
     /usr/bin/time -f "$name: %e s wall, %U s user CPU" eqt-md "$@" -o "$out/$name.nc" "${restart[@]}"
 }
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(water_molecule_plain water_molecule_2i water64_plain water64_random water64_mts2i)
+[ ${#runs[@]} -gt 0 ] || runs=(molecule_plain molecule_2i bulk_plain bulk_random bulk_mts2i)
 for name in "${runs[@]}"; do
     case $name in
-    water_molecule_plain) run "$name" "$model" "$mol" --time 10 --timestep 0.5 --stride 10 --velocities thermal \
+    molecule_plain) run "$name" "$model" "$mol" --time 10 --timestep 0.5 --stride 10 --velocities thermal \
         --temperature 300 --seed 1 --float64 --record 2i ;;
-    water_molecule_2i) run "$name" "$model" "$mol" --time 10 --timestep 0.5 --stride 10 --velocities thermal \
+    molecule_2i) run "$name" "$model" "$mol" --time 10 --timestep 0.5 --stride 10 --velocities thermal \
         --temperature 300 --seed 1 --float64 --record 2i --average 2i ;;
-    water64_plain) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 ;;
-    water64_random) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 \
+    bulk_plain) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 ;;
+    bulk_random) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 \
         --random-rotation ;;
-    water64_mts2i) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 \
+    bulk_mts2i) run "$name" "$model" "$box" --time 10 --timestep 0.5 --stride 100 --thermostat svr --tau 100 \
         --average 2i --mts 10 ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
     esac

@@ -37,20 +37,20 @@ def torque_and_energy(name, tmp_path):
 def test_gas_phase_molecule_the_average_removes_the_spurious_torque(tmp_path):
     """NVE water molecule: both runs conserve energy; the plain model's forces exert a net torque on the
     isolated molecule (the broken symmetry), the 2i-averaged model's are 100x closer to torque-free."""
-    for name in ("water_molecule_plain", "water_molecule_2i"):
+    for name in ("molecule_plain", "molecule_2i"):
         ds = finished(name)
         spread = np.ptp(ds["conserved_energy"].values)
         assert spread < 1e-2 * np.mean(ds["kinetic_energy"].values), (name, spread)  # bounded Verlet error
         delta = ds["energy_plain"].values - ds["energy_averaged"].values
         assert np.all(np.isfinite(delta)) and np.abs(delta).max() < 0.05  # eV: the model's rotational error
-    plain, _, _ = torque_and_energy("water_molecule_plain", tmp_path)
-    averaged, drift, err = torque_and_energy("water_molecule_2i", tmp_path)
+    plain, _, _ = torque_and_energy("molecule_plain", tmp_path)
+    averaged, drift, err = torque_and_energy("molecule_2i", tmp_path)
     print(f"mean |torque|: plain {plain:.2e} eV, 2i {averaged:.2e} eV; 2i energy drift {drift:.1e} ± {err:.1e} eV/ps")
     assert plain > 100 * averaged
     assert abs(drift) < 1e-5
 
 
-@pytest.mark.parametrize("name", ["water64_plain", "water64_mts2i", "water64_random"])
+@pytest.mark.parametrize("name", ["bulk_plain", "bulk_mts2i", "bulk_random"])
 def test_water_box_is_stable_at_300_K_with_the_first_peak_in_place(name):
     ds = finished(name)
     temperature = ds["temperature"].values[len(ds["temperature"]) // 5:]
