@@ -1,0 +1,152 @@
+"""The report of eqt-study: index.html (self-contained: figures embedded) and README.md from the study's files."""
+import base64
+import datetime
+import html
+import os
+import re
+
+FIXES = {"bulk": {"mts2i": "MTS, 2i average every 10th step", "random": "random rotation every step"},
+         "molecule": {"2i": "2i average every step"}}
+OBSERVABLES = {"rdf": "g_OO(r), c_L, c_T", "orient": "−ln P(cos θ, φ)", "msd": "MSD of O", "rotcorr": "dipole C(t)",
+               "tcf": "potential-energy spectrum", "angmom": "conserved-energy drift, L, torque",
+               "tcf_delta": "spectrum of E_2i − E_plain", "rotvar": "rotational error along the run"}
+
+
+def _attrs(path):
+    import xarray as xr
+    try:
+        with xr.open_dataset(path) as ds:
+            return dict(ds.attrs)
+    except (OSError, ValueError):
+        return None
+
+
+def verdicts(folder, kind):
+    """Rows (observable, {fix: (short verdict, full verdict) or None}) for `kind` (bulk or molecule)."""
+    rows = []
+    for obs, label in OBSERVABLES.items():
+        cells, seen = {}, False
+        for fix in FIXES[kind]:
+            attrs = _attrs(os.path.join(folder, "compare", f"{kind}_{obs}_{fix}_vs_plain.nc"))
+            seen |= attrs is not None
+            if attrs is None:
+                cells[fix] = None
+            else:
+                short = (f"differs ({attrs['max_abs_z']:.1f}σ > {attrs['threshold_z']:.1f}σ)" if attrs["differs"]
+                         else f"same ({attrs['max_abs_z']:.1f}σ ≤ {attrs['threshold_z']:.1f}σ)")
+                cells[fix] = (short, attrs["verdict"])
+        if seen:
+            rows.append((f"{label} ({obs})", cells))
+    return rows
+
+
+def rate_in_log(folder, step):
+    """ns/day from eqt-md's closing line in logs/STEP.log, or None."""
+    try:
+        text = open(os.path.join(folder, "logs", f"{step}.log")).read()
+    except OSError:
+        return None
+    found = re.findall(r"([0-9.eE+-]+) ns/day after the first frame", text)
+    return float(found[-1]) if found else None
+
+
+def costs(folder):
+    """{variant: ns/day} of the bulk runs: from their own logs, else from the short cost runs."""
+    out = {}
+    for fix in ("plain",) + tuple(FIXES["bulk"]):
+        rate = rate_in_log(folder, f"md_bulk_{fix}") or rate_in_log(folder, f"cost_bulk_{fix}")
+        if rate:
+            out[fix] = rate
+    return out
+
+
+def tables(folder):
+    """[(title, text)] of the tables the steps printed (rotational errors, ice)."""
+    out = []
+    for name in sorted(os.listdir(os.path.join(folder, "logs"))) if os.path.isdir(os.path.join(folder, "logs")) else []:
+        if name.endswith(".txt"):
+            text = open(os.path.join(folder, "logs", name)).read().strip()
+            if text:
+                out.append((name[:-4].replace("_", " "), text))
+    return out
+
+
+def figures(folder):
+    path = os.path.join(folder, "figures")
+    return sorted(f for f in os.listdir(path) if f.endswith(".png")) if os.path.isdir(path) else []
+
+
+def write(folder, steps, plan, quick):
+    """Write index.html and README.md into the report folder; returns the HTML path."""
+    from eqt_analysis import __version__
+    done = [(s, s.done(folder)) for s in steps]
+    cost = costs(folder)
+    title = "eqt study" + (" (quick)" if quick else "")
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    intro = (f"Made by eqt {__version__} on {stamp}: {sum(d for _, d in done)} of {len(done)} steps done. "
+             f"Molecule runs {plan.molecule_ps:g} ps (NVE), bulk runs {plan.bulk_ps:g} ps (NVT 300 K). A verdict "
+             "compares each fix with the plain model point by point (eqt-compare: Welch t scores, family-wise "
+             "threshold at 2σ); 'same' means indistinguishable within the statistical noise of these runs.")
+    md, body = [f"# {title}", "", intro, ""], [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
+    for kind in ("bulk", "molecule"):
+        rows = verdicts(folder, kind)
+        if not rows:
+            continue
+        fixes = FIXES[kind]
+        heading = "Bulk water: does a fix change the observables?" if kind == "bulk" else \
+            "Gas-phase molecule: does averaging change the observables?"
+        md += [f"## {heading}", "", "| observable | " + " | ".join(fixes.values()) + " |",
+               "|---|" + "---|" * len(fixes)]
+        body += [f"<h2>{html.escape(heading)}</h2>", "<table><tr><th>observable</th>" +
+                 "".join(f"<th>{html.escape(v)}</th>" for v in fixes.values()) + "</tr>"]
+        for label, cells in rows:
+            md.append(f"| {label} | " + " | ".join(c[0] if c else "—" for c in cells.values()) + " |")
+            body.append(f"<tr><td>{html.escape(label)}</td>" + "".join(
+                f"<td class='{'bad' if c and c[0].startswith('differs') else 'ok'}' title='{html.escape(c[1])}'>"
+                f"{html.escape(c[0])}</td>" if c else "<td>—</td>" for c in cells.values()) + "</tr>")
+        body.append("</table>")
+        md += ["", "Full verdicts:", ""] + [f"- {label}, {fixes[f]}: {c[1]}" for label, cells in rows
+                                             for f, c in cells.items() if c] + [""]
+        body.append("<ul>" + "".join(f"<li>{html.escape(label)}, {html.escape(fixes[f])}: {html.escape(c[1])}</li>"
+                                     for label, cells in rows for f, c in cells.items() if c) + "</ul>")
+    if cost:
+        base = cost.get("plain")
+        md += ["## Cost of each fix (64-water box, eqt-md, this machine)", "", "| run | ns/day | cost vs plain |",
+               "|---|---|---|"]
+        body += ["<h2>Cost of each fix (eqt-md, this machine)</h2>",
+                 "<table><tr><th>run</th><th>ns/day</th><th>cost vs plain</th></tr>"]
+        for fix, rate in cost.items():
+            ratio = f"{base / rate:.2f}x" if base else "—"
+            name = "plain" if fix == "plain" else FIXES["bulk"][fix]
+            md.append(f"| {name} | {rate:.4g} | {ratio} |")
+            body.append(f"<tr><td>{html.escape(name)}</td><td>{rate:.4g}</td><td>{ratio}</td></tr>")
+        body.append("</table>")
+        md.append("")
+    for name, text in tables(folder):
+        md += [f"## {name}", "", "```", text, "```", ""]
+        body += [f"<h2>{html.escape(name)}</h2>", f"<pre>{html.escape(text)}</pre>"]
+    figs = figures(folder)
+    if figs:
+        md += ["## Figures", ""]
+        body.append("<h2>Figures</h2>")
+        for fig in figs:
+            data = base64.b64encode(open(os.path.join(folder, "figures", fig), "rb").read()).decode()
+            md += [f"![{fig}](figures/{fig})", ""]
+            body.append(f"<figure><img alt='{html.escape(fig)}' src='data:image/png;base64,{data}'>"
+                        f"<figcaption>{html.escape(fig)}</figcaption></figure>")
+    md += ["## Steps", "", "Run in this folder (paths relative to it):", ""] + \
+          [f"- [{'x' if d else ' '}] `{s.command_line()}`" for s, d in done] + [""]
+    body += ["<h2>Steps</h2>", "<ol>" + "".join(f"<li class='{'ok' if d else 'bad'}'><code>"
+                                                f"{html.escape(s.command_line())}</code></li>" for s, d in done) + "</ol>"]
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}"
+             "td.ok{background:#e8f5e9}td.bad{background:#ffebee}li.bad{color:#b71c1c}"
+             "figure{display:inline-block;width:48%;margin:.5%;vertical-align:top}img{max-width:100%}figcaption{font-size:80%;color:#555}pre{background:#f5f5f5;padding:.5em;overflow-x:auto}code{font-size:85%}")
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+    for name, text in (("index.html", page), ("README.md", "\n".join(md))):
+        tmp = os.path.join(folder, f".{name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, os.path.join(folder, name))
+    return os.path.join(folder, "index.html")

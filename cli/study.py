@@ -1,0 +1,403 @@
+"""eqt-study: the study's pipeline, built from the small eqt commands, with a report folder as its answer.
+
+Every step is one eqt command run as a subprocess (its command line is in the report), writing its outputs
+atomically into the report folder; a step whose outputs exist is skipped, so a study resumes where it stopped
+(an MD step continues its trajectory with --restart). The report (index.html, self-contained, and README.md)
+is made from the results' NetCDF files by eqt_cli.report.
+"""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from eqt_analysis.errors import InputError
+
+from .common import command, eqt_command, quiet_option
+from . import report as report_mod
+
+BULK_VARIANTS = {"plain": [], "random": ["--random-rotation"], "mts2i": ["--average", "2i", "--mts", "10"]}
+MOLECULE_VARIANTS = {"plain": [], "2i": ["--average", "2i"]}
+BULK_OBSERVABLES = ("rdf", "orient", "msd", "rotcorr", "tcf")
+MOLECULE_OBSERVABLES = ("angmom", "orient", "tcf", "tcf_delta", "rotvar")
+
+
+@dataclasses.dataclass
+class Step:
+    """One command of the study: ``argv`` after the command name, done when every output exists (an MD step:
+    when its checkpoint has reached ``md_steps``); ``estimate`` in seconds."""
+    name: str
+    program: str
+    argv: list
+    outputs: list
+    estimate: float
+    md_steps: int = 0
+    stdout: bool = False  # keep the command's stdout (a table) as logs/NAME.txt
+
+    def done(self, folder):
+        paths = [os.path.join(folder, p) for p in self.outputs]
+        if self.md_steps:
+            return os.path.exists(paths[0] + ".ckpt") and _checkpoint_step(paths[0] + ".ckpt") >= self.md_steps
+        return all(os.path.exists(p) for p in paths)
+
+    def command_line(self):
+        return " ".join([self.program] + [_quote(a) for a in self.argv])
+
+
+def _quote(arg):
+    return arg if arg and all(c.isalnum() or c in "-_./=:,@+" for c in arg) else "'" + arg.replace("'", "'\\''") + "'"
+
+
+def _checkpoint_step(path):
+    try:
+        with np.load(path) as saved:
+            return int(saved["state_step"])
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint counts as not done; eqt-md will say why
+        return -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Lengths of the study (ps, frames)."""
+    molecule_ps: float
+    bulk_ps: float
+    molecule_stride: int
+    bulk_stride: int
+    grids: str
+    cost_steps: int
+    rotvar_frames: int
+
+
+FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3", cost_steps=200,
+            rotvar_frames=4)
+QUICK = Plan(molecule_ps=0.5, bulk_ps=0.1, molecule_stride=10, bulk_stride=10, grids="1,i,2", cost_steps=40,
+             rotvar_frames=2)
+
+
+def md_steps(plan, bulk):
+    return round((plan.bulk_ps if bulk else plan.molecule_ps) * 1e3 / 0.5)
+
+
+def steps(model, bulk, molecule, test_set, ice, runs, plan, folder):
+    """The study's steps in order, paths relative to the report folder (``runs`` may be elsewhere)."""
+    out = []
+    n_bulk = _atoms(bulk) if bulk else 0
+    mol_steps, bulk_steps = md_steps(plan, False), md_steps(plan, True)
+    runs_of = {}
+    if molecule:
+        for name, extra in MOLECULE_VARIANTS.items():
+            path = os.path.join(runs, f"molecule_{name}.nc")
+            runs_of[("molecule", name)] = path
+            out.append(Step(f"md molecule {name}", "eqt-md", [
+                model, molecule, "--time", f"{plan.molecule_ps:g}", "--timestep", "0.5", "--stride",
+                str(plan.molecule_stride), "--velocities", "thermal", "--temperature", "300", "--seed", "1",
+                "--float64", "--record", "2i", *extra, "-o", path, "-q"], [path],
+                mol_steps * (0.01 if not extra else 0.08) + 20, md_steps=mol_steps))
+    if bulk:
+        for name, extra in BULK_VARIANTS.items():
+            path = os.path.join(runs, f"bulk_{name}.nc")
+            runs_of[("bulk", name)] = path
+            per_step = n_bulk * 4.5e-4 * (1 + 36 * 0.7 / 10 if name == "mts2i" else 1)
+            out.append(Step(f"md bulk {name}", "eqt-md", [
+                model, bulk, "--time", f"{plan.bulk_ps:g}", "--timestep", "0.5", "--stride", str(plan.bulk_stride),
+                "--thermostat", "svr", "--tau", "100", *extra, "-o", path, "-q"], [path],
+                bulk_steps * per_step + 30, md_steps=bulk_steps))
+            if not out[-1].done(folder) or report_mod.rate_in_log(folder, f"md_bulk_{name}"):
+                continue  # its speed is (or will be) in its own log; a run made elsewhere gets a short run
+            cost = f"cost/bulk_{name}.nc"
+            out.append(Step(f"cost bulk {name}", "eqt-md", [
+                model, bulk, "--steps", str(plan.cost_steps), "--stride", str(plan.cost_steps // 4),
+                "--thermostat", "svr", "--tau", "100", *extra, "-o", cost], [cost],
+                plan.cost_steps * per_step + 30, md_steps=plan.cost_steps))
+    for (kind, name), traj in runs_of.items():
+        stem = f"results/{kind}_{name}"
+        if kind == "molecule":
+            out += [Step(f"angmom molecule {name}", "eqt-angmom", [traj, "-o", f"{stem}.angmom.nc"],
+                         [f"{stem}.angmom.nc"], 10),
+                    Step(f"orient molecule {name}", "eqt-orient", [traj, "-o", f"{stem}.orient.nc", "-q"],
+                         [f"{stem}.orient.nc"], 15),
+                    Step(f"tcf molecule {name}", "eqt-tcf", [traj, "-v", "potential_energy", "-o", f"{stem}.tcf.nc"],
+                         [f"{stem}.tcf.nc"], 8),
+                    Step(f"tcf_delta molecule {name}", "eqt-tcf", [traj, "-v", "energy_averaged", "--minus",
+                                                                   "energy_plain", "-o", f"{stem}.tcf_delta.nc"],
+                         [f"{stem}.tcf_delta.nc"], 8),
+                    Step(f"rotvar molecule {name}", "eqt-rotvar", ["--from-properties", traj, "-o",
+                                                                   f"{stem}.rotvar.nc", "-q"],
+                         [f"{stem}.rotvar.nc"], 8, stdout=True)]
+        else:
+            out += [Step(f"rdf bulk {name}", "eqt-rdf", [traj, "--pairs", "O-O", "--bandwidth", "0.05", "--dipole",
+                                                         "--rmax", "5.9", "--block-frames", str(_block(plan)),
+                                                         "-o", f"{stem}.rdf.nc", "-q"], [f"{stem}.rdf.nc"], 15),
+                    Step(f"orient bulk {name}", "eqt-orient", [traj, "--block-frames", str(_block(plan)),
+                                                               "-o", f"{stem}.orient.nc", "-q"],
+                         [f"{stem}.orient.nc"], 15),
+                    Step(f"msd bulk {name}", "eqt-msd", [traj, "--species", "O", "-o", f"{stem}.msd.nc", "-q"],
+                         [f"{stem}.msd.nc"], 10),
+                    Step(f"rotcorr bulk {name}", "eqt-rotcorr", [traj, "-o", f"{stem}.rotcorr.nc", "-q"],
+                         [f"{stem}.rotcorr.nc"], 10),
+                    Step(f"tcf bulk {name}", "eqt-tcf", [traj, "-v", "potential_energy", "-o", f"{stem}.tcf.nc"],
+                         [f"{stem}.tcf.nc"], 8),
+                    Step(f"drift bulk {name}", "eqt-angmom", [traj, "--drift-only", "-o", f"{stem}.angmom.nc"],
+                         [f"{stem}.angmom.nc"], 8)]
+    rotvar_sets = []
+    if test_set:
+        rotvar_sets.append(("test set", test_set, None))
+    for kind in ("bulk", "molecule"):
+        if (kind, "plain") in runs_of:
+            rotvar_sets.append((f"{kind} frames", runs_of[(kind, "plain")], kind))
+    for label, source, kind in rotvar_sets:
+        stem = "results/rotvar_" + label.replace(" ", "_")
+        structures = source
+        if kind:  # a few frames of the plain run, as extxyz
+            structures = f"{stem}.xyz"
+            n_frames = (md_steps(plan, kind == "bulk") // (plan.bulk_stride if kind == "bulk" else plan.molecule_stride)
+                        + 1)
+            out.append(Step(f"frames {label}", "eqt-convert", [
+                source, structures, "--start", str(n_frames // 2), "--stride",
+                str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], 5))
+        n_atoms = n_bulk if kind == "bulk" else 3 if kind else 200
+        n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + 16
+        no_labels = ["--no-labels"] if kind else []  # MD frames carry the model's own energies, not labels
+        out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, *no_labels,
+                                                          "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
+                        20 + plan.rotvar_frames * n_rot * n_atoms * 4.5e-4, stdout=True))
+    if ice:
+        out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", "results/ice.xyz"],
+                        ["results/ice.xyz"], 3600, stdout=True))
+    for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),
+                                        ("molecule", MOLECULE_VARIANTS, MOLECULE_OBSERVABLES)):
+        if (kind, "plain") not in runs_of:
+            continue
+        for obs in observables:
+            files = [f"results/{kind}_{v}.{obs}.nc" for v in variants]
+            for v in list(variants)[1:]:
+                target = f"compare/{kind}_{obs}_{v}_vs_plain.nc"
+                out.append(Step(f"compare {kind} {obs} {v}", "eqt-compare", [
+                    f"results/{kind}_{v}.{obs}.nc", f"results/{kind}_plain.{obs}.nc", "-o", target], [target], 3))
+            figure = f"figures/{kind}_{obs}.png"
+            labels = [a for v in variants for a in ("--label", v)]
+            out.append(Step(f"plot {kind} {obs}", "eqt-plot", [*files, *labels, "-o", figure], [figure], 5))
+    rotvar_files = ["results/rotvar_" + label.replace(" ", "_") + ".nc" for label, _, _ in rotvar_sets]
+    if rotvar_files:
+        labels = [a for label, _, _ in rotvar_sets for a in ("--label", label)]
+        out.append(Step("plot rotvar", "eqt-plot", [*rotvar_files, *labels, "-o", "figures/rotvar.png"],
+                        ["figures/rotvar.png"], 5))
+    return out
+
+
+def _block(plan):
+    """Frames per block of the bulk analyses: 1 ps (5 blocks of the quick run)."""
+    frames = md_steps(plan, True) // plan.bulk_stride
+    return max(2, min(round(1.0 / (0.5e-3 * plan.bulk_stride)), frames // 5))
+
+
+def _grid_size(name):
+    from eqt_model.rotations import grid
+    return len(grid(name).rotations)
+
+
+def check_inputs(model, bulk, molecule, test_set, ice):
+    """InputError (exit 2) before any step for what would make steps fail: an unreadable model, structures it
+    cannot read or whose species the model does not know, a bulk structure that is not periodic."""
+    from eqt_analysis import io
+    from eqt_model import data, modelfile
+
+    config, _, _ = modelfile.load(model)
+    known = set(config.species)
+
+    def species_known(numbers, path):
+        unknown = sorted(set(int(z) for z in np.unique(numbers)) - known)
+        if unknown:
+            raise InputError(f"species {unknown} unknown to the model (it knows {sorted(known)})", path)
+
+    for path, periodic in ((bulk, True), (molecule, False)):
+        if path is None:
+            continue
+        ds = io.open_trajectory(path)
+        species_known(ds["atomic_number"].values, path)
+        if periodic and not ("cell" in ds and bool(np.all(ds["pbc"].values))):
+            raise InputError("--bulk needs a periodic cell in all three directions", path)
+    for path in (test_set, ice):
+        if path is not None:
+            frames, _, _ = data.read(path, require_labels=False)
+            species_known(np.concatenate([f.numbers for f in frames]), path)
+
+
+def _atoms(path):
+    from eqt_analysis import io
+    try:
+        return int(io.open_trajectory(path).sizes["atom"])
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any unreadable structure is bad input
+        raise InputError(f"cannot read ({type(err).__name__}: {err})", path) from None
+
+
+def _program(name):
+    """The console script beside this Python (the same install), else the module run by this Python."""
+    script = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(script):
+        return [script]
+    module = name.removeprefix("eqt-")
+    return [sys.executable, "-c", f"import sys; from eqt_cli.{module} import main; sys.exit(main())"]
+
+
+def run_step(step, folder):
+    """Run one step in the report folder, its stderr (and stdout table) to logs/; True on success."""
+    os.makedirs(os.path.join(folder, "logs"), exist_ok=True)
+    for path in step.outputs:
+        os.makedirs(os.path.dirname(os.path.join(folder, path)) or folder, exist_ok=True)
+    argv = list(step.argv)
+    if step.program == "eqt-md" and os.path.exists(os.path.join(folder, step.outputs[0])):
+        argv.append("--restart")
+    log = os.path.join(folder, "logs", step.name.replace(" ", "_"))
+    with open(log + ".log", "w") as err, open(log + ".txt" if step.stdout else os.devnull, "w") as out:
+        code = subprocess.call(_program(step.program) + argv, cwd=folder, stdout=out, stderr=err,
+                               stdin=subprocess.DEVNULL)
+    return code, log + ".log"
+
+
+def _absolute(path):
+    return None if path is None else os.path.abspath(path)
+
+
+def _molecule(bulk, folder):
+    """The first water molecule of the bulk structure, in vacuum, as molecule.xyz in the report folder."""
+    import ase.io
+    from ase import Atoms
+
+    from eqt_analysis import io
+    path = os.path.join(folder, "molecule.xyz")
+    if not os.path.exists(path):
+        ds = io.open_trajectory(bulk).isel(frame=0).load()
+        x = ds["positions"].values[:3].astype(float)
+        numbers = ds["atomic_number"].values[:3]
+        if sorted(numbers.tolist()) != [1, 1, 8]:
+            raise InputError("its first three atoms are not a water molecule; give --molecule", bulk)
+        ase.io.write(path, Atoms(numbers=numbers, positions=x - x.mean(0)))
+    return path
+
+
+@eqt_command()
+@click.argument("model", metavar="MODEL")
+@click.option("--bulk", default=None, metavar="STRUCTURE",
+              help="Periodic water box to start the bulk runs from (NVT 300 K: plain, random rotation every step, "
+                   "multiple time stepping with the 2i average every 10th step).")
+@click.option("--molecule", default=None, metavar="STRUCTURE",
+              help="Gas-phase molecule for the NVE runs (plain and 2i-averaged). Default: the first molecule of "
+                   "--bulk, in vacuum.")
+@click.option("--test-set", default=None, metavar="DATA.xyz",
+              help="Labelled structures: rotational error against test error on them.")
+@click.option("--ice", default=None, metavar="CELLS.xyz",
+              help="Ice cells to relax with the plain and 2i-averaged model (eqt-opt --compare 2i; slow).")
+@click.option("--runs", default=None, metavar="DIR",
+              help="Folder of the MD trajectories (reused when present, continued when unfinished). "
+                   "Default: REPORT/md (REPORT/md-quick with --quick).")
+@click.option("--output", "-o", default="report", show_default=True, metavar="REPORT",
+              help="Report folder: results/, compare/, figures/, logs/, index.html, README.md.")
+@click.option("--quick", is_flag=True,
+              help="A few minutes: 0.5 ps molecule and 0.1 ps bulk runs, grids 1,i,2 (a smoke test of the "
+                   "pipeline, not statistics).")
+@click.option("--plan", "plan_only", is_flag=True, help="Only print the steps, which are done and their expected time.")
+@quiet_option
+@command
+def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, quiet):
+    """Run the study of a model's broken rotational symmetry from MODEL and starting structures: MD with
+    the plain model and with each fix (averaging, random rotation, multiple time stepping), replays of
+    recorded energies, analyses, comparisons (eqt-compare) and figures (eqt-plot), and write REPORT/
+    with index.html and README.md: the verdict per observable and per fix, the cost of each fix
+    (ns/day) and the rotational-error tables. Steps whose outputs exist are skipped: run the same
+    command again to resume.
+
+    \b
+    Examples:
+      eqt-study example_data/model.pkl --bulk example_data/water64_tip3p.nc --runs example_data/md
+      eqt-study model.pkl --bulk box.xyz --test-set test.xyz --quick -o quick-report
+    """
+    if not (bulk or molecule):
+        raise InputError("give --bulk STRUCTURE and/or --molecule STRUCTURE")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise InputError("exists and is not a folder", output)
+    check_inputs(model, bulk, molecule, test_set, ice)
+    plan = QUICK if quick else FULL
+    folder = os.path.abspath(output)
+    os.makedirs(folder, exist_ok=True)
+    if bulk and not molecule:
+        molecule = _molecule(bulk, folder)
+    runs = _absolute(runs) or os.path.join(folder, "md-quick" if quick else "md")
+    todo = steps(_absolute(model), _absolute(bulk), _absolute(molecule), _absolute(test_set), _absolute(ice), runs,
+                 plan, folder)
+    timings = _timings(folder)
+    for step in todo:
+        step.estimate = timings.get(step.command_line(), step.estimate)
+    pending = [s for s in todo if not s.done(folder)]
+    click.echo(f"eqt-study: {len(todo)} steps, {len(todo) - len(pending)} done, {len(pending)} to run "
+               f"(expected {_duration(sum(s.estimate for s in pending))}) -> {folder}", err=True)
+    for step in todo:
+        state = "done" if step not in pending else f"~{_duration(step.estimate)}"
+        click.echo(f"  {state:>9}  {step.name}", err=True)
+    if plan_only:
+        return
+    failed, bad_input = [], None
+    with tqdm(total=round(sum(s.estimate for s in pending)), unit="s", disable=quiet, file=sys.stderr,
+              desc="study", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+        for step in pending:
+            if any(dep in failed for dep in _inputs(step, todo)):
+                failed.append(step)
+                continue
+            bar.set_postfix_str(step.name)
+            start = time.perf_counter()
+            code, log = run_step(step, folder)
+            seconds = time.perf_counter() - start
+            bar.update(round(step.estimate))
+            if code:
+                failed.append(step)
+                tail = open(log).read().strip().splitlines()[-1:] or ["(no message)"]
+                tqdm.write(f"step '{step.name}' failed (exit {code}): {tail[0]} [log: {log}]", file=sys.stderr)
+                if code == 2:  # the step refused its input: later steps would too
+                    bad_input = f"step '{step.name}' refused its input: {tail[0]}"
+                    break
+            else:
+                timings[step.command_line()] = seconds
+                _save_timings(folder, timings)
+    written = report_mod.write(folder, todo, plan, quick)
+    click.echo(f"eqt-study: report {written}" + (f"; {len(failed)} steps failed or skipped (run again to retry)"
+                                                 if failed else ""), err=True)
+    if bad_input:
+        raise InputError(bad_input)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _inputs(step, todo):
+    """Steps whose outputs this step reads."""
+    return [s for s in todo if s is not step and any(o in step.argv for o in s.outputs)]
+
+
+def _timings(folder):
+    try:
+        with open(os.path.join(folder, "logs", "timings.json")) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_timings(folder, timings):
+    path = os.path.join(folder, "logs", "timings.json")
+    with open(path + ".tmp", "w") as handle:
+        json.dump(timings, handle, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def _duration(seconds):
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else \
+        f"{seconds:.0f} s"
+
+
+if __name__ == "__main__":
+    main()

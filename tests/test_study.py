@@ -1,0 +1,114 @@
+"""eqt-study: the plan reuses finished runs, the pipeline writes a report from real results and resumes, bad input."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import study
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data"
+MODEL = str(EXAMPLE / "model.pkl")
+BOX = str(EXAMPLE / "water64_tip3p.nc")
+
+
+def plan_lines(output):
+    """{step name: 'done' or its expected time} from the plan eqt-study prints."""
+    return {m.group(2): m.group(1) for m in re.finditer(r"^\s+(done|~[^ ]+ \w+)\s+(.+)$", output, re.M)}
+
+
+def test_plan_reuses_finished_runs_and_times_the_reused_ones(tmp_path):
+    res = CliRunner().invoke(study.main, [MODEL, "--bulk", BOX, "--runs", str(EXAMPLE / "md"),
+                                          "-o", str(tmp_path / "report"), "--plan"])
+    assert res.exit_code == 0, res.output
+    plan = plan_lines(res.stderr)
+    for name in ("md molecule plain", "md molecule 2i", "md bulk plain", "md bulk random"):
+        assert plan[name] == "done", (name, plan)
+    with __import__("numpy").load(EXAMPLE / "md" / "bulk_mts2i.nc.ckpt") as ckpt:
+        finished = int(ckpt["state_step"]) >= 20000
+    assert (plan["md bulk mts2i"] == "done") == finished
+    # runs made elsewhere have no log with their speed: a short run of each measures it
+    assert "cost bulk plain" in plan and "cost bulk random" in plan
+    assert ("cost bulk mts2i" in plan) == finished
+    assert {"rdf bulk plain", "compare bulk rdf mts2i", "compare bulk rdf random", "plot bulk rdf",
+            "rotvar molecule frames", "rotvar bulk frames", "compare molecule angmom 2i"} <= set(plan)
+    assert not (tmp_path / "report" / "results").exists()  # --plan runs nothing
+
+
+@pytest.fixture(scope="module")
+def molecule_study(tmp_path_factory):
+    """The full study of the gas-phase molecule from copies of the two example runs (10 ps each)."""
+    folder = tmp_path_factory.mktemp("study")
+    runs = folder / "runs"
+    runs.mkdir()
+    for name in ("molecule_plain", "molecule_2i"):
+        for suffix in (".nc", ".nc.ckpt"):
+            shutil.copy(EXAMPLE / "md" / (name + suffix), runs / (name + suffix))
+    argv = [MODEL, "--molecule", str(EXAMPLE / "md" / "water_molecule.xyz"), "--runs", str(runs),
+            "-o", str(folder / "report"), "-q"]
+    res = CliRunner().invoke(study.main, argv)
+    return folder / "report", argv, res
+
+
+def test_molecule_study_writes_a_report_of_real_results(molecule_study):
+    report, _, res = molecule_study
+    assert res.exit_code == 0, res.output
+    assert "0 done" not in res.stderr.splitlines()[0] and "md molecule plain" in res.stderr
+    html = (report / "index.html").read_text()
+    md = (report / "README.md").read_text()
+    for label in ("conserved-energy drift, L, torque (angmom)", "−ln P(cos θ, φ) (orient)",
+                  "rotational error along the run (rotvar)"):
+        assert label in html and label in md
+    # the averaged model removes the spurious torque on the isolated molecule: eqt-compare must see that
+    import xarray as xr
+    angmom = xr.open_dataset(report / "compare" / "molecule_angmom_2i_vs_plain.nc")
+    assert angmom.attrs["differs"] == 1
+    assert re.search(r"\| conserved-energy drift, L, torque \(angmom\) \| differs", md)
+    figures = sorted(p.name for p in (report / "figures").glob("*.png"))
+    assert len(figures) == 6 and all((report / "figures" / f).stat().st_size > 5000 for f in figures)
+    assert html.count("<img ") == len(figures) and html.count("data:image/png;base64,") == len(figures)
+    assert "rotvar molecule frames" in md and "grid" in (report / "logs" / "rotvar_molecule_frames.txt").read_text()
+    assert md.count("- [x] `") == md.count("- [") > 20  # every step done, its command line listed
+
+
+def test_a_study_resumes_where_it_stopped(molecule_study):
+    report, argv, _ = molecule_study
+    res = CliRunner().invoke(study.main, argv)
+    assert res.exit_code == 0 and ", 0 to run" in res.stderr.splitlines()[0]
+    (report / "results" / "molecule_2i.orient.nc").unlink()
+    res = CliRunner().invoke(study.main, argv)
+    assert res.exit_code == 0, res.output
+    assert ", 1 to run" in res.stderr.splitlines()[0] and (report / "results" / "molecule_2i.orient.nc").exists()
+
+
+def test_a_step_that_refuses_its_input_stops_the_study_with_exit_2(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name in ("molecule_plain", "molecule_2i"):
+        shutil.copy(EXAMPLE / "md" / f"{name}.nc.ckpt", runs / f"{name}.nc.ckpt")  # finished, say the checkpoints
+        (runs / f"{name}.nc").write_text("not a trajectory\n")
+    res = CliRunner().invoke(study.main, [MODEL, "--molecule", str(EXAMPLE / "md" / "water_molecule.xyz"),
+                                          "--runs", str(runs), "-o", str(tmp_path / "report"), "-q"])
+    assert res.exit_code == 2, res.output
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: step 'angmom molecule plain' refused its input:")
+    assert not (tmp_path / "report" / "results" / "molecule_plain.angmom.nc").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give --bulk STRUCTURE and/or --molecule STRUCTURE"),
+    (["--bulk", str(EXAMPLE / "md" / "water_molecule.xyz")], "needs a periodic cell"),
+    (["--bulk", "missing.xyz"], "missing.xyz: no such file"),
+    (["--molecule", BOX, "--test-set", __file__], "test_study.py"),
+])
+def test_bad_input_is_refused_before_any_step(tmp_path, args, message):
+    res = CliRunner().invoke(study.main, [MODEL, *args, "-o", str(tmp_path / "report")])
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_unreadable_model_is_refused(tmp_path):
+    res = CliRunner().invoke(study.main, [__file__, "--bulk", BOX, "-o", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "test_study.py" in res.stderr and "refused to load model" in res.stderr
