@@ -46,6 +46,7 @@ def summary(ds):
                f"({1e3 * e['energy_drift_per_molecule']:.4g} +- {1e3 * e['energy_drift_per_molecule_err']:.2g} "
                f"meV/ps per molecule, {ds.attrs['n_molecules']} molecules)")
     if "L" in ds:
-        torque = f"; mean |tau| = {float(ds['mean_abs_torque']):.4g} eV" if "tau" in ds else ""
+        torque = (f"; mean |tau| = {float(ds['mean_abs_torque']):.4g} +- {float(ds['mean_abs_torque_err']):.2g} eV"
+                  if "tau" in ds else "")
         yield (f"|L| drift: {float(ds['L_norm_drift']):.4g} +- {float(ds['L_norm_drift_err']):.2g} "
                f"amu Å^2/ps per ps{torque}")

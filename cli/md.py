@@ -247,8 +247,7 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
             click.echo(f"Error: interrupted by {signal.Signals(signum).name}; {output} and its checkpoint hold the run "
                        f"up to step {int(run.state.step)} (continue it with --restart)", err=True)
             raise click.exceptions.Exit(128 + signum) from None
-    if not quiet:
-        click.echo(_speed(first, int(run.state.step), started, warm, s.dt), err=True)
+    click.echo(_speed(first, int(run.state.step), started, warm, s.dt), err=True)
 
 
 def _speed(first, last, started, warm, dt_fs):

@@ -106,6 +106,9 @@ def _recorded(path, need_grids=True):
               help="Name of the energy label (eV) in STRUCTURES.xyz, for the test errors.")
 @click.option("--forces-key", default="forces", show_default=True,
               help="Name of the forces label (eV/Å) in STRUCTURES.xyz, for the test errors.")
+@click.option("--no-labels", is_flag=True,
+              help="Ignore energies and forces in STRUCTURES.xyz (e.g. frames of an MD run with this model: its own "
+                   "values, not reference labels): no test errors.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations.")
 @click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
               help="Work space of the batched model calls: rotations per call are sized to fit it (about "
@@ -115,7 +118,7 @@ def _recorded(path, need_grids=True):
 @quiet_option
 @command
 def main(model_file, structures, calculator, properties, columns, skip, n_atoms, grids, n_random, l_max, test_split,
-         plan, as_json, tsv, energy_key, forces_key, seed, memory, output, quiet):
+         plan, as_json, tsv, energy_key, forces_key, no_labels, seed, memory, output, quiet):
     """Rotational symmetry breaking of a model on STRUCTURES.xyz: per-structure spread of E and
     of back-rotated forces over random rotations; convergence of |E_grid - E_finest| and
     |F_grid - F_finest| over averaging grids (meV per structure and per atom; meV/Å over all
@@ -153,6 +156,8 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     potential = None if calculator else Potential(model_file, memory=memory)
     evaluate = ase_evaluator(ase_calculator(calculator)) if calculator else potential.over_rotations
     frames, energies, forces = datamod.read(structures, energy_key, forces_key, require_labels=False)
+    if no_labels:
+        energies, forces = np.full(len(frames), np.nan), [np.full((len(a), 3), np.nan) for a in frames]
     index = potential.test_split(len(frames), structures) if test_split else np.arange(len(frames))
     items = rotvar.structures([frames[i] for i in index])
     if plan:

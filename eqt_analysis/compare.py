@@ -108,9 +108,10 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
             t = np.abs(d) / s
         used = np.isfinite(va) & np.isfinite(vb) & np.isfinite(ea) & np.isfinite(eb) & ~((s == 0) & (d == 0))
         t = np.where(s == 0, np.inf, t)
-        p = np.where(used, 2 * stats.t.sf(t, np.where(np.isfinite(nu), nu, 1e12)), np.nan)
-        z = np.where(used, stats.norm.isf(np.maximum(p, 1e-300) / 2), np.nan)
-        z = np.sign(d) * np.where(used & np.isinf(t), np.inf, z)  # signed: A above B is positive
+        normal = ~np.isfinite(nu)  # exact errors on both sides, or no block counts: z is t itself
+        p = 2 * stats.t.sf(t, np.where(normal, 1.0, nu))
+        z = np.where(normal | (p < 1e-300), t, stats.norm.isf(np.maximum(p, 1e-300) / 2))  # beyond ~37σ: t
+        z = np.sign(d) * np.where(used, z, np.nan)  # signed: A above B is positive
         dims, units, long = a[name].dims, a[name].attrs.get("units", "1"), a[name].attrs.get("long_name", name)
         out = out.assign(results.with_error(f"{name}_diff", dims, d, s, units, f"difference A - B of {long}"))
         out[f"{name}_z"] = results.variable(dims, z, "1", f"normal-equivalent score of the difference of {long} (signed as A - B)")

@@ -111,8 +111,8 @@ class Conservation:
             out[key] = results.variable(("time", "spatial"), series, unit, text)
             out[f"{key}_norm"] = results.variable("time", np.linalg.norm(series, axis=1), unit, f"|{key}|")
         if "tau_norm" in out:
-            out["mean_abs_torque"] = results.variable((), out["tau_norm"].mean(), "electronvolt",
-                                                      "mean |tau| over the run")
+            mean, err = timeseries.mean_and_error(out["tau_norm"].values)
+            out.update(results.with_error("mean_abs_torque", (), mean, err, "electronvolt", "mean |tau| over the run"))
         slope, err = timeseries.drift(out["time"].values, out["L_norm"].values, self.source)
         out.update(results.with_error("L_norm_drift", (), slope, err, "amu*angstrom^2/picosecond^2",
                                       "drift of |L| (amu Å^2/ps per ps)"))

@@ -161,6 +161,17 @@ def statistical_inefficiency(residuals):
     return max(1.0, 1.0 + 2.0 * rho[1:stop].sum())
 
 
+def mean_and_error(values):
+    """(mean, standard error) of a series of correlated samples: the independent-sample error inflated by
+    the statistical inefficiency; NaN error for one sample."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n < 2:
+        return float(x.mean()), float("nan")
+    g = statistical_inefficiency(x) if n > 2 and np.ptp(x) > 0 else 1.0
+    return float(x.mean()), float(np.std(x, ddof=1) / np.sqrt(n) * np.sqrt(g))
+
+
 def drift(times, values, source=None):
     """Slope of values(times) by least squares and its standard error, the error inflated by
     the statistical inefficiency of the residuals (correlated samples). Needs >= 3 frames."""

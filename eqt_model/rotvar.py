@@ -184,11 +184,9 @@ def convergence_table(energies, n_atoms, finest=None, source=None):
         timeseries.check_series(energies[name], f"energies of grid {name}", source)
     mae, err = [], []
     for name in names:
-        diff = np.abs(np.asarray(energies[name], float) - reference) * 1e3
-        n = len(diff)
-        g = timeseries.statistical_inefficiency(diff) if n > 2 and np.ptp(diff) > 0 else 1.0
-        mae.append(diff.mean())
-        err.append(np.std(diff, ddof=1) / np.sqrt(n) * np.sqrt(g) if n > 1 else np.nan)
+        m, e = timeseries.mean_and_error(np.abs(np.asarray(energies[name], float) - reference) * 1e3)
+        mae.append(m)
+        err.append(e)
     mae, err = np.array(mae), np.array(err)
     out = xr.Dataset(
         with_error("energy_error", GRID, mae, err, "meV", f"mean |E_grid - E_{finest}| per structure")

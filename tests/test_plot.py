@@ -20,14 +20,6 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "example_data"
 WATER = EXAMPLE / "water64_tip3p.nc"  # an eqt trajectory too: conserved energy and temperature per frame
 
 
-def _md(*names):
-    """The first of `names` (one file under its names before and after a rename) in example_data/md."""
-    for name in names:
-        if (EXAMPLE / "md" / name).exists():
-            return EXAMPLE / "md" / name
-    raise FileNotFoundError(f"none of {names} in {EXAMPLE / 'md'}")
-
-
 # result type: (command, arguments on the example, panels drawn for one result (colour bars included))
 COMMANDS = {
     "rdf": (rdf, [WATER, "--stop", 20, "--pairs", "O-O,O-H", "--bins", 60, "--dipole"], 2),
@@ -37,7 +29,7 @@ COMMANDS = {
     "rotcorr": (rotcorr, [WATER, "--stop", 100], 1),
     "vdos": (vdos, [WATER, "--stop", 100], 2),
     "tcf": (tcf, [WATER, "--stop", 100, "-v", "potential_energy"], 2),
-    "angmom": (angmom, [_md("molecule_plain.nc", "water_molecule_plain.nc"), "--stop", 200], 3),
+    "angmom": (angmom, [EXAMPLE / "md" / "molecule_plain.nc", "--stop", 200], 3),
 }
 PANELS = dict({kind: n for kind, (_, _, n) in COMMANDS.items()}, rotvar=2, eval=3, opt=2, trajectory=2)
 
