@@ -27,7 +27,7 @@ DT_FS = 2.0
 class BadFile:
     name: str  # unique, used in test ids
     path: Path
-    kind: str  # the input slot: traj, series, data, model, topology, structure
+    kind: str  # the input slot: traj, series, data, model, topology, structure, result
     klass: str  # input class (docs/hardening.md rows)
     commands: tuple | str | None = None  # None: every command taking `kind`; 'several_frames', 'waters' or names
     maybe_ok: bool = False  # a readable file may come out of this damage (then exit 0 is fine too)
@@ -509,6 +509,9 @@ def build(root, hostile_models=None):
     add("top-utf16.pdb", "topology", "mismatched topology", valid["top.pdb"].read_text().encode("utf-16"),
         pair={"traj": "traj.dcd"})
 
+    # ---- analysis results (eqt-compare, eqt-plot): made by eqt-rdf / eqt-msd from traj.nc
+    _results(add, valid, bad, badd, oddbad)
+
     # ---- single structures (eqt-md, eqt-driver: one frame of any trajectory format): the damage
     # is in that frame (the damaged frames of the trajectories above are not the one they read)
     _structures(add, valid, bad, badd, oddbad)
@@ -697,6 +700,127 @@ def _structures(add, valid, bad, badd, oddbad):
     (oddbad / name).write_bytes((badd / "one-nan-positions.xyz").read_bytes())
     bad["odd:" + name] = BadFile("odd:" + name, oddbad / name, "structure", "paths with spaces / non-ASCII",
                                  array="positions")
+
+
+RESULT_COMMANDS = ("eqt-compare", "eqt-plot")
+
+
+def run_command(module, argv):
+    """Run eqt_cli.<module>'s command in process (click's CliRunner); the result must be exit 0."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    main = importlib.import_module(f"eqt_cli.{module}").main
+    result = CliRunner().invoke(main, [str(a) for a in argv], catch_exceptions=False)
+    assert result.exit_code == 0, (module, argv, result.output)
+
+
+def _results(add, valid, bad, badd, oddbad):
+    """Analysis results (kind 'result'): valid['rdf.nc'] and valid['rdf-b.nc'] are eqt-rdf results
+    of traj.nc (all 12 frames, the first 10: the same grids, different samples), valid['msd.nc'] an
+    eqt-msd one; the bad ones are damaged copies of rdf.nc (NetCDF-4/HDF5, 3 pairs x 20 bins)."""
+    import xarray as xr
+
+    good = valid["traj.nc"].parent
+    rdf = ["--rmax", "4", "--bins", "20", "-q"]
+    valid["rdf.nc"] = good / "rdf.nc"
+    run_command("rdf", [valid["traj.nc"], *rdf, "-o", valid["rdf.nc"]])
+    valid["rdf-b.nc"] = good / "rdf-b.nc"
+    run_command("rdf", [valid["traj.nc"], *rdf, "--stop", "10", "-o", valid["rdf-b.nc"]])
+    valid["msd.nc"] = good / "msd.nc"
+    run_command("msd", [valid["traj.nc"], "--blocks", "2", "-q", "-o", valid["msd.nc"]])
+    valid["odd:rdf.nc"] = good / "my dir ☃" / "rdf ☃ é.nc"
+    valid["odd:rdf.nc"].write_bytes(valid["rdf.nc"].read_bytes())
+    data = valid["rdf.nc"].read_bytes()
+    base = xr.load_dataset(valid["rdf.nc"])
+
+    def edited(edit):
+        def write(path):
+            ds = base.copy(deep=True)
+            out = edit(ds)  # a new Dataset, or None (ds edited in place)
+            ds = out if isinstance(out, xr.Dataset) else ds
+            for var in ds.variables.values():
+                var.encoding = {}  # the source's chunking does not fit an edited shape
+            ds.to_netcdf(path)
+        return write
+
+    def setitem(var, index, value):
+        def edit(ds):
+            values = ds[var].values.copy()
+            values[index] = value
+            return ds.assign_coords({var: ds[var].copy(data=values)}) if var in ds.coords else \
+                ds.assign({var: ds[var].copy(data=values)})
+        return edit
+
+    # ---- numbers: eqt-compare leaves non-finite points out (documented), eqt-plot draws gaps
+    g_peak = (0, int(np.argmax(base["g"].values[0])))  # O-O, the first peak
+    for label, value in NONFINITE.items():
+        add(f"result-{label}-g.nc", "result", "NaN/inf in an array", edited(setitem("g", g_peak, value)),
+            maybe_ok=True, array="g")
+        add(f"result-{label}-g_err.nc", "result", "NaN/inf in an array", edited(setitem("g_err", g_peak, value)),
+            maybe_ok=True, array="g_err")
+    add("result-nan-all.nc", "result", "NaN/inf in an array",
+        edited(lambda ds: ds.assign({k: ds[k].copy(data=np.full(ds[k].shape, np.nan))
+                                     for k in ds.data_vars if ds[k].dtype.kind == "f"})), maybe_ok=True,
+        array="g")
+    add("result-nan-r.nc", "result", "NaN/inf in an array", edited(setitem("r", 4, np.nan)), array="r",
+        commands=("eqt-compare",))  # a coordinate: the grids differ
+    add("result-2e20-g.nc", "result", "flipped digit (2e20)", edited(setitem("g", g_peak, 2e20)), maybe_ok=True,
+        array="g")
+    # ---- not a result at all
+    add("result-empty.nc", "result", "not an eqt result", b"")
+    add("result-text.nc", "result", "not an eqt result", "g(r) = 1\n")
+    add("result-folder.nc", "result", "not an eqt result", lambda p: p.mkdir())
+    add("result-random.nc", "result", "not an eqt result", np.random.default_rng(9).bytes(3000))
+    add("result-png.nc", "result", "not an eqt result", b"\x89PNG\r\n\x1a\n" + bytes(200))
+    add("result-netcdf4-other.nc", "result", "not an eqt result", _netcdf4_other)
+    add("result-no-result-type.nc", "result", "not an eqt result",
+        edited(lambda ds: ds.attrs.pop("result_type")))
+    # eqt-plot draws eqt MD trajectories too: a trajectory is bad input only to eqt-compare
+    add("result-trajectory.nc", "result", "not an eqt result", valid["traj.nc"].read_bytes(),
+        commands=("eqt-compare",))
+    add("result-one-structure.nc", "result", "not an eqt result", valid["one.nc"].read_bytes(),
+        commands=("eqt-compare",))
+    # ---- results of another type, or on other grids, or in other units
+    add("result-msd.nc", "result", "result of another type", valid["msd.nc"].read_bytes())
+    add("result-type-bogus.nc", "result", "result of another type",
+        edited(lambda ds: ds.attrs.update(result_type="frobnicate")))
+    add("result-type-as-msd.nc", "result", "result of another type",
+        edited(lambda ds: ds.attrs.update(result_type="msd")))
+    add("result-comparison.nc", "result", "result of another type",
+        lambda p: run_command("compare", [valid["rdf.nc"], valid["rdf-b.nc"], "-o", p]))
+    add("result-other-bins.nc", "result", "result of another type",
+        lambda p: run_command("rdf", [valid["traj.nc"], "--rmax", "4", "--bins", "10", "-q", "-o", p]),
+        commands=("eqt-compare",))  # overlaid, two grids are fine
+    add("result-other-pairs.nc", "result", "result of another type",
+        lambda p: run_command("rdf", [valid["traj.nc"], "--rmax", "4", "--bins", "20", "--pairs", "O-O", "-q",
+                                      "-o", p]), commands=("eqt-compare",))
+    add("result-r-in-nm.nc", "result", "result of another type",
+        edited(lambda ds: ds.assign_coords(r=ds["r"].assign_attrs(units="nanometer"))), commands=("eqt-compare",))
+    add("result-g-units.nc", "result", "result of another type",
+        edited(lambda ds: [ds[k].attrs.update(units="angstrom^-3") for k in ("g", "g_err")]),
+        commands=("eqt-compare",))
+    # ---- incomplete results: a variable, a coordinate, the units missing; no bins
+    add("result-no-g.nc", "result", "incomplete result", edited(lambda ds: ds.drop_vars(["g", "g_err"])),
+        commands=("eqt-plot",))  # eqt-compare compares what both hold
+    add("result-no-pair.nc", "result", "incomplete result", edited(lambda ds: ds.drop_vars("pair")))
+    add("result-no-r.nc", "result", "incomplete result", edited(lambda ds: ds.drop_vars(["r", "r_upper"])))
+    add("result-no-r-units.nc", "result", "incomplete result",
+        edited(lambda ds: ds["r"].attrs.pop("units")), commands=("eqt-compare",))
+    add("result-no-bins.nc", "result", "incomplete result", edited(lambda ds: ds.isel(r=slice(0, 0))))
+    add("result-attributes-only.nc", "result", "incomplete result",
+        lambda p: xr.Dataset(attrs=dict(base.attrs)).to_netcdf(p, format="NETCDF3_64BIT"))
+    add("result-g-only.nc", "result", "incomplete result",
+        edited(lambda ds: ds[["g"]]), commands=("eqt-compare",))  # no standard errors to compare
+    # ---- damaged NetCDF-4 (HDF5) bytes
+    for label, cut in (("magic", 4), ("superblock", 60), ("half", len(data) // 2), ("last-byte", len(data) - 1)):
+        add(f"result-truncated-{label}.nc", "result", "truncated NetCDF", data[:cut])
+    add("result-bitflip-magic.nc", "result", "bit-flipped NetCDF", flip(data, 1, 0x20))
+    add("result-bitflip-superblock.nc", "result", "bit-flipped NetCDF", flip(data, 9, 0x10))
+    name = "rdf ☃ cut.nc"
+    (oddbad / name).write_bytes(data[:len(data) // 2])
+    bad["odd:" + name] = BadFile("odd:" + name, oddbad / name, "result", "paths with spaces / non-ASCII")
 
 
 def _begin_offset(data, layout, var):

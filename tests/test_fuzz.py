@@ -106,6 +106,9 @@ class Spec:
     several_frames: bool = False  # statistics over time: one frame is refused
     waters: bool = False  # needs water molecules (as called here)
     skips: frozenset = frozenset()  # arrays it may leave unread in an eqt .nc / i-PI .out file
+    # corpus files (fnmatch over their names) whose damage the command never reads (eqt-plot draws only
+    # time, conserved_energy and temperature of a trajectory): refused or a valid output
+    unread: tuple = ()
     slow: bool = False  # a successful run costs minutes (eqt-train): no valid controls here
     # a client of a server (eqt-driver): the error of a run that passed every input check and found no
     # server (see run_case); None for commands that run on their own
@@ -129,6 +132,11 @@ MD = ("--steps", "2", "--stride", "1")
 # no server listens here: eqt-driver ends with `cannot connect` once every input is checked
 SOCKET = ("--unix", f"eqt-fuzz-nobody-{os.getpid()}", "--timeout", "0")
 NO_SERVER = ("--address", "localhost:1", "--timeout", "0")
+
+
+# eqt-study runs for many minutes: fuzzed with --plan (its input checks, then the list of steps, about a
+# second); its output is the report folder
+STUDY = lambda p, out: [p["model"], "--bulk", p["structure"], "-o", out, "--plan"]  # noqa: E731
 
 
 def _opt(*head):
@@ -179,13 +187,30 @@ TABLE = {
                         Mode(("structure",), {"model": "model.pkl", "structure": "one.nc"},
                              lambda p, out: [p["model"], p["structure"], *NO_SERVER], output=None)),
                        server="cannot connect to "),
+    # eqt-compare and eqt-plot read eqt results (corpus kind 'result', made by eqt-rdf from traj.nc); the
+    # damaged one is A (eqt-compare) or the first of two overlaid results (eqt-plot); eqt-plot also draws
+    # eqt MD trajectories (time, conserved_energy, temperature: the rest is never read)
+    "eqt-compare": Spec((Mode(("result",), {"result": "rdf.nc", "other": "rdf-b.nc"},
+                              lambda p, out: [p["result"], p["other"], "-o", out]),)),
+    "eqt-plot": Spec((Mode(("result",), {"result": "rdf.nc", "other": "rdf-b.nc"},
+                           lambda p, out: [p["result"], p["other"], "-o", out], output="out.png"),
+                      Mode(("traj",), {"traj": "traj.nc"}, lambda p, out: [p["traj"], "-o", out], output="out.png")),
+                     skips=frozenset({"positions", "velocities", "forces", "cell", "energy"}),
+                     unread=("species-*.nc", "bitflip-atomic-number-name.nc", "bitflip-coordinates-*.nc",
+                             "bitflip-conventions.nc", "amber-without-atomic-number.nc")),
+    "eqt-study": Spec((Mode(("model", "structure"), {"model": "model.pkl", "structure": "one.nc"}, STUDY,
+                            output="report"),
+                       Mode(("data",), {"model": "model.pkl", "structure": "one.nc", "data": "data.xyz"},
+                            lambda p, out: [*STUDY(p, out), "--test-set", p["data"]], output="report")),
+                      slow=True),
 }
 FUZZED = sorted(set(TABLE) & set(MAIN))
 # positional arguments TABLE knows how to fill (click parameter names)
 ARGUMENTS = {"eqt-convert": ["inputs", "output"], "eqt-info": ["path"], "eqt-tcf": ["path"],
              "eqt-train": ["data"], "eqt-eval": ["model_file", "data"], "eqt-rotvar": ["model_file", "structures"],
              "eqt-md": ["model_file", "structure"], "eqt-opt": ["model_file", "structures"],
-             "eqt-driver": ["model_file", "structure"],
+             "eqt-driver": ["model_file", "structure"], "eqt-compare": ["path_a", "path_b"], "eqt-plot": ["paths"],
+             "eqt-study": ["model"],
              **{name: ["path"] for name in ("eqt-rdf", "eqt-orient", "eqt-msd", "eqt-rotcorr", "eqt-vdos", "eqt-angmom")}}
 
 
@@ -239,6 +264,17 @@ BAD_TEXT = {
                 ["-o", "{valid:data.xyz}"]],
     "eqt-driver": [["--average", "bogus"], ["--average", "2", "--random-rotation"], ["--address", "localhost:31415"],
                    ["--unix", "a/b"], ["--unix", ""], ["--format", "bogus"], ["--format", "netcdf"]],
+    "eqt-compare": [["--var", "nope"], ["--var", ""], ["--var", "g_err"], ["--var", "r"], ["--var", "pair_count"],
+                    ["--var", "g", "--var", "nope"], ["--json", "-o", "-"], ["-o", "{valid:rdf.nc}"],
+                    ["-o", "{valid:rdf-b.nc}"], ["--plot", "{valid:rdf.nc}"], ["-o", "/nonexistent-eqt-fuzz ☃/x.nc"]],
+    "eqt-plot": [["-o", "fig.txt"], ["-o", "fig"], ["-o", "fig.png.nc"], ["-o", "{valid:rdf.nc}"],
+                 ["-o", "/nonexistent-eqt-fuzz ☃/fig.png"], ["--label", "a"], ["--label", "a", "--label", "b", "--label", "c"]],
+    "eqt-study": [["--bulk", ""], ["--bulk", "{missing}"], ["--bulk", "{bad:folder.nc}"],
+                  ["--bulk", "{valid:model.pkl}"], ["--bulk", "{valid:data.xyz}"], ["--molecule", "{missing}"],
+                  ["--molecule", "{valid:model.pkl}"], ["--molecule", "{bad:one-species-Xx.xyz}"],
+                  ["--test-set", "{missing}"], ["--test-set", "{valid:model.pkl}"], ["--ice", "{missing}"],
+                  ["--ice", "{bad:data-folder.xyz}"], ["--ice", "{bad:data-Cl.xyz}"], ["-o", "{valid:one.xyz}"],
+                  ["--runs", "{valid:one.xyz}"]],
 }
 BAD_TEXT_MODE1 = {"eqt-rotvar": [["--columns", "1=nope"], ["--columns", "garbage"], ["--columns", "1=time,i"],
                                  ["--skip", "40"]],
@@ -246,6 +282,7 @@ BAD_TEXT_MODE1 = {"eqt-rotvar": [["--columns", "1=nope"], ["--columns", "garbage
                   # the calculator modes (with MODEL, --calculator is refused before it is built)
                   **{name: [["--calculator", "no_such_module:make"], ["--calculator", "os:getcwd"],
                             ["--calculator", "nocolon"]] for name in ("eqt-md", "eqt-opt")},
+                  "eqt-plot": [["-o", "fig.txt"], ["--label", "a", "--label", "b"]],
                   "eqt-driver": [["--address", "localhost"], ["--address", "localhost:0"],
                                  ["--address", "localhost:65536"], ["--address", "[::1]:31415"],
                                  ["--address", "localhost:http"], ["--address", ""]]}
@@ -281,7 +318,29 @@ class Known:
     signature: str | None = None
 
 
-KNOWN_FAILURES = []  # all fixed; add an entry (with a reproducer) only for a bug being worked on
+_PLOT_TRAJ = ("eqt-plot reads an MD trajectory with xarray alone, not with eqt's trajectory reader: a cut or "
+              "header-damaged file is drawn from the zeros the NetCDF library fills in (or fails in np.polyfit), "
+              "NaN/inf time ends in LinAlgError (exit 1), NaN/inf conserved_energy is drawn, zero frames end in "
+              "IndexError (exit 1)")
+KNOWN_FAILURES = [
+    # eqt-plot on eqt MD trajectories (TABLE mode 1): run, and tolerated when they fail as reported
+    *[Known(("eqt-plot",), case, _PLOT_TRAJ, example, signature)
+      for case, example in (("file:*-time.nc", "file:nan-time.nc"), ("file:*-conserved.nc", "file:nan-conserved.nc"),
+                            ("file:truncated-*.nc", "file:truncated-mid.nc"), ("file:zero-frames.nc", "file:zero-frames.nc"),
+                            ("file:bitflip-numrecs.nc", "file:bitflip-numrecs.nc"),
+                            ("file:bitflip-atom-dim.nc", "file:bitflip-atom-dim.nc"), ("nc-cut:*", "nc-cut:2500"),
+                            ("nc-flip:*", "nc-flip:7^4:7^8"), ("nc-slot:time:*", "nc-slot:time:3:0:nan"),
+                            ("nc-slot:conserved:*", "nc-slot:conserved:3:0:inf"))
+      for signature in ("exit code 0, expected 2", "uncaught exception")],
+    Known(("eqt-plot",), "file:result-*", "overlaying results of two types: the error (`Error: cannot overlay "
+          "results of different types: A is msd, B is rdf`) does not start with the file's name",
+          "file:result-msd.nc", "does not start with the name of an input"),
+    Known(("eqt-plot",), "file:result-no-*", "a result without its r coordinate is drawn against the bin index, "
+          "one with no bins as an empty figure (exit 0)", "file:result-no-r.nc", "exit code 0, expected 2"),
+    Known(("eqt-compare",), "file:result-g-units.nc", "eqt-compare checks the units of the coordinates, not those "
+          "of the values: g in angstrom^-3 against g in 1 is compared (exit 0)", "file:result-g-units.nc",
+          "exit code 0, expected 2"),
+]
 
 
 def known(command, name):
@@ -319,7 +378,7 @@ def _valid_paths(corpus, mode, odd=False):
 
 
 def _expect_for(spec, bad):
-    if bad.maybe_ok:
+    if bad.maybe_ok or any(fnmatch.fnmatchcase(bad.name, pattern) for pattern in spec.unread):
         return "fail-or-ok"
     if bad.array and bad.path.suffix in (".nc", ".out") and bad.array in spec.skips:
         return "fail-or-ok"
@@ -466,6 +525,16 @@ def build_case(corpus, command, name):
         atom, column, value = int(parts[0]), int(parts[1]), parts[2]
         text = corpusmod.set_token(corpus.valid["one.xyz"].read_text(), 0, atom, column, value)
         return _mutated(corpus, command, name, "structure", "one.xyz", _token_class(value), "fail", text.encode())
+    # analysis results (eqt-compare, eqt-plot): NetCDF-4 (HDF5) bytes cut or bit-flipped
+    if kind == "result-cut":
+        return _mutated(corpus, command, name, "result", "rdf.nc", "truncated NetCDF", "fail",
+                        corpus.valid["rdf.nc"].read_bytes()[:int(parts[0])])
+    if kind == "result-flip":
+        data = bytearray(corpus.valid["rdf.nc"].read_bytes())
+        for item in parts:
+            offset, mask = (int(x) for x in item.split("^"))
+            data[offset] ^= mask
+        return _mutated(corpus, command, name, "result", "rdf.nc", "bit-flipped NetCDF", "fail-or-ok", bytes(data))
     raise ValueError(f"unknown case {name!r}")
 
 
@@ -654,10 +723,35 @@ def _finite_map(path, command):
             if var.dtype.kind == "f"}
 
 
+def _check_figure(path):
+    """eqt-plot's figure: a PNG that can be read back (a PDF or SVG: its signature)."""
+    head = Path(path).read_bytes()[:8]
+    if Path(path).suffix.lower() == ".png":
+        from PIL import Image
+
+        with Image.open(path) as image:
+            image.load()
+        return []
+    return [] if head.startswith((b"%PDF", b"<?xml", b"<svg")) else [f"not a figure: {head!r}"]
+
+
+# outputs that are not NetCDF results: a check of the output path -> problems
+OUTPUT_CHECKS = {
+    "eqt-plot": _check_figure,
+    # eqt-study --plan: the report folder (only molecule.xyz in it; never a report without its steps)
+    "eqt-study": lambda path: [] if os.path.isdir(path) else [f"{path} is not the report folder"],
+}
+
+
 def _check_result(corpus, case, out, result):
     """A result of exit code 0: readable, and finite where the valid input's result is."""
     if case.command == "eqt-train":
         return []  # not reached in this suite (training is never run)
+    if case.command in OUTPUT_CHECKS:
+        try:
+            return OUTPUT_CHECKS[case.command](out)
+        except Exception as err:  # noqa: BLE001 - any failure to read the output is the finding
+            return [f"the output cannot be read: {type(err).__name__}: {err}"]
     try:
         got = _finite_map(out, case.command)
     except Exception as err:  # noqa: BLE001 - any failure to read the result is the finding
@@ -670,13 +764,17 @@ def _check_result(corpus, case, out, result):
     ref = _REFERENCE[key]
     problems = [f"variable {name} missing from the result" for name in ref if name not in got]
     problems += [f"non-finite values in {name} (finite for the valid input)" for name, ok in ref.items()
-                 if ok and not got.get(name, True) and name not in MAY_BE_INFINITE.get(case.command, ())]
+                 if ok and not got.get(name, True)
+                 and not any(fnmatch.fnmatchcase(name, pattern) for pattern in MAY_BE_INFINITE.get(case.command, ()))]
     return problems
 
 
 # Result variables that are legitimately infinite for a small (e.g. cut) sample: eqt-orient's
 # free energy F = -ln P is +inf in a grid cell no molecule visited.
-MAY_BE_INFINITE = {"eqt-orient": ("F", "F_err", "chi2", "max_abs_F", "rms_F")}
+# eqt-compare: a difference is not finite where an input value is not (such points are left out of the
+# verdict, as documented). Names or fnmatch patterns.
+MAY_BE_INFINITE = {"eqt-orient": ("F", "F_err", "chi2", "max_abs_F", "rms_F"),
+                   "eqt-compare": ("*_diff", "*_diff_err", "*_z")}
 
 
 def reference(corpus, command, mode, scratch):
@@ -685,12 +783,12 @@ def reference(corpus, command, mode, scratch):
     if key not in _REFERENCE:
         case = build_case(corpus, command, f"valid:{mode}")
         folder = Path(tempfile.mkdtemp(dir=scratch))
-        out = folder / "ref.nc"
         spec_mode = TABLE[command].modes[mode]
+        out = folder / ("ref" + (Path(spec_mode.output).suffix if spec_mode.output else ".nc"))
         paths = dict(case.paths)
         result = CliRunner().invoke(MAIN[command], [str(a) for a in spec_mode.argv(paths, str(out))])
         assert result.exit_code == 0, f"valid control of {command} failed: {result.stderr}"
-        _REFERENCE[key] = _finite_map(out, command) if spec_mode.output else {}
+        _REFERENCE[key] = _finite_map(out, command) if spec_mode.output and command not in OUTPUT_CHECKS else {}
         shutil.rmtree(folder)
     return _REFERENCE[key]
 
@@ -912,7 +1010,7 @@ FILE_CLASSES = ["NaN/inf in an array", "coordinates far outside the cell", "flip
                 "non-water molecules", "unknown species", "CRLF / UTF-16 text", "truncated text",
                 "truncated NetCDF", "bit-flipped NetCDF", "paths with spaces / non-ASCII",
                 "mismatched topology", "hostile model file", "missing labels", "malformed text",
-                "overlapping atoms"]
+                "overlapping atoms", "not an eqt result", "result of another type", "incomplete result"]
 
 
 @pytest.mark.parametrize("command", FUZZED)
@@ -1177,6 +1275,17 @@ def test_structure_mutations(corpus, scratch, command):
     cut = st.one_of(st.integers(0, nc_size - 1).map(lambda n: f"one-nc-cut:{n}"),
                     st.integers(0, xyz_size - 1).map(lambda n: f"one-xyz-cut:{n}"))
     _hypothesis(corpus, scratch, command, st.one_of(token, cut), 25)
+
+
+@pytest.mark.parametrize("command", commands_taking("result"))
+def test_result_mutations(corpus, scratch, command):
+    """Analysis results (eqt-compare, eqt-plot) cut anywhere (refused) or with 1 to 3 flipped bits
+    (refused, or a valid output)."""
+    size = len(corpus.valid["rdf.nc"].read_bytes())
+    cut = st.integers(0, size - 1).map(lambda n: f"result-cut:{n}")
+    flips = st.lists(st.tuples(st.integers(0, size - 1), st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128])),
+                     min_size=1, max_size=3).map(lambda fl: "result-flip:" + ":".join(f"{o}^{m}" for o, m in fl))
+    _hypothesis(corpus, scratch, command, st.one_of(cut, flips), 30)
 
 
 # ------------------------------------------------------------------------------ known failures
