@@ -463,8 +463,12 @@ def draw_rotvar(fig, datasets, labels):
     rotations of the grid (the finest grid, the reference, is left out), energy per atom and,
     where present, forces per element; the plain model's test error as a dotted line."""
     forces = any("forces_error" in ds for ds in datasets)
-    _size(fig, 10 if forces else 5.8, 4)
-    axes = fig.subplots(1, 2 if forces else 1, squeeze=False)[0]
+    torque = any("torque" in ds for ds in datasets)
+    panels = 1 + forces + torque
+    _size(fig, 4.6 * panels + 1.2, 4)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    if torque:
+        _draw_torque(axes[-1], datasets, labels)
     per_atom = all(float(ds.attrs.get("n_atoms", 1)) > 1 for ds in datasets)
     key = "energy_error_per_atom" if per_atom else "energy_error"
     refs = set()
@@ -508,6 +512,28 @@ def draw_rotvar(fig, datasets, labels):
     for ax in axes:
         ax.margins(x=0.15)
         _legend(ax)
+
+
+def _draw_torque(ax, datasets, labels):
+    """Mean net torque |Σ r × F| of each grid's forces on isolated structures against the grid's rotations
+    (every grid: the torque is not relative to the finest one)."""
+    for k, (ds, label) in enumerate(zip(datasets, labels)):
+        if "torque" not in ds:
+            continue
+        names = [str(g) for g in ds["grid"].values]
+        x = np.array([_rotations(g) or np.nan for g in names], float)
+        if np.isnan(x).any():
+            x = np.arange(1, len(names) + 1, dtype=float)
+        y = _positive(_values(ds["torque"]))
+        ax.errorbar(x, y, yerr=_values(_err(ds, "torque")), fmt="o-", ms=4, lw=1.2, capsize=2, color=_colour(k),
+                    label=label)
+        for xi, yi, g in zip(x, y, names):
+            if np.isfinite(yi):
+                ax.annotate(g, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="x-small",
+                            color=_colour(k))
+    unit = next(ds["torque"] for ds in datasets if "torque" in ds)
+    ax.set(xscale="log", yscale="log", xlabel="rotations in the grid", ylabel=axis_label("mean |τ|", unit),
+           title="net torque on isolated structures")
 
 
 def draw_eval(fig, datasets, labels):

@@ -213,6 +213,13 @@ def from_properties(props, columns=None, skip=1, n_atoms=1, source=None):
     return finish(convergence_table(energies, n_atoms, source=source), "rotvar", skip=skip)
 
 
+def net_torque(positions, forces):
+    """sum_i (r_i - centroid) x F_i (eV with Å and eV/Å): zero for the forces of a rotation-equivariant model
+    on an isolated structure (their net force is zero, so the point about which it is taken does not matter)."""
+    r = np.asarray(positions, float)
+    return np.cross(r - r.mean(axis=0), np.asarray(forces, float)).sum(axis=0)
+
+
 def result(out, structures, energies=None, forces=None, index=None, **params):
     """The "rotvar" result (docs/results.md) of a report `out` on `structures`; with the test
     errors when the reference energies (S,) eV and forces [(N, 3)] eV/Å are all finite.
@@ -226,6 +233,11 @@ def result(out, structures, energies=None, forces=None, index=None, **params):
                           structure=_structure(np.arange(len(structures)) if index is None else index))
     ds["forces_error"] = variable(GRID + ("species",), [mae for _, mae, _ in per_grid], "meV/angstrom",
                                   f"mean |F_grid - F_{finest}| per force component")
+    if all(s[1] is None for s in structures):  # isolated structures: the net torque of each grid's forces
+        torque = [timeseries.mean_and_error([np.linalg.norm(net_torque(s[0], f)) * 1e3 for s, f in
+                                             zip(structures, out["forces"][g])]) for g in grids]
+        ds = ds.assign(with_error("torque", GRID, [m for m, _ in torque], [e for _, e in torque], "meV",
+                                  "mean |sum_i (r_i - r_centroid) x F_grid,i| over structures"))
     if energies is not None and np.all(np.isfinite(energies)) and all(np.all(np.isfinite(f)) for f in forces):
         test_e = [energy_errors(out["energy"][g], energies, 1)["energy_mae"] for g in grids]
         test_f = [force_errors(numbers, out["forces"][g], forces)[1][0] for g in grids]

@@ -147,3 +147,24 @@ def test_rotvar_command(tmp_path, shared_data):
         result = CliRunner().invoke(cli.main, args + ["-o", str(tmp_path / "bad.nc")])
         assert result.exit_code == 2, (args, result.output)
         assert not (tmp_path / "bad.nc").exists()
+
+
+def test_torque_per_grid_is_the_analytic_one_and_vanishes_for_invariant_models():
+    """The net torque of the forces on an isolated cluster: p x field for the dipole-in-a-field model (its
+    forces q_i field), zero once a grid removes its l = 1 breaking, zero for an invariant model (TIP3P)."""
+    from ase.calculators.tip3p import TIP3P
+
+    pos, numbers = _cluster()
+    charges = np.where(numbers == 8, -0.8, 0.4)
+    field = np.array([0.2, -0.1, 0.3])
+    item = [(pos, None, numbers, [False] * 3)]
+    out = rotvar.report(ase_evaluator(FieldDipole(field, charges)), item, n_random=2, grids=("1", "2"))
+    ds = rotvar.result(out, item)
+    assert float(ds["torque"].sel(grid="1")) == pytest.approx(np.linalg.norm(np.cross(charges @ pos, field)) * 1e3,
+                                                              rel=1e-10)
+    assert float(ds["torque"].sel(grid="2")) < 1e-9
+    ds = rotvar.result(rotvar.report(ase_evaluator(TIP3P(rc=9.0)), item, n_random=2, grids=("1", "2")), item)
+    assert np.all(ds["torque"].values < 1e-9)
+    periodic = [(pos, np.eye(3) * 20, numbers, [True] * 3)]
+    out = rotvar.report(ase_evaluator(FieldDipole(field, charges)), periodic, n_random=2, grids=("1", "2"))
+    assert "torque" not in rotvar.result(out, periodic)  # no net torque in a periodic cell
