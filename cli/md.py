@@ -15,7 +15,7 @@ from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
                      format_option, quiet_option)
-from .outputs import Interrupted, deferred_signals
+from .outputs import Interrupted, deferred_signals, hold_lock
 
 
 def _checksum(path):
@@ -167,9 +167,11 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     if velocities == "auto" and v_in is not None and not np.any(v_in):
         v_in = None  # all zero (a relaxed structure): not velocities to start from
     v_start = None if velocities == "thermal" or v_in is None else v_in
+    lock = hold_lock(output) if restart else None  # held until the process ends
     saved = _load_checkpoint(output + ".ckpt") if restart else None
     run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
     _simulate(run, output, n_steps, stride, restart, quiet)
+    del lock
 
 
 def _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts, replay, record):
@@ -230,6 +232,7 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
             with deferred_signals():  # a frame and its checkpoint are written together
                 writer.write(run.frame())
                 _save(run.checkpoint(), output + ".ckpt")
+            lock = hold_lock(output)  # noqa: F841 - held while the run writes (until the process ends)
         started = time.perf_counter()
         warm = None  # (time, step) at the first frame: compilation done
         try:

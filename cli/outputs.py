@@ -272,3 +272,32 @@ def _copy_to_stream(tmp, target):
                     shutil.copyfileobj(src, out)
     except BrokenPipeError:
         raise InputError("the reader closed the pipe before the output was written", target.path) from None
+
+
+def hold_lock(path):
+    """Take an exclusive advisory lock (flock) on the existing file `path` for as long as the returned file
+    object stays open (the OS drops it when the process ends, even on kill -9); InputError when another
+    process holds it. eqt-md holds one on its trajectory, so two runs never write one file."""
+    import fcntl
+
+    handle = open(path, "rb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise InputError("another process (an eqt-md run) is writing it; wait for it to end", path) from None
+    return handle
+
+
+def is_locked(path):
+    """Does another process hold hold_lock's lock on `path`? (False when it does not exist.)"""
+    import fcntl
+
+    try:
+        with open(path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return False

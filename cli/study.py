@@ -19,6 +19,7 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 
 from .common import command, eqt_command, quiet_option
+from .outputs import is_locked
 from . import report as report_mod
 
 BULK_VARIANTS = {"plain": [], "random": ["--random-rotation"], "mts2i": ["--average", "2i", "--mts", "10"]}
@@ -339,16 +340,22 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, q
     click.echo(f"eqt-study: {len(todo)} steps, {len(todo) - len(pending)} done, {len(pending)} to run "
                f"(expected {_duration(sum(s.estimate for s in pending))}) -> {folder}", err=True)
     for step in todo:
-        state = "done" if step not in pending else f"~{_duration(step.estimate)}"
+        state = ("done" if step not in pending else "running" if step.program == "eqt-md" and
+                 is_locked(os.path.join(folder, step.outputs[0])) else f"~{_duration(step.estimate)}")
         click.echo(f"  {state:>9}  {step.name}", err=True)
     if plan_only:
         return
-    failed, bad_input = [], None
+    failed, waiting, bad_input = [], [], None
     with tqdm(total=round(sum(s.estimate for s in pending)), unit="s", disable=quiet, file=sys.stderr,
               desc="study", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
         for step in pending:
             if any(dep in failed for dep in _inputs(step, todo)):
                 failed.append(step)
+                continue
+            if any(dep in waiting for dep in _inputs(step, todo)) or (
+                    step.program == "eqt-md" and is_locked(os.path.join(folder, step.outputs[0]))):
+                waiting.append(step)  # its run is being written by another eqt-md: later
+                bar.update(round(step.estimate))
                 continue
             bar.set_postfix_str(step.name)
             start = time.perf_counter()
@@ -367,7 +374,10 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, q
                 _save_timings(folder, timings)
     written = report_mod.write(folder, todo, plan, quick)
     click.echo(f"eqt-study: report {written}" + (f"; {len(failed)} steps failed or skipped (run again to retry)"
-                                                 if failed else ""), err=True)
+                                                 if failed else "")
+               + (f"; {len(waiting)} steps wait for MD runs that another process is writing ("
+                  + ", ".join(s.name for s in waiting if s.program == "eqt-md") + "): run again when they end"
+                  if waiting else ""), err=True)
     if bad_input:
         raise InputError(bad_input)
     if failed:

@@ -148,6 +148,15 @@ def test_restart_must_match_the_run(tmp_path, cluster):
     assert out.read_bytes() == before
     result = run([MODEL, cluster, "--steps", 8, "--stride", 2, "-q", "-o", out])  # no --restart: refused
     assert result.exit_code == 2 and "--restart" in result.output and out.read_bytes() == before
+    from cli.outputs import hold_lock, is_locked
+    assert not is_locked(out)
+    lock = hold_lock(out)  # as a running eqt-md holds it
+    assert is_locked(out)
+    result = run([MODEL, cluster, "--steps", 8, "--stride", 2, "-q", "-o", out, "--restart"])
+    assert result.exit_code == 2 and "another process (an eqt-md run) is writing it" in result.output
+    assert out.read_bytes() == before
+    lock.close()
+    assert not is_locked(out)
 
 
 def test_record_and_replay(tmp_path, cluster):

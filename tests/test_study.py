@@ -14,8 +14,8 @@ BOX = str(EXAMPLE / "water64_tip3p.nc")
 
 
 def plan_lines(output):
-    """{step name: 'done' or its expected time} from the plan eqt-study prints."""
-    return {m.group(2): m.group(1) for m in re.finditer(r"^\s+(done|~[^ ]+ \w+)\s+(.+)$", output, re.M)}
+    """{step name: 'done', 'running' or its expected time} from the plan eqt-study prints."""
+    return {m.group(2): m.group(1) for m in re.finditer(r"^\s+(done|running|~[^ ]+ \w+)\s+(.+)$", output, re.M)}
 
 
 def test_plan_reuses_finished_runs_and_times_the_reused_ones(tmp_path):
@@ -34,6 +34,26 @@ def test_plan_reuses_finished_runs_and_times_the_reused_ones(tmp_path):
     assert {"rdf bulk plain", "compare bulk rdf mts2i", "compare bulk rdf random", "plot bulk rdf",
             "rotvar molecule frames", "rotvar bulk frames", "compare molecule angmom 2i"} <= set(plan)
     assert not (tmp_path / "report" / "results").exists()  # --plan runs nothing
+
+
+
+def test_a_run_that_another_process_writes_is_left_alone(tmp_path):
+    from cli.outputs import hold_lock
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for suffix in (".nc", ".nc.ckpt"):
+        shutil.copy(EXAMPLE / "md" / ("molecule_plain" + suffix), runs / ("molecule_plain" + suffix))
+    (runs / "molecule_2i.nc").write_bytes((EXAMPLE / "md" / "molecule_2i.nc").read_bytes()[:100000])  # unfinished
+    lock = hold_lock(runs / "molecule_2i.nc")  # ... and being written by another eqt-md
+    try:
+        argv = [MODEL, "--molecule", str(EXAMPLE / "md" / "water_molecule.xyz"), "--runs", str(runs),
+                "-o", str(tmp_path / "report"), "--plan"]
+        res = CliRunner().invoke(study.main, argv)
+        assert res.exit_code == 0, res.output
+        plan = plan_lines(res.stderr)
+        assert plan["md molecule plain"] == "done" and plan["md molecule 2i"] == "running"
+    finally:
+        lock.close()
 
 
 @pytest.fixture(scope="module")
