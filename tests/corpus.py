@@ -2,7 +2,8 @@
 
 `build(root)` writes everything under `root` (a session temporary folder) and returns a
 `Corpus`: `valid[key]` are the good files (trajectories, one-frame structures, property file,
-labelled structures, model, topologies) and `bad[name]` the damaged ones, each a `BadFile` that
+labelled structures, model, topologies, analysis results made by eqt-rdf and eqt-msd) and
+`bad[name]` the damaged ones, each a `BadFile` that
 says which input slot it fills (`kind`), which class of damage it carries and whether a command
 may still accept it (`maybe_ok`: a change that can leave a readable file, e.g. CRLF line endings).
 
