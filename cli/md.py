@@ -1,5 +1,6 @@
 """eqt-md: molecular dynamics with an eqt model (plain, averaged, randomly rotated, multiple time stepping) or
 any ASE calculator, streaming an eqt trajectory with a checkpoint for an exact --restart."""
+import contextlib
 import hashlib
 import os
 import signal
@@ -227,12 +228,13 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
                    f"of {s.dt:g} fs -> {output}", err=True)
     keep = _frames_up_to(output, first) if restart else None
     with NetCDFWriter(output, float64=s.float64, title="eqt-md", history=command_line(), append_at=keep) as writer, \
-            tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar:
+            tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar, \
+            contextlib.ExitStack() as held:
         if not restart:
             with deferred_signals():  # a frame and its checkpoint are written together
                 writer.write(run.frame())
                 _save(run.checkpoint(), output + ".ckpt")
-            lock = hold_lock(output)  # noqa: F841 - held while the run writes (until the process ends)
+            held.enter_context(hold_lock(output))  # while the run writes (a restart holds it from the start)
         started = time.perf_counter()
         warm = None  # (time, step) at the first frame: compilation done
         try:

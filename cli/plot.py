@@ -3,6 +3,7 @@ import contextlib
 import os
 
 import click
+import numpy as np
 
 from eqt_analysis.errors import InputError
 
@@ -32,12 +33,12 @@ def load(path):
     try:
         with xr.open_dataset(path, decode_times=False, decode_timedelta=False) as ds:
             if "result_type" in ds.attrs:
-                return ds.load()
+                return ds.load()  # checked with its type (plots.check_drawable)
             series = [name for name in SERIES if name in ds.variables and ds[name].dims == ("frame",)]
             if not {"conserved_energy", "temperature"} & set(series) or "time" not in series or "atom" not in ds.dims:
                 raise InputError("neither an eqt result (no result_type attribute) nor an eqt trajectory with "
                                  "time and conserved_energy or temperature", path)
-            return ds[series].load().assign_attrs(ds.attrs, n_atoms=ds.sizes["atom"])
+        return _trajectory_series(path, series)
     except InputError:
         raise
     except FileNotFoundError:
@@ -45,6 +46,23 @@ def load(path):
     except (OSError, RuntimeError, ValueError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"not a readable NetCDF file ({first})", path) from None
+
+
+def _trajectory_series(path, series):
+    """The per-frame `series` of an eqt trajectory, read by eqt's reader (truncated or damaged files are refused)
+    and checked: finite values, time increasing, at least two frames."""
+    from eqt_analysis import io, timeseries
+    traj = io.open_trajectory(path, "netcdf")
+    n_atoms = traj.sizes["atom"]
+    ds = traj[[name for name in series if name != "time"]].load()
+    ds = ds.assign_coords(time=("frame", traj["time"].values, traj["time"].attrs))
+    if ds.sizes["frame"] < 2:
+        raise InputError(f"{ds.sizes['frame']} frame(s): nothing to draw against time", path)
+    for name in series:
+        timeseries.check_series(ds[name].values, name, path)
+    if np.any(np.diff(ds["time"].values) <= 0):
+        raise InputError("time does not increase from frame to frame", path)
+    return ds.assign_attrs(traj.attrs, n_atoms=n_atoms)
 
 
 def _stem(path):

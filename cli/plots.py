@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 
+from eqt_analysis import results
 from eqt_analysis.errors import InputError
 
 FORMATS = ("png", "pdf", "svg")
@@ -615,8 +616,12 @@ def check_drawable(datasets, names):
             raise InputError(f"eqt-plot cannot draw result type '{kind}' (it draws: "
                              f"{', '.join(sorted(DRAWERS))})", name)
     if len(set(kinds)) > 1:
-        raise InputError("cannot overlay results of different types: "
-                         + ", ".join(f"{name} is {kind}" for name, kind in zip(names, kinds)))
+        other = next(k for k, kind in enumerate(kinds) if kind != kinds[0])
+        raise InputError(f"results of different types cannot be overlaid: this {kinds[other]} result on the "
+                         f"{kinds[0]} result of {names[0]}", names[other])
+    for ds, name in zip(datasets, names):
+        if "result_type" in ds.attrs:
+            results.check_complete(ds, name)
     return kinds[0]
 
 

@@ -8,6 +8,7 @@ is made from the results' NetCDF files by eqt_cli.report.
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -72,12 +73,13 @@ class Plan:
     grids: str
     cost_steps: int
     rotvar_frames: int
+    n_random: int
 
 
 FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3", cost_steps=200,
-            rotvar_frames=4)
-QUICK = Plan(molecule_ps=0.5, bulk_ps=0.1, molecule_stride=10, bulk_stride=10, grids="1,i,2", cost_steps=40,
-             rotvar_frames=2)
+            rotvar_frames=4, n_random=16)
+QUICK = Plan(molecule_ps=0.25, bulk_ps=0.05, molecule_stride=5, bulk_stride=10, grids="1,i,2", cost_steps=40,
+             rotvar_frames=2, n_random=4)
 
 
 def md_steps(plan, bulk):
@@ -164,7 +166,8 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder):
         n_atoms = n_bulk if kind == "bulk" else 3 if kind else 200
         n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + 16
         no_labels = ["--no-labels"] if kind else []  # MD frames carry the model's own energies, not labels
-        out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, *no_labels,
+        out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, "--n-random",
+                                                          str(plan.n_random), *no_labels,
                                                           "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
                         20 + plan.rotvar_frames * n_rot * n_atoms * 4.5e-4, stdout=True))
     if ice:
@@ -220,12 +223,16 @@ def check_inputs(model, bulk, molecule, test_set, ice):
         if path is None:
             continue
         ds = io.open_trajectory(path)
+        ds.isel(frame=0).load()  # the start frame passes eqt's reading checks (finite, sane numbers)
         species_known(ds["atomic_number"].values, path)
         if periodic and not ("cell" in ds and bool(np.all(ds["pbc"].values))):
             raise InputError("--bulk needs a periodic cell in all three directions", path)
     for path in (test_set, ice):
         if path is not None:
             frames, _, _ = data.read(path, require_labels=False)
+            empty = [k for k, f in enumerate(frames) if len(f) == 0]
+            if empty:
+                raise InputError(f"structure {empty[0]} has no atoms", path)
             species_known(np.concatenate([f.numbers for f in frames]), path)
 
 
@@ -302,7 +309,7 @@ def _molecule(bulk, folder):
 @click.option("--output", "-o", default="report", show_default=True, metavar="REPORT",
               help="Report folder: results/, compare/, figures/, logs/, index.html, README.md.")
 @click.option("--quick", is_flag=True,
-              help="A few minutes: 0.5 ps molecule and 0.1 ps bulk runs, grids 1,i,2 (a smoke test of the "
+              help="A few minutes: 0.25 ps molecule and 0.05 ps bulk runs, grids 1,i,2 (a smoke test of the "
                    "pipeline, not statistics).")
 @click.option("--plan", "plan_only", is_flag=True, help="Only print the steps, which are done and their expected time.")
 @quiet_option
@@ -324,12 +331,20 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, q
         raise InputError("give --bulk STRUCTURE and/or --molecule STRUCTURE")
     if os.path.exists(output) and not os.path.isdir(output):
         raise InputError("exists and is not a folder", output)
+    if runs is not None and os.path.exists(runs) and not os.path.isdir(runs):
+        raise InputError("--runs must be a folder (of MD trajectories)", runs)
     check_inputs(model, bulk, molecule, test_set, ice)
     plan = QUICK if quick else FULL
     folder = os.path.abspath(output)
+    created = not os.path.exists(folder)
     os.makedirs(folder, exist_ok=True)
-    if bulk and not molecule:
-        molecule = _molecule(bulk, folder)
+    try:
+        if bulk and not molecule:
+            molecule = _molecule(bulk, folder)
+    except BaseException:
+        if created:  # a refused input leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     runs = _absolute(runs) or os.path.join(folder, "md-quick" if quick else "md")
     todo = steps(_absolute(model), _absolute(bulk), _absolute(molecule), _absolute(test_set), _absolute(ice), runs,
                  plan, folder)

@@ -94,6 +94,12 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
     if not chosen:
         raise InputError(f"{a.attrs['result_type']} results hold no values with standard errors to compare",
                          names[0])
+    for name in chosen:
+        for err in ("", ERR):
+            if name + err in a and name + err in b and \
+                    a[name + err].attrs.get("units") != b[name + err].attrs.get("units"):
+                raise InputError(f"{name + err} is in {a[name + err].attrs.get('units')!r} in one and "
+                                 f"{b[name + err].attrs.get('units')!r} in the other", names[1])
     nu_a, nu_b = _dof(a), _dof(b)
     out = xr.Dataset(coords={c: a[c] for c in a.coords})
     worst, n_points = None, 0

@@ -11,6 +11,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 ERR = "_err"
+OPTIONAL_COORDINATES = {"edge", "frame", "molecule", "atom", "structure"}  # plain indices (r_edge spans edge)
 
 
 def finish(ds, result_type, **params):
@@ -72,4 +73,16 @@ def load(path):
                          path) from None
     if "result_type" not in ds.attrs:
         raise InputError("not an eqt analysis result (no result_type attribute; a trajectory?)", path)
+    return check_complete(ds, path)
+
+
+def check_complete(ds, path=None):
+    """`ds`, or InputError when a dimension of a value is empty or has no coordinate (a damaged result)."""
+    from .errors import InputError
+    for name in values_and_errors(ds):
+        for dim in ds[name].dims:
+            if ds.sizes[dim] == 0:
+                raise InputError(f"{name} has no points along {dim}", path)
+            if dim not in ds.coords and dim not in OPTIONAL_COORDINATES:
+                raise InputError(f"{name} has no {dim} coordinate (a damaged result?)", path)
     return ds

@@ -94,6 +94,10 @@ def test_grids_types_and_variables_must_match():
     b["r"].attrs["units"] = "nanometer"
     with pytest.raises(InputError, match="in 'angstrom' in one and 'nanometer'"):
         compare.compare(a, b)
+    d = curve(rng)
+    d["g"].attrs["units"] = d["g_err"].attrs["units"] = "angstrom^-3"
+    with pytest.raises(InputError, match="g is in '1' in one and 'angstrom\\^-3' in the other"):
+        compare.compare(a, d)
     c = curve(rng)
     c.attrs["result_type"] = "msd"
     with pytest.raises(InputError, match="cannot compare a rdf result with a msd result"):

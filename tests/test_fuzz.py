@@ -318,38 +318,7 @@ class Known:
     signature: str | None = None
 
 
-_PLOT_TRAJ = ("eqt-plot reads an MD trajectory with xarray alone, not with eqt's trajectory reader: a cut or "
-              "header-damaged file is drawn from the zeros the NetCDF library fills in (or fails in np.polyfit), "
-              "NaN/inf time ends in LinAlgError (exit 1), NaN/inf conserved_energy is drawn, zero frames end in "
-              "IndexError (exit 1)")
-KNOWN_FAILURES = [
-    # eqt-plot on eqt MD trajectories (TABLE mode 1): run, and tolerated when they fail as reported
-    *[Known(("eqt-plot",), case, _PLOT_TRAJ, example, signature)
-      for case, example in (("file:*-time.nc", "file:nan-time.nc"), ("file:*-conserved.nc", "file:nan-conserved.nc"),
-                            ("file:truncated-*.nc", "file:truncated-mid.nc"), ("file:zero-frames.nc", "file:zero-frames.nc"),
-                            ("file:bitflip-numrecs.nc", "file:bitflip-numrecs.nc"),
-                            ("file:bitflip-atom-dim.nc", "file:bitflip-atom-dim.nc"), ("nc-cut:*", "nc-cut:2500"),
-                            ("nc-flip:*", "nc-flip:7^4:7^8"), ("nc-slot:time:*", "nc-slot:time:3:0:nan"),
-                            ("nc-slot:conserved:*", "nc-slot:conserved:3:0:inf"))
-      for signature in ("exit code 0, expected 2", "uncaught exception")],
-    Known(("eqt-plot",), "file:result-*", "overlaying results of two types: the error (`Error: cannot overlay "
-          "results of different types: A is msd, B is rdf`) does not start with the file's name",
-          "file:result-msd.nc", "does not start with the name of an input"),
-    Known(("eqt-plot",), "file:result-no-*", "a result without its r coordinate is drawn against the bin index, "
-          "one with no bins as an empty figure (exit 0)", "file:result-no-r.nc", "exit code 0, expected 2"),
-    Known(("eqt-compare",), "file:result-g-units.nc", "eqt-compare checks the units of the coordinates, not those "
-          "of the values: g in angstrom^-3 against g in 1 is compared (exit 0)", "file:result-g-units.nc",
-          "exit code 0, expected 2"),
-    # eqt-study (fuzzed with --plan)
-    Known(("eqt-study",), "file:one-*", "a --bulk structure with bad numbers in its frame 0 passes check_inputs "
-          "(the file is opened lazily); the report folder is then created and _molecule refuses the frame: exit 2 "
-          "with the right message, but REPORT/ is left behind", "file:one-nan-positions.nc",
-          "output folder not empty after a failure: ['report']"),
-    Known(("eqt-study",), "file:data-zero-atoms.xyz", "a --test-set of structures with 0 atoms is accepted",
-          "file:data-zero-atoms.xyz", "exit code 0, expected 2"),
-    Known(("eqt-study",), 'text:0:["--runs", "{valid:one.xyz}"]', "--runs naming a file (not a folder) is "
-          "accepted", 'text:0:["--runs", "{valid:one.xyz}"]', "exit code 0, expected 2"),
-]
+KNOWN_FAILURES = []  # (Known entries: product bugs the suite found and that are not fixed yet)
 
 
 def known(command, name):
