@@ -40,6 +40,7 @@ class Step:
     estimate: float
     md_steps: int = 0
     stdout: bool = False  # keep the command's stdout (a table) as logs/NAME.txt
+    alone: bool = False  # runs with no other step (its speed is reported)
 
     def done(self, folder):
         paths = [os.path.join(folder, p) for p in self.outputs]
@@ -78,7 +79,7 @@ class Plan:
 
 FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3", cost_steps=200,
             rotvar_frames=4, n_random=16)
-QUICK = Plan(molecule_ps=0.25, bulk_ps=0.05, molecule_stride=5, bulk_stride=10, grids="1,i,2", cost_steps=40,
+QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, grids="1,i,2", cost_steps=40,
              rotvar_frames=2, n_random=4)
 
 
@@ -109,14 +110,14 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder):
             out.append(Step(f"md bulk {name}", "eqt-md", [
                 model, bulk, "--time", f"{plan.bulk_ps:g}", "--timestep", "0.5", "--stride", str(plan.bulk_stride),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", path, "-q"], [path],
-                bulk_steps * per_step + 30, md_steps=bulk_steps))
+                bulk_steps * per_step + 30, md_steps=bulk_steps, alone=True))
             if not out[-1].done(folder) or report_mod.rate_in_log(folder, f"md_bulk_{name}"):
                 continue  # its speed is (or will be) in its own log; a run made elsewhere gets a short run
             cost = f"cost/bulk_{name}.nc"
             out.append(Step(f"cost bulk {name}", "eqt-md", [
                 model, bulk, "--steps", str(plan.cost_steps), "--stride", str(plan.cost_steps // 4),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", cost], [cost],
-                plan.cost_steps * per_step + 30, md_steps=plan.cost_steps))
+                plan.cost_steps * per_step + 30, md_steps=plan.cost_steps, alone=True))
     for (kind, name), traj in runs_of.items():
         stem = f"results/{kind}_{name}"
         if kind == "molecule":
@@ -255,8 +256,8 @@ def _program(name):
     return [sys.executable, "-c", f"import sys; from eqt_cli.{module} import main; sys.exit(main())"]
 
 
-def run_step(step, folder):
-    """Run one step in the report folder, its stderr (and stdout table) to logs/; True on success."""
+def start_step(step, folder):
+    """Start one step in the report folder, its stderr (and stdout table) to logs/: (process, log path)."""
     os.makedirs(os.path.join(folder, "logs"), exist_ok=True)
     for path in step.outputs:
         os.makedirs(os.path.dirname(os.path.join(folder, path)) or folder, exist_ok=True)
@@ -265,9 +266,50 @@ def run_step(step, folder):
         argv.append("--restart")
     log = os.path.join(folder, "logs", step.name.replace(" ", "_"))
     with open(log + ".log", "w") as err, open(log + ".txt" if step.stdout else os.devnull, "w") as out:
-        code = subprocess.call(_program(step.program) + argv, cwd=folder, stdout=out, stderr=err,
-                               stdin=subprocess.DEVNULL)
-    return code, log + ".log"
+        process = subprocess.Popen(_program(step.program) + argv, cwd=folder, stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL)
+    return process, log + ".log"
+
+
+def run_steps(pending, todo, folder, jobs, on_start, on_end):
+    """Run the pending steps, up to `jobs` at once in the order given, each when the steps it reads from are
+    done; a step marked `alone` (bulk MD: its speed is reported) runs with no other. on_start(step);
+    on_end(step, exit code, log, seconds) -> False to start nothing more. Returns (failed, waiting): steps that
+    failed or whose inputs failed, and steps left for MD runs that another process is writing (and the steps
+    that need them)."""
+    queue, running, failed, waiting, stop = list(pending), {}, [], [], False
+    try:
+        while (queue and not stop) or running:
+            for step in list(queue):
+                if stop or len(running) >= jobs or any(s.alone for s, _, _ in running.values()):
+                    break
+                deps = _inputs(step, todo)
+                if any(d in failed for d in deps):
+                    failed.append(step)
+                elif any(d in waiting for d in deps) or (
+                        step.program == "eqt-md" and is_locked(os.path.join(folder, step.outputs[0]))):
+                    waiting.append(step)  # its run is being written by another eqt-md: later
+                elif any(d in queue or d in [s for s, _, _ in running.values()] for d in deps) or (
+                        step.alone and running):
+                    continue  # not ready yet
+                else:
+                    on_start(step)
+                    process, log = start_step(step, folder)
+                    running[process] = (step, log, time.perf_counter())
+                queue.remove(step)
+            for process in list(running):
+                if process.poll() is not None:
+                    step, log, started = running.pop(process)
+                    if process.returncode:
+                        failed.append(step)
+                    stop |= on_end(step, process.returncode, log, time.perf_counter() - started) is False
+            time.sleep(0.05)
+    finally:
+        for process in running:  # interrupted: the steps stop cleanly (their outputs are atomic)
+            process.terminate()
+        for process in running:
+            process.wait()
+    return failed, waiting
 
 
 def _absolute(path):
@@ -309,12 +351,15 @@ def _molecule(bulk, folder):
 @click.option("--output", "-o", default="report", show_default=True, metavar="REPORT",
               help="Report folder: results/, compare/, figures/, logs/, index.html, README.md.")
 @click.option("--quick", is_flag=True,
-              help="A few minutes: 0.25 ps molecule and 0.05 ps bulk runs, grids 1,i,2 (a smoke test of the "
+              help="A few minutes: 0.25 ps molecule and 0.1 ps bulk runs, grids 1,i,2 (a smoke test of the "
                    "pipeline, not statistics).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Steps run at once; a bulk MD step always runs alone, so that its speed (the cost of a fix) is "
+                   "measured on a quiet machine.")
 @click.option("--plan", "plan_only", is_flag=True, help="Only print the steps, which are done and their expected time.")
 @quiet_option
 @command
-def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, quiet):
+def main(model, bulk, molecule, test_set, ice, runs, output, quick, jobs, plan_only, quiet):
     """Run the study of a model's broken rotational symmetry from MODEL and starting structures: MD with
     the plain model and with each fix (averaging, random rotation, multiple time stepping), replays of
     recorded energies, analyses, comparisons (eqt-compare) and figures (eqt-plot), and write REPORT/
@@ -360,33 +405,26 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, q
         click.echo(f"  {state:>9}  {step.name}", err=True)
     if plan_only:
         return
-    failed, waiting, bad_input = [], [], None
+    bad_input = []
     with tqdm(total=round(sum(s.estimate for s in pending)), unit="s", disable=quiet, file=sys.stderr,
               desc="study", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
-        for step in pending:
-            if any(dep in failed for dep in _inputs(step, todo)):
-                failed.append(step)
-                continue
-            if any(dep in waiting for dep in _inputs(step, todo)) or (
-                    step.program == "eqt-md" and is_locked(os.path.join(folder, step.outputs[0]))):
-                waiting.append(step)  # its run is being written by another eqt-md: later
-                bar.update(round(step.estimate))
-                continue
+        def on_start(step):
             bar.set_postfix_str(step.name)
-            start = time.perf_counter()
-            code, log = run_step(step, folder)
-            seconds = time.perf_counter() - start
+
+        def on_end(step, code, log, seconds):
             bar.update(round(step.estimate))
-            if code:
-                failed.append(step)
-                tail = open(log).read().strip().splitlines()[-1:] or ["(no message)"]
-                tqdm.write(f"step '{step.name}' failed (exit {code}): {tail[0]} [log: {log}]", file=sys.stderr)
-                if code == 2:  # the step refused its input: later steps would too
-                    bad_input = f"step '{step.name}' refused its input: {tail[0]}"
-                    break
-            else:
+            if not code:
                 timings[step.command_line()] = seconds
                 _save_timings(folder, timings)
+                return True
+            tail = [line.removeprefix("Error: ") for line in open(log).read().strip().splitlines()[-1:]] or \
+                ["(no message)"]
+            tqdm.write(f"step '{step.name}' failed (exit {code}): {tail[0]} [log: {log}]", file=sys.stderr)
+            if code == 2:  # the step refused its input: later steps would too
+                bad_input.append(f"step '{step.name}' refused its input: {tail[0]}")
+                return False
+            return True
+        failed, waiting = run_steps(pending, todo, folder, jobs, on_start, on_end)
     written = report_mod.write(folder, todo, plan, quick)
     click.echo(f"eqt-study: report {written}" + (f"; {len(failed)} steps failed or skipped (run again to retry)"
                                                  if failed else "")
@@ -394,7 +432,7 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, plan_only, q
                   + ", ".join(s.name for s in waiting if s.program == "eqt-md") + "): run again when they end"
                   if waiting else ""), err=True)
     if bad_input:
-        raise InputError(bad_input)
+        raise InputError(bad_input[0])
     if failed:
         raise click.exceptions.Exit(1)
 
