@@ -397,11 +397,13 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, jobs, plan_o
     for step in todo:
         step.estimate = timings.get(step.command_line(), step.estimate)
     pending = [s for s in todo if not s.done(folder)]
+    elsewhere = [s for s in pending if s.program == "eqt-md" and is_locked(os.path.join(folder, s.outputs[0]))]
     click.echo(f"eqt-study: {len(todo)} steps, {len(todo) - len(pending)} done, {len(pending)} to run "
-               f"(expected {_duration(sum(s.estimate for s in pending))}) -> {folder}", err=True)
+               f"(expected {_duration(sum(s.estimate for s in pending if s not in elsewhere))}"
+               + (f"; {len(elsewhere)} MD runs in progress elsewhere" if elsewhere else "") + f") -> {folder}",
+               err=True)
     for step in todo:
-        state = ("done" if step not in pending else "running" if step.program == "eqt-md" and
-                 is_locked(os.path.join(folder, step.outputs[0])) else f"~{_duration(step.estimate)}")
+        state = "done" if step not in pending else "running" if step in elsewhere else f"~{_duration(step.estimate)}"
         click.echo(f"  {state:>9}  {step.name}", err=True)
     if plan_only:
         return
