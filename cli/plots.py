@@ -375,33 +375,43 @@ def draw_tcf(fig, datasets, labels):
     fig.suptitle(f"autocorrelation and power spectrum of {', '.join(series)}", fontsize="medium")
 
 
-def draw_angmom(fig, datasets, labels):
-    """|L|(t), |τ|(t) and the conserved energy E(t) − E(0) per molecule, whichever the results
-    hold, with their drifts in the legends."""
-    keys = [k for k in ("L_norm", "tau_norm", "conserved_energy") if any(k in ds for ds in datasets)]
-    _size(fig, 6.5, 1.2 + 2.2 * len(keys))
+def _time_panels(fig, datasets, labels, keys, curve, height):
+    """Stacked panels, one per key, on a shared time axis: curve(ds, key) -> (y, legend text or None) for
+    every dataset that holds key. Returns the axes."""
+    _size(fig, 6.5, 1.2 + height * len(keys))
     axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
     for k, (ds, label) in enumerate(zip(datasets, labels)):
-        t = _values(ds["time"])
         for ax, key in zip(axes, keys):
-            if key not in ds:
-                continue
-            y = _values(ds[key])
-            if key == "conserved_energy":
-                n = max(1, int(ds.attrs.get("n_molecules", 1)))
-                y = (y - y[0]) * 1e3 / n
-                drift = (f"drift {1e3 * float(ds['energy_drift_per_molecule']):.3g} ± "
-                         f"{1e3 * float(ds['energy_drift_per_molecule_err']):.2g} meV/ps"
-                         if "energy_drift_per_molecule" in ds else None)
-                ax.plot(t, y, color=_colour(k), lw=1, label=_legend_name(label, drift))
-            elif key == "L_norm" and "L_norm_drift" in ds:
-                drift = (f"drift {float(ds['L_norm_drift']):.3g} ± {float(ds['L_norm_drift_err']):.2g} "
-                         f"{pretty_units(ds['L_norm_drift'].attrs.get('units'))}")
-                ax.plot(t, y, color=_colour(k), lw=1, label=_legend_name(label, drift))
-            else:
-                mean = (f"mean {float(ds['mean_abs_torque']):.3g} {pretty_units(ds['mean_abs_torque'].attrs['units'])}"
-                        if key == "tau_norm" and "mean_abs_torque" in ds else None)
-                ax.plot(t, y, color=_colour(k), lw=1, label=_legend_name(label, mean))
+            if key in ds:
+                y, text = curve(ds, key)
+                ax.plot(_values(ds["time"]), y, color=_colour(k), lw=1, label=_legend_name(label, text))
+    axes[-1].set_xlabel(axis_label("time", datasets[0]["time"]))
+    axes[-1].set_xlim(left=float(min(ds["time"].min() for ds in datasets)),
+                      right=float(max(ds["time"].max() for ds in datasets)))
+    return axes
+
+
+def draw_angmom(fig, datasets, labels):
+    """|L|(t), |τ|(t) and the conserved energy E(t) − E(0) per molecule, whichever the results
+    hold, with their drifts (and the mean |τ|) in the legends."""
+    keys = [k for k in ("L_norm", "tau_norm", "conserved_energy") if any(k in ds for ds in datasets)]
+
+    def curve(ds, key):
+        y = _values(ds[key])
+        if key == "conserved_energy":
+            text = (f"drift {1e3 * float(ds['energy_drift_per_molecule']):.3g} ± "
+                    f"{1e3 * float(ds['energy_drift_per_molecule_err']):.2g} meV/ps"
+                    if "energy_drift_per_molecule" in ds else None)
+            return (y - y[0]) * 1e3 / max(1, int(ds.attrs.get("n_molecules", 1))), text
+        if key == "L_norm" and "L_norm_drift" in ds:
+            return y, (f"drift {float(ds['L_norm_drift']):.3g} ± {float(ds['L_norm_drift_err']):.2g} "
+                       f"{pretty_units(ds['L_norm_drift'].attrs.get('units'))}")
+        if key == "tau_norm" and "mean_abs_torque" in ds:
+            err = f" ± {float(ds['mean_abs_torque_err']):.2g}" if "mean_abs_torque_err" in ds else ""
+            return y, (f"mean {float(ds['mean_abs_torque']):.3g}{err} "
+                       f"{pretty_units(ds['mean_abs_torque'].attrs['units'])}")
+        return y, None
+    axes = _time_panels(fig, datasets, labels, keys, curve, 2.2)
     names = {"L_norm": "|L|", "tau_norm": "|τ|"}
     for ax, key in zip(axes, keys):
         var = next(ds[key] for ds in datasets if key in ds)
@@ -413,30 +423,21 @@ def draw_angmom(fig, datasets, labels):
             if _spans_decades([_values(ds[key]) for ds in datasets if key in ds], 3):
                 ax.set_yscale("log")
         _legend(ax, above=True)
-    axes[-1].set_xlabel(axis_label("time", datasets[0]["time"]))
-    axes[-1].set_xlim(left=float(min(ds["time"].min() for ds in datasets)),
-                      right=float(max(ds["time"].max() for ds in datasets)))
 
 
 def draw_trajectory(fig, datasets, labels):
     """An eqt MD trajectory: drift of the conserved energy, E(t) − E(0) in meV/atom, and the
     temperature against time."""
     keys = [k for k in ("conserved_energy", "temperature") if any(k in ds for ds in datasets)]
-    _size(fig, 6.5, 1.2 + 2.3 * len(keys))
-    axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
-    for k, (ds, label) in enumerate(zip(datasets, labels)):
+
+    def curve(ds, key):
+        y = _values(ds[key])
+        if key == "temperature":
+            return y, f"mean {np.mean(y):.1f} K"
+        y = (y - y[0]) * 1e3 / int(ds.attrs["n_atoms"])
         t = _values(ds["time"])
-        for ax, key in zip(axes, keys):
-            if key not in ds:
-                continue
-            y = _values(ds[key])
-            if key == "conserved_energy":
-                y = (y - y[0]) * 1e3 / int(ds.attrs["n_atoms"])
-                slope = np.polyfit(t, y, 1)[0] if len(t) > 2 else np.nan
-                name = _legend_name(label, f"slope {slope:.3g} meV/atom/ps")
-            else:
-                name = _legend_name(label, f"mean {np.mean(y):.1f} K")
-            ax.plot(t, y, color=_colour(k), lw=1, label=name)
+        return y, f"slope {np.polyfit(t, y, 1)[0] if len(t) > 2 else np.nan:.3g} meV/atom/ps"
+    axes = _time_panels(fig, datasets, labels, keys, curve, 2.3)
     for ax, key in zip(axes, keys):
         if key == "conserved_energy":
             ax.set_ylabel("E_cons − E_cons(0)\n(meV/atom)")
@@ -444,9 +445,6 @@ def draw_trajectory(fig, datasets, labels):
         else:
             ax.set_ylabel(axis_label("temperature", next(ds[key] for ds in datasets if key in ds)))
         _legend(ax, above=True)
-    axes[-1].set_xlabel(axis_label("time", datasets[0]["time"]))
-    axes[-1].set_xlim(left=float(min(ds["time"].min() for ds in datasets)),
-                      right=float(max(ds["time"].max() for ds in datasets)))
 
 
 def _rotations(name):
