@@ -67,8 +67,20 @@ def tables(folder):
         if name.endswith(".txt"):
             text = open(os.path.join(folder, "logs", name)).read().strip()
             if text:
-                out.append((name[:-4].replace("_", " "), text))
+                out.append((_table_title(name[:-4]), text))
     return out
+
+
+def _table_title(step):
+    """A heading for the table a step printed (its log name, e.g. rotvar_bulk_frames)."""
+    words = step.split("_")
+    if words[0] == "rotvar" and (words[-1] == "frames" or words[1:] == ["test", "set"]):
+        return f"Rotational error against grid size: {' '.join(words[1:])} (eqt-rotvar)"
+    if words[0] == "rotvar" and len(words) == 3:
+        return f"Rotational error |E_plain − E_averaged| along the {words[1]} run with the {words[2]} model"
+    if words[0] == "ice":
+        return "Ice: relative energies before and after relaxation, plain and 2i-averaged (eqt-opt --compare)"
+    return step.replace("_", " ")
 
 
 def figures(folder):
