@@ -87,7 +87,7 @@ def md_steps(plan, bulk):
     return round((plan.bulk_ps if bulk else plan.molecule_ps) * 1e3 / 0.5)
 
 
-def steps(model, bulk, molecule, test_set, ice, runs, plan, folder):
+def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=False):
     """The study's steps in order, paths relative to the report folder (``runs`` may be elsewhere)."""
     out = []
     n_bulk = _atoms(bulk) if bulk else 0
@@ -166,7 +166,8 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder):
                 str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], 5))
         n_atoms = n_bulk if kind == "bulk" else 3 if kind else 200
         n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + 16
-        no_labels = ["--no-labels"] if kind else []  # MD frames carry the model's own energies, not labels
+        no_labels = ["--no-labels"] if kind else ["--test-split"] if test_split else []  # MD frames: the model's own
+        # energies, not labels; --test-split: the structures the model held out of its training file
         out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, "--n-random",
                                                           str(plan.n_random), *no_labels,
                                                           "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
@@ -343,6 +344,8 @@ def _molecule(bulk, folder):
                    "--bulk, in vacuum.")
 @click.option("--test-set", default=None, metavar="DATA.xyz",
               help="Labelled structures: rotational error against test error on them.")
+@click.option("--test-split", is_flag=True,
+              help="With --test-set naming the model's training file: only the structures it held out.")
 @click.option("--ice", default=None, metavar="CELLS.xyz",
               help="Ice cells to relax with the plain and 2i-averaged model (eqt-opt --compare 2i; slow).")
 @click.option("--runs", default=None, metavar="DIR",
@@ -359,7 +362,7 @@ def _molecule(bulk, folder):
 @click.option("--plan", "plan_only", is_flag=True, help="Only print the steps, which are done and their expected time.")
 @quiet_option
 @command
-def main(model, bulk, molecule, test_set, ice, runs, output, quick, jobs, plan_only, quiet):
+def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, jobs, plan_only, quiet):
     """Run the study of a model's broken rotational symmetry from MODEL and starting structures: MD with
     the plain model and with each fix (averaging, random rotation, multiple time stepping), replays of
     recorded energies, analyses, comparisons (eqt-compare) and figures (eqt-plot), and write REPORT/
@@ -374,6 +377,8 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, jobs, plan_o
     """
     if not (bulk or molecule):
         raise InputError("give --bulk STRUCTURE and/or --molecule STRUCTURE")
+    if test_split and not test_set:
+        raise InputError("--test-split needs --test-set (the model's training file)")
     if os.path.exists(output) and not os.path.isdir(output):
         raise InputError("exists and is not a folder", output)
     if runs is not None and os.path.exists(runs) and not os.path.isdir(runs):
@@ -392,7 +397,7 @@ def main(model, bulk, molecule, test_set, ice, runs, output, quick, jobs, plan_o
         raise
     runs = _absolute(runs) or os.path.join(folder, "md-quick" if quick else "md")
     todo = steps(_absolute(model), _absolute(bulk), _absolute(molecule), _absolute(test_set), _absolute(ice), runs,
-                 plan, folder)
+                 plan, folder, test_split)
     timings = _timings(folder)
     for step in todo:
         step.estimate = timings.get(step.command_line(), step.estimate)
