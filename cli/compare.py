@@ -30,8 +30,9 @@ from .common import (FiniteFloat, _spool_stdin, claim_result, command, eqt_comma
                    "of the scores z against the threshold, to this PNG file.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verdict and its numbers as one JSON object on stdout instead of the line.")
+@click.option("--quiet", "-q", is_flag=True, help="No verdict line (the result file and --json hold it).")
 @command
-def main(path_a, path_b, level, variables, output, plot, as_json):
+def main(path_a, path_b, level, variables, output, plot, as_json, quiet):
     """Compare two eqt results of the same type (e.g. g(r) of the plain and of the averaged model)
     point by point: the difference A - B, its combined standard error, and a score z for every
     point; then one verdict that accounts for the number of points compared (Sidak's
@@ -56,7 +57,8 @@ def main(path_a, path_b, level, variables, output, plot, as_json):
     a, b = _load(path_a), _load(path_b)
     result = cmp.compare(a, b, level, list(variables) or None, (path_a, path_b))
     line = json.dumps(cmp.summary(result), ensure_ascii=False) if as_json else result.attrs["verdict"]
-    click.echo(line, err=where.output.kind == "stdout" and not as_json)
+    if as_json or not quiet:
+        click.echo(line, err=where.output.kind == "stdout" and not as_json)
     write_result(result, where, lambda ds, path: draw(a, b, ds, path, (_label(path_a), _label(path_b))))
 
 

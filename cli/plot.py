@@ -91,8 +91,9 @@ def _same_plot(path, inputs):
 @click.option("--label", "labels", multiple=True, metavar="NAME",
               help="Legend name of each input, in order (repeat once per input). Default: the file names "
                    "without .nc.")
+@click.option("--quiet", "-q", is_flag=True, help="Nothing to hide: eqt-plot shows no progress (accepted for scripts).")
 @command
-def main(paths, output, labels):
+def main(paths, output, labels, quiet):
     """Draw eqt results: one or several RESULT.nc files of the same result type (rdf, orient,
     angles, msd, rotcorr, vdos, tcf, angmom, rotvar, eval, opt) overlaid with a legend, or eqt
     MD trajectories (conserved-energy drift in meV/atom and temperature against time). Units on
