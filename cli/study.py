@@ -165,16 +165,20 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                 source, structures, "--start", str(n_frames // 2), "--stride",
                 str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], 5))
         n_atoms = n_bulk if kind == "bulk" else 3 if kind else 200
-        n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + 16
-        no_labels = ["--no-labels"] if kind else ["--test-split"] if test_split else []  # MD frames: the model's own
-        # energies, not labels; --test-split: the structures the model held out of its training file
+        n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + plan.n_random
+        if kind:
+            flags = ["--no-labels"]  # MD frames carry the model's own energies, not reference labels
+        else:
+            flags = ["--test-split"] if test_split else []  # the structures the model held out of its training file
         out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, "--n-random",
-                                                          str(plan.n_random), *no_labels,
+                                                          str(plan.n_random), *flags,
                                                           "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
                         20 + plan.rotvar_frames * n_rot * n_atoms * 4.5e-4, stdout=True))
     if ice:
-        out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", "results/ice.xyz"],
-                        ["results/ice.xyz"], 3600, stdout=True))
+        out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", "results/ice.opt.nc",
+                                                      "--structures-out", "results/ice.relaxed.xyz"],
+                        ["results/ice.opt.nc", "results/ice.relaxed.xyz"], 3600, stdout=True))
+        out.append(Step("plot ice", "eqt-plot", ["results/ice.opt.nc", "-o", "figures/ice.png"], ["figures/ice.png"], 5))
     for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),
                                         ("molecule", MOLECULE_VARIANTS, MOLECULE_OBSERVABLES)):
         if (kind, "plain") not in runs_of:
