@@ -86,7 +86,7 @@ def test_molecule_study_writes_a_report_of_real_results(molecule_study):
     assert angmom.attrs["differs"] == 1
     assert re.search(r"\| conserved-energy drift, L, torque \(angmom\) \| differs", md)
     figures = sorted(p.name for p in (report / "figures").glob("*.png"))
-    assert len(figures) == 6 and all((report / "figures" / f).stat().st_size > 5000 for f in figures)
+    assert len(figures) == 5 and all((report / "figures" / f).stat().st_size > 5000 for f in figures)
     assert html.count("<img ") == len(figures) and html.count("data:image/png;base64,") == len(figures)
     assert "Rotational error against grid size: molecule frames" in md
     assert "torque" in (report / "logs" / "rotvar_molecule_frames.txt").read_text()  # isolated molecule: its torque
