@@ -228,7 +228,8 @@ def draw_orient(fig, datasets, labels):
     for ax in axes[1:]:
         ax.set_ylabel("")
     if diff:
-        delta = _values(datasets[1]["F"]) - _values(datasets[0]["F"])
+        with np.errstate(invalid="ignore"):  # inf - inf where neither sampled: NaN, drawn grey
+            delta = _values(datasets[1]["F"]) - _values(datasets[0]["F"])
         finite = np.abs(delta[np.isfinite(delta)])
         dlim = max(0.05, float(finite.max()) if finite.size else 0.05)
         mesh = _map(axes[-1], fig, datasets[0], delta, dlim, "PuOr_r", None)

@@ -8,8 +8,8 @@ import re
 FIXES = {"bulk": {"mts2i": "MTS, 2i average every 10th step", "random": "random rotation every step"},
          "molecule": {"2i": "2i average every step"}}
 OBSERVABLES = {"rdf": "g_OO(r), c_L, c_T", "orient": "−ln P(cos θ, φ)", "msd": "MSD of O", "rotcorr": "dipole C(t)",
-               "tcf": "potential-energy spectrum", "angmom": "conserved-energy drift, L, torque",
-               "tcf_delta": "spectrum of E_2i − E_plain", "rotvar": "rotational error along the run"}
+               "tcf": "potential-energy autocorrelation", "angmom": "conserved-energy drift, L, torque",
+               "tcf_delta": "autocorrelation of E_2i − E_plain", "rotvar": "rotational error along the run"}
 
 
 def _attrs(path):
@@ -83,9 +83,29 @@ def _table_title(step):
     return step.replace("_", " ")
 
 
+def warnings(folder):
+    """[(step, warning line)] from the steps' logs (eqt's 'warning: ...' lines)."""
+    path = os.path.join(folder, "logs")
+    out = []
+    for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        if name.endswith(".log"):
+            for line in open(os.path.join(path, name), errors="replace"):
+                if line.startswith("warning: "):
+                    out.append((name[:-4].replace("_", " "), line[len("warning: "):].strip()))
+    return out
+
+
 def figures(folder):
     path = os.path.join(folder, "figures")
     return sorted(f for f in os.listdir(path) if f.endswith(".png")) if os.path.isdir(path) else []
+
+
+def _aspect(path):
+    """Width / height of a PNG (from its header)."""
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return width / max(height, 1)
 
 
 def write(folder, steps, plan, quick):
@@ -96,9 +116,14 @@ def write(folder, steps, plan, quick):
     title = "eqt study" + (" (quick)" if quick else "")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     intro = (f"Made by eqt {__version__} on {stamp}: {sum(d for _, d in done)} of {len(done)} steps done. "
-             f"Molecule runs {plan.molecule_ps:g} ps (NVE), bulk runs {plan.bulk_ps:g} ps (NVT 300 K). A verdict "
-             "compares each fix with the plain model point by point (eqt-compare: Welch t scores, family-wise "
-             "threshold at 2σ); 'same' means indistinguishable within the statistical noise of these runs.")
+             f"Molecule runs {plan.molecule_ps:g} ps (NVE), bulk runs {plan.bulk_ps:g} ps (NVT 300 K; the first "
+             f"{plan.equilibration_ps:g} ps left out of the analyses). A verdict compares each fix with the plain "
+             "model point by point (eqt-compare: Welch t scores, family-wise threshold at 2σ); 'same' means "
+             "indistinguishable within the statistical noise of these runs.")
+    if quick:
+        intro += (" QUICK RUN: far too short for statistics. Its blocks are shorter than the correlation times, so "
+                  "the error bars are too small and neither 'same' nor 'differs' means anything: it checks the "
+                  "pipeline only.")
     md, body = [f"# {title}", "", intro, ""], [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
     for kind in ("bulk", "molecule"):
         rows = verdicts(folder, kind)
@@ -134,6 +159,11 @@ def write(folder, steps, plan, quick):
             body.append(f"<tr><td>{html.escape(name)}</td><td>{rate:.4g}</td><td>{ratio}</td></tr>")
         body.append("</table>")
         md.append("")
+    notes = warnings(folder)
+    if notes:
+        md += ["## Warnings of the steps", ""] + [f"- {step}: {line}" for step, line in notes] + [""]
+        body += ["<h2>Warnings of the steps</h2>", "<ul>" + "".join(
+            f"<li>{html.escape(step)}: {html.escape(line)}</li>" for step, line in notes) + "</ul>"]
     for name, text in tables(folder):
         md += [f"## {name}", "", "```", text, "```", ""]
         body += [f"<h2>{html.escape(name)}</h2>", f"<pre>{html.escape(text)}</pre>"]
@@ -144,16 +174,18 @@ def write(folder, steps, plan, quick):
         for fig in figs:
             data = base64.b64encode(open(os.path.join(folder, "figures", fig), "rb").read()).decode()
             md += [f"![{fig}](figures/{fig})", ""]
-            body.append(f"<figure><img alt='{html.escape(fig)}' src='data:image/png;base64,{data}'>"
+            wide = _aspect(os.path.join(folder, "figures", fig)) > 2  # three panels: the full width
+            body.append(f"<figure class='{'wide' if wide else ''}'><img alt='{html.escape(fig)}' "
+                        f"src='data:image/png;base64,{data}'>"
                         f"<figcaption>{html.escape(fig)}</figcaption></figure>")
-    md += ["## Steps", "", "Run in this folder (paths relative to it):", ""] + \
+    md += ["## Steps", "", "Each step ran in this folder:", ""] + \
           [f"- [{'x' if d else ' '}] `{s.command_line()}`" for s, d in done] + [""]
     body += ["<h2>Steps</h2>", "<ol>" + "".join(f"<li class='{'ok' if d else 'bad'}'><code>"
                                                 f"{html.escape(s.command_line())}</code></li>" for s, d in done) + "</ol>"]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}"
              "td.ok{background:#e8f5e9}td.bad{background:#ffebee}li.bad{color:#b71c1c}"
-             "figure{display:inline-block;width:48%;margin:.5%;vertical-align:top}img{max-width:100%}figcaption{font-size:80%;color:#555}pre{background:#f5f5f5;padding:.5em;overflow-x:auto}code{font-size:85%}")
+             "figure{display:inline-block;width:48%;margin:.5%;vertical-align:top}figure.wide{width:98%}img{max-width:100%}figcaption{font-size:80%;color:#555}pre{background:#f5f5f5;padding:.5em;overflow-x:auto}code{font-size:85%}")
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")
     for name, text in (("index.html", page), ("README.md", "\n".join(md))):

@@ -75,12 +75,13 @@ class Plan:
     cost_steps: int
     rotvar_frames: int
     n_random: int
+    equilibration_ps: float  # left out of the bulk analyses (the model relaxes the start structure)
 
 
-FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3", cost_steps=200,
-            rotvar_frames=4, n_random=16)
-QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, grids="1,i,2", cost_steps=40,
-             rotvar_frames=2, n_random=4)
+FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3,3i",
+            cost_steps=200, rotvar_frames=4, n_random=16, equilibration_ps=1.0)
+QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, grids="1,2,2i", cost_steps=40,
+             rotvar_frames=2, n_random=4, equilibration_ps=0.02)
 
 
 def md_steps(plan, bulk):
@@ -134,20 +135,22 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                                                                    f"{stem}.rotvar.nc", "-q"],
                          [f"{stem}.rotvar.nc"], 8, stdout=True)]
         else:
-            out += [Step(f"rdf bulk {name}", "eqt-rdf", [traj, "--pairs", "O-O", "--bandwidth", "0.05", "--dipole",
-                                                         "--rmax", "5.9", "--block-frames", str(_block(plan)),
-                                                         "-o", f"{stem}.rdf.nc", "-q"], [f"{stem}.rdf.nc"], 15),
-                    Step(f"orient bulk {name}", "eqt-orient", [traj, "--block-frames", str(_block(plan)),
+            start = ["--start", str(_equilibration_frames(plan))]
+            out += [Step(f"rdf bulk {name}", "eqt-rdf", [traj, *start, "--pairs", "O-O", "--bandwidth", "0.05",
+                                                         "--dipole", "--rmax", "5.9", "--block-frames",
+                                                         str(_block(plan)), "-o", f"{stem}.rdf.nc", "-q"],
+                         [f"{stem}.rdf.nc"], 15),
+                    Step(f"orient bulk {name}", "eqt-orient", [traj, *start, "--block-frames", str(_block(plan)),
                                                                "-o", f"{stem}.orient.nc", "-q"],
                          [f"{stem}.orient.nc"], 15),
-                    Step(f"msd bulk {name}", "eqt-msd", [traj, "--species", "O", "-o", f"{stem}.msd.nc", "-q"],
-                         [f"{stem}.msd.nc"], 10),
-                    Step(f"rotcorr bulk {name}", "eqt-rotcorr", [traj, "-o", f"{stem}.rotcorr.nc", "-q"],
+                    Step(f"msd bulk {name}", "eqt-msd", [traj, *start, "--species", "O", "-o", f"{stem}.msd.nc",
+                                                         "-q"], [f"{stem}.msd.nc"], 10),
+                    Step(f"rotcorr bulk {name}", "eqt-rotcorr", [traj, *start, "-o", f"{stem}.rotcorr.nc", "-q"],
                          [f"{stem}.rotcorr.nc"], 10),
-                    Step(f"tcf bulk {name}", "eqt-tcf", [traj, "-v", "potential_energy", "-o", f"{stem}.tcf.nc"],
-                         [f"{stem}.tcf.nc"], 8),
-                    Step(f"drift bulk {name}", "eqt-angmom", [traj, "--drift-only", "-o", f"{stem}.angmom.nc"],
-                         [f"{stem}.angmom.nc"], 8)]
+                    Step(f"tcf bulk {name}", "eqt-tcf", [traj, *start, "-v", "potential_energy", "-o",
+                                                         f"{stem}.tcf.nc"], [f"{stem}.tcf.nc"], 8),
+                    Step(f"drift bulk {name}", "eqt-angmom", [traj, *start, "--drift-only", "-o",
+                                                              f"{stem}.angmom.nc"], [f"{stem}.angmom.nc"], 8)]
     rotvar_sets = []
     if test_set:
         rotvar_sets.append(("test set", test_set, None))
@@ -202,9 +205,14 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
     return out
 
 
+def _equilibration_frames(plan):
+    """Frames of the bulk runs left out of the analyses (plan.equilibration_ps)."""
+    return round(plan.equilibration_ps / (0.5e-3 * plan.bulk_stride))
+
+
 def _block(plan):
     """Frames per block of the bulk analyses: 1 ps (5 blocks of the quick run)."""
-    frames = md_steps(plan, True) // plan.bulk_stride
+    frames = md_steps(plan, True) // plan.bulk_stride + 1 - _equilibration_frames(plan)
     return max(2, min(round(1.0 / (0.5e-3 * plan.bulk_stride)), frames // 5))
 
 
@@ -323,13 +331,12 @@ def _absolute(path):
     return None if path is None else os.path.abspath(path)
 
 
-def _molecule(bulk, folder):
-    """The first water molecule of the bulk structure, in vacuum, as molecule.xyz in the report folder."""
+def _molecule(bulk, path):
+    """Write the first water molecule of the bulk structure, in vacuum, to `path` (unless it exists)."""
     import ase.io
     from ase import Atoms
 
     from eqt_analysis import io
-    path = os.path.join(folder, "molecule.xyz")
     if not os.path.exists(path):
         ds = io.open_trajectory(bulk).isel(frame=0).load()
         x = ds["positions"].values[:3].astype(float)
@@ -337,7 +344,20 @@ def _molecule(bulk, folder):
         if sorted(numbers.tolist()) != [1, 1, 8]:
             raise InputError("its first three atoms are not a water molecule; give --molecule", bulk)
         ase.io.write(path, Atoms(numbers=numbers, positions=x - x.mean(0)))
-    return path
+
+
+def _check_settings(folder, settings, output):
+    """InputError when the report folder holds a study made from other inputs, runs or length (its results
+    would be taken as done)."""
+    try:
+        with open(os.path.join(folder, "logs", "study.json")) as handle:
+            before = json.load(handle)
+    except (OSError, ValueError):
+        return
+    changed = [k for k in settings if before.get(k) != settings[k]]
+    if changed:
+        raise InputError(f"holds a study made with other {', '.join(changed)} (its results would be reused as "
+                         "they are): give another -o, or remove the folder", output)
 
 
 @eqt_command()
@@ -357,10 +377,11 @@ def _molecule(bulk, folder):
 @click.option("--runs", default=None, metavar="DIR",
               help="Folder of the MD trajectories (reused when present, continued when unfinished). "
                    "Default: REPORT/md (REPORT/md-quick with --quick).")
-@click.option("--output", "-o", default="report", show_default=True, metavar="REPORT",
-              help="Report folder: results/, compare/, figures/, logs/, index.html, README.md.")
+@click.option("--output", "-o", default=None, metavar="REPORT",
+              help="Report folder: results/, compare/, figures/, logs/, index.html, README.md. Default: report "
+                   "(report-quick with --quick). A folder holding a study of other inputs is refused.")
 @click.option("--quick", is_flag=True,
-              help="A few minutes: 0.25 ps molecule and 0.1 ps bulk runs, grids 1,i,2 (a smoke test of the "
+              help="A few minutes: 0.25 ps molecule and 0.1 ps bulk runs, grids 1,2,2i (a smoke test of the "
                    "pipeline, not statistics).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Steps run at once; a bulk MD step always runs alone, so that its speed (the cost of a fix) is "
@@ -385,6 +406,7 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
         raise InputError("give --bulk STRUCTURE and/or --molecule STRUCTURE")
     if test_split and not test_set:
         raise InputError("--test-split needs --test-set (the model's training file)")
+    output = output or ("report-quick" if quick else "report")
     if os.path.exists(output) and not os.path.isdir(output):
         raise InputError("exists and is not a folder", output)
     if runs is not None and os.path.exists(runs) and not os.path.isdir(runs):
@@ -392,16 +414,23 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
     check_inputs(model, bulk, molecule, test_set, ice)
     plan = QUICK if quick else FULL
     folder = os.path.abspath(output)
-    created = not os.path.exists(folder)
-    os.makedirs(folder, exist_ok=True)
-    try:
-        if bulk and not molecule:
-            molecule = _molecule(bulk, folder)
-    except BaseException:
-        if created:  # a refused input leaves nothing behind
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
     runs = _absolute(runs) or os.path.join(folder, "md-quick" if quick else "md")
+    settings = {"model": _absolute(model), "bulk": _absolute(bulk), "molecule": _absolute(molecule), "runs": runs,
+                "quick": quick}
+    _check_settings(folder, settings, output)
+    if bulk and not molecule:
+        molecule = os.path.join(folder, "molecule.xyz")  # written below (not by --plan)
+    if not plan_only:
+        created = not os.path.exists(folder)
+        os.makedirs(os.path.join(folder, "logs"), exist_ok=True)
+        try:
+            if bulk and not settings["molecule"]:
+                _molecule(bulk, molecule)
+        except BaseException:
+            if created:  # a refused input leaves nothing behind
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        _save_json(os.path.join(folder, "logs", "study.json"), settings)
     todo = steps(_absolute(model), _absolute(bulk), _absolute(molecule), _absolute(test_set), _absolute(ice), runs,
                  plan, folder, test_split)
     timings = _timings(folder)
@@ -464,9 +493,12 @@ def _timings(folder):
 
 
 def _save_timings(folder, timings):
-    path = os.path.join(folder, "logs", "timings.json")
+    _save_json(os.path.join(folder, "logs", "timings.json"), timings)
+
+
+def _save_json(path, data):
     with open(path + ".tmp", "w") as handle:
-        json.dump(timings, handle, indent=1)
+        json.dump(data, handle, indent=1)
     os.replace(path + ".tmp", path)
 
 

@@ -9,7 +9,8 @@ A result with `n_blocks` block errors has n_blocks - 1 degrees of freedom; the c
 Satterthwaite's, ν = s⁴ / (s_A⁴/ν_A + s_B⁴/ν_B) (a result without `n_blocks`, or an exact value with no
 error, counts as ν = ∞). Each point's two-sided p-value comes from Student's t with ν, and is reported as
 its normal-equivalent score z = Φ⁻¹(1 - p/2) ("σ"). Points where a value is not finite or s = 0 with d = 0
-are left out.
+are left out, as are points where both the difference and its error are rounding noise (below 1e-10 of the
+largest |value|: the MSD at lag 0, say).
 
 With m points compared, the verdict holds the family-wise false-alarm rate at the nominal two-sided rate
 p_level of `level` σ (2σ: 4.55 %): the curves differ when the smallest p-value is below Šidák's per-point
@@ -107,12 +108,16 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
         va, vb = a[name].values.astype(float), b[name].values.astype(float)
         ea = a[name + ERR].values.astype(float) if name + ERR in a else np.zeros_like(va)
         eb = b[name + ERR].values.astype(float) if name + ERR in b else np.zeros_like(vb)
-        d = va - vb
+        with np.errstate(invalid="ignore"):  # inf - inf (e.g. -ln P where no sample reached): left out below
+            d = va - vb
         s = np.sqrt(ea ** 2 + eb ** 2)
+        finite = np.concatenate([np.abs(va[np.isfinite(va)]), np.abs(vb[np.isfinite(vb)]), [0.0]])
+        tiny = 1e-10 * finite.max()  # rounding noise of this value (e.g. the MSD at lag 0): numerically zero
         with np.errstate(divide="ignore", invalid="ignore"):
             nu = s ** 4 / (np.where(ea > 0, ea ** 4 / nu_a, 0) + np.where(eb > 0, eb ** 4 / nu_b, 0))
             t = np.abs(d) / s
-        used = np.isfinite(va) & np.isfinite(vb) & np.isfinite(ea) & np.isfinite(eb) & ~((s == 0) & (d == 0))
+        used = (np.isfinite(va) & np.isfinite(vb) & np.isfinite(ea) & np.isfinite(eb)
+                & ~((s <= tiny) & (np.abs(d) <= tiny)))
         t = np.where(s == 0, np.inf, t)
         normal = ~np.isfinite(nu)  # exact errors on both sides, or no block counts: z is t itself
         p = 2 * stats.t.sf(t, np.where(normal, 1.0, nu))

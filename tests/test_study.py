@@ -101,6 +101,8 @@ def test_a_study_resumes_where_it_stopped(molecule_study):
     res = CliRunner().invoke(study.main, argv)
     assert res.exit_code == 0, res.output
     assert ", 1 to run" in res.stderr.splitlines()[0] and (report / "results" / "molecule_2i.orient.nc").exists()
+    res = CliRunner().invoke(study.main, argv + ["--quick"])  # other settings, same folder: refused
+    assert res.exit_code == 2 and "holds a study made with other quick" in res.stderr
 
 
 def test_a_step_that_refuses_its_input_stops_the_study_with_exit_2(tmp_path):
