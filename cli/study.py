@@ -76,12 +76,14 @@ class Plan:
     rotvar_frames: int
     n_random: int
     equilibration_ps: float  # left out of the bulk analyses (the model relaxes the start structure)
+    msd_fit: tuple = ()  # eqt-msd's fit window options (default: chosen from the data)
 
 
 FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3,3i",
             cost_steps=200, rotvar_frames=4, n_random=16, equilibration_ps=1.0)
-QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, grids="1,2,2i", cost_steps=40,
-             rotvar_frames=2, n_random=4, equilibration_ps=0.02)
+QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, grids="1,i,2i", cost_steps=40,
+             rotvar_frames=1, n_random=4, equilibration_ps=0.02,
+             msd_fit=("--fit-start", "0.01", "--fit-stop", "0.04"))
 
 
 def md_steps(plan, bulk):
@@ -143,8 +145,8 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                     Step(f"orient bulk {name}", "eqt-orient", [traj, *start, "--block-frames", str(_block(plan)),
                                                                "-o", f"{stem}.orient.nc", "-q"],
                          [f"{stem}.orient.nc"], 15),
-                    Step(f"msd bulk {name}", "eqt-msd", [traj, *start, "--species", "O", "-o", f"{stem}.msd.nc",
-                                                         "-q"], [f"{stem}.msd.nc"], 10),
+                    Step(f"msd bulk {name}", "eqt-msd", [traj, *start, "--species", "O", *plan.msd_fit, "-o",
+                                                         f"{stem}.msd.nc", "-q"], [f"{stem}.msd.nc"], 10),
                     Step(f"rotcorr bulk {name}", "eqt-rotcorr", [traj, *start, "-o", f"{stem}.rotcorr.nc", "-q"],
                          [f"{stem}.rotcorr.nc"], 10),
                     Step(f"tcf bulk {name}", "eqt-tcf", [traj, *start, "-v", "potential_energy", "-o",
@@ -181,7 +183,8 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
         out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", "results/ice.opt.nc",
                                                       "--structures-out", "results/ice.relaxed.xyz"],
                         ["results/ice.opt.nc", "results/ice.relaxed.xyz"], 3600, stdout=True))
-        out.append(Step("plot ice", "eqt-plot", ["results/ice.opt.nc", "-o", "figures/ice.png"], ["figures/ice.png"], 5))
+        out.append(Step("plot ice", "eqt-plot", ["results/ice.opt.nc", "-o", "figures/ice.png"],
+                        ["figures/ice.png"], 5))
     for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),
                                         ("molecule", MOLECULE_VARIANTS, MOLECULE_OBSERVABLES)):
         if (kind, "plain") not in runs_of:
@@ -381,7 +384,7 @@ def _check_settings(folder, settings, output):
               help="Report folder: results/, compare/, figures/, logs/, index.html, README.md. Default: report "
                    "(report-quick with --quick). A folder holding a study of other inputs is refused.")
 @click.option("--quick", is_flag=True,
-              help="A few minutes: 0.25 ps molecule and 0.1 ps bulk runs, grids 1,2,2i (a smoke test of the "
+              help="A few minutes: 0.25 ps molecule and 0.1 ps bulk runs, grids 1,i,2i (a smoke test of the "
                    "pipeline, not statistics).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Steps run at once; a bulk MD step always runs alone, so that its speed (the cost of a fix) is "
