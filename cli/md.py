@@ -70,7 +70,7 @@ def _frames_up_to(path, step):
 
 def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
     step = int(ds["step"].values[0])
-    ns_day = (step - first_step) * dt_fs * 1e-6 / max(time.perf_counter() - started, 1e-9) * 86400
+    ns_day = _ns_per_day(step - first_step, dt_fs, time.perf_counter() - started)
     drift = (float(ds["conserved_energy"].values[0]) - start_conserved) / n_atoms * 1e3
     bar.set_postfix_str(f"{step * dt_fs * 1e-3:.3f} ps, {ns_day:.3g} ns/day, T {float(ds['temperature'].values[0]):.0f} K, "
                         f"drift {drift:+.3f} meV/atom", refresh=False)
@@ -255,11 +255,16 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
     click.echo(_speed(first, int(run.state.step), started, warm, s.dt), err=True)
 
 
+def _ns_per_day(steps, dt_fs, seconds):
+    """Simulated ns per day of wall time: `steps` of dt_fs fs in `seconds`."""
+    return steps * dt_fs * 1e-6 / max(seconds, 1e-9) * 86400
+
+
 def _speed(first, last, started, warm, dt_fs):
     """'eqt-md: N steps in W s; R ns/day after the first frame (compilation excluded)'."""
     line = f"eqt-md: {last - first} steps in {time.perf_counter() - started:.1f} s"
     if warm and last > warm[1]:
-        rate = (last - warm[1]) * dt_fs * 1e-6 / (time.perf_counter() - warm[0]) * 86400
+        rate = _ns_per_day(last - warm[1], dt_fs, time.perf_counter() - warm[0])
         line += f"; {rate:.4g} ns/day after the first frame (compilation excluded)"
     return line
 
