@@ -21,7 +21,7 @@ class Potential:
     the batched rotations of one call (averaging.per_call). The model file is loaded once; its
     training record (split, errors, ...) is `training`. The neighbour list is rebuilt at every
     call (ASE's O(N) search, outside jit); its padded capacity only grows (rounded up to
-    multiples of 8), so jit recompiles rarely.
+    multiples of 4), so jit recompiles rarely.
     """
 
     def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB, random_rotation=False):
@@ -49,7 +49,7 @@ class Potential:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
         count = nbmod.count_max(positions, cell if periodic else None, pbc if periodic else False, self.config.cutoff)
         if count > self.capacity:
-            self.capacity = nbmod.capacity_for(count)
+            self.capacity = nbmod.slots_for(count)
         nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity)
         dtype = jnp.result_type(float)
         return model.Graph(jnp.asarray(positions, dtype), jnp.asarray(cell if periodic else np.zeros((3, 3)), dtype),

@@ -47,14 +47,14 @@ class NeighborList(NamedTuple):
 def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0, dtype=None):
     """A NeighborList of pairs within cutoff + skin (Å) of positions (N, 3); cell (3, 3) or None (open).
     Its capacity and slots are at least ``capacity`` and ``slots`` and at least what the pairs within cutoff
-    + skin and within cutoff need (eqt_model.neighbors.capacity_for), so a list passed back in keeps its
+    + skin and within cutoff need (eqt_model.neighbors.capacity_for and slots_for), so a list passed back in keeps its
     shapes (no recompilation) unless they must grow. dtype: of its lengths (default: JAX's default float)."""
     positions = np.asarray(positions, float)
     periodic = cell is not None and bool(np.any(pbc))
     cell_arg = np.asarray(cell, float) if periodic else None
     pbc_arg = pbc if periodic else False
     capacity = max(capacity, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff + skin)))
-    slots = max(slots, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff)))
+    slots = max(slots, nbmod.slots_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff)))
     nb = nbmod.build(positions, cell_arg, pbc_arg, cutoff + skin, capacity)
     dtype = dtype or jnp.result_type(float)
     return NeighborList(jnp.asarray(nb.neighbors), jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask),

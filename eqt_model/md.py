@@ -274,9 +274,10 @@ class Unstable(Exception):
 def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
     """Run n_steps (outer) steps from the host, yielding ``(state, neighbors)`` after every ``block`` steps (the
     last block may be shorter). ``rebuild(positions, neighbors, more_slots=False) -> neighbors`` makes a fresh
-    list at the current positions when the old one goes stale; when the next step is still invalid, once more
-    with twice the slots (the pairs within the cutoff may have grown by more than the margin in one step).
-    Raises :class:`Unstable` when the dynamics blow up or a list is still invalid after that."""
+    list at the current positions when the old one goes stale; while the next step is still invalid, again with
+    twice the slots (the pairs within the cutoff may have grown by more than the few spare slots in one step),
+    up to one slot per listed pair. Raises :class:`Unstable` when the dynamics blow up or a list is still
+    invalid after that."""
     done = 0
     while done < n_steps:
         todo, tries = min(block, n_steps - done), 0
@@ -289,9 +290,10 @@ def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
                 raise Unstable("non-finite energy or forces, or an atom moved more than "
                                f"{MAX_MOVE} Å in one step", state)
             if status == STALE:
-                if tries == 2 or rebuild is None:
-                    raise Unstable("a fresh neighbour list with twice the slots was invalid after one step: an "
-                                   "atom moved more than half the skin in one step (the dynamics blew up, or the "
-                                   "skin is too small for the time step)", state)
-                neighbors, tries = rebuild(state.positions, neighbors, more_slots=tries == 1), tries + 1
+                full = neighbors is not None and neighbors.slots.shape[0] >= neighbors.neighbors.shape[1]
+                if rebuild is None or (tries and full):
+                    raise Unstable("a fresh neighbour list with all its pairs as slots was invalid after one step: "
+                                   "an atom moved more than half the skin in one step (the dynamics blew up, or "
+                                   "the skin is too small for the time step)", state)
+                neighbors, tries = rebuild(state.positions, neighbors, more_slots=tries > 0), tries + 1
         yield state, neighbors
