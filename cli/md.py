@@ -1,7 +1,6 @@
 """eqt-md: molecular dynamics with an eqt model (plain, averaged, randomly rotated, multiple time stepping) or
 any ASE calculator, streaming an eqt trajectory with a checkpoint for an exact --restart."""
 import contextlib
-import hashlib
 import os
 import signal
 import sys
@@ -16,16 +15,7 @@ from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
                      format_option, quiet_option)
-from .outputs import Interrupted, deferred_signals, hold_lock
-
-
-def _checksum(path):
-    """What identifies the model file in a checkpoint."""
-    try:
-        with open(path, "rb") as handle:
-            return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
-    except OSError as err:
-        raise InputError(f"cannot read the model file ({err.strerror})", path) from None
+from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, load_npz, save_npz
 
 
 def _structure(path, fmt, frame):
@@ -41,16 +31,6 @@ def _structure(path, fmt, frame):
     velocities = ds["velocities"].values if "velocities" in ds else None
     return (ds["atomic_number"].values, ds["mass"].values, ds["positions"].values, cell, ds["pbc"].values,
             velocities)
-
-
-def _save(arrays, path):
-    """Write the checkpoint atomically (temporary file in the same folder, fsync, rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _frames_up_to(path, step):
@@ -157,7 +137,7 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
         dt=dt, thermostat=thermostat, temperature=temperature, tau=tau, fix_com=fix_com, seed=seed,
         average=average and average.name, mts=mts, random_rotation=random_rotation, skin=skin,
         record=record and record.name, record_forces=record_forces, float64=float64, memory=memory,
-        model=calculator or _checksum(model_file), structure=f"{os.path.realpath(structure)}@{frame}")
+        model=calculator or file_checksum(model_file), structure=f"{os.path.realpath(structure)}@{frame}")
     numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
     potentials = _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings)
     if replay:
@@ -169,7 +149,7 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
         v_in = None  # all zero (a relaxed structure): not velocities to start from
     v_start = None if velocities == "thermal" or v_in is None else v_in
     lock = hold_lock(output) if restart else None  # held until the process ends
-    saved = _load_checkpoint(output + ".ckpt") if restart else None
+    saved = load_npz(output + ".ckpt") if restart else None
     run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
     _simulate(run, output, n_steps, stride, restart, quiet)
     del lock
@@ -206,14 +186,6 @@ def _potentials(model_file, calculator, structure, numbers, positions, cell, pbc
     return simulation.model_potentials(params, config, numbers, positions, cell, pbc, settings, source=structure)
 
 
-def _load_checkpoint(path):
-    try:
-        with np.load(path) as saved:
-            return dict(saved)
-    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is bad input
-        raise InputError(f"unreadable checkpoint ({type(err).__name__}: {err})", path) from None
-
-
 def _simulate(run, output, n_steps, stride, restart, quiet):
     """Run to step n_steps, appending a frame every `stride` steps to `output` and saving the checkpoint."""
     from eqt_analysis.io.netcdf import NetCDFWriter
@@ -233,7 +205,7 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
         if not restart:
             with deferred_signals():  # a frame and its checkpoint are written together
                 writer.write(run.frame())
-                _save(run.checkpoint(), output + ".ckpt")
+                save_npz(run.checkpoint(), output + ".ckpt")
             held.enter_context(hold_lock(output))  # while the run writes (a restart holds it from the start)
         started = time.perf_counter()
         warm = None  # (time, step) at the first frame: compilation done
@@ -241,7 +213,7 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
             for ds in run.frames(n_steps, stride):
                 with deferred_signals():
                     writer.write(ds)
-                    _save(run.checkpoint(), output + ".ckpt")
+                    save_npz(run.checkpoint(), output + ".ckpt")
                 _progress(bar, ds, started, first, s.dt, len(run.numbers), run.start_conserved)
                 warm = warm or (time.perf_counter(), int(run.state.step))
         except md.Unstable as err:

@@ -11,6 +11,7 @@ from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, claim_result, command, default_output, eqt_command,
                      json_option, model_options, output_option, quiet_option, write_result)
+from .outputs import deferred_signals, file_checksum, load_npz, save_npz
 
 
 def _claim_structures(structures, inputs, where, output, structures_out):
@@ -37,8 +38,8 @@ def _show_step(bar, model, k, step, fmax):
               help="Any ASE calculator instead of an eqt model: FACTORY() must return it (then give only "
                    "STRUCTURES).")
 @click.option("--compare", type=GridType(), default=None, metavar="GRID",
-              help="Relax every structure twice, with the plain model and with its average over GRID, and "
-                   "compare energies and relaxed positions.")
+              help="Relax every structure twice, with the plain model and then, from the plain model's relaxed "
+                   "structure, with its average over GRID; compare energies and relaxed positions.")
 @click.option("--optimizer", type=click.Choice(["BFGS", "FIRE"], case_sensitive=False), default="BFGS",
               metavar="[BFGS|FIRE]", show_default=True, help="ASE optimizer (ase.optimize).")
 @click.option("--fmax", type=POSITIVE, default=0.01, show_default=True,
@@ -61,6 +62,9 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
     FIRE: energies before and after (eV, and per molecule relative to the lowest structure,
     meV), largest forces (eV/Å), steps, convergence and RMS displacement (Å). The table goes to
     stdout (stderr with -o -), the data to NetCDF, the relaxed structures to extxyz.
+    Every finished relaxation is kept in OUTPUT.ckpt: a run that is stopped continues
+    where it was when given the same command again (the checkpoint goes once the
+    outputs are written).
 
     \b
     Examples:
@@ -95,9 +99,25 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
     if potential:
         optimize.check_species(frames, potential.config.species, structures)
     models = optimize.models(evaluate, average, random_rotation, seed, compare)
+    settings = dict(structures=file_checksum(structures), model=calculator or file_checksum(model_file),
+                    optimizer=optimizer.upper(), fmax=fmax, steps=steps, models=list(models),
+                    seed=seed if random_rotation else None, float64=bool(float64 or compare))
+    checkpoint = where.output.path + ".ckpt" if where.output.kind == "file" else None
+    finished = None
+    if checkpoint and os.path.exists(checkpoint):
+        try:
+            finished = optimize.from_checkpoint(load_npz(checkpoint), settings, frames)
+        except (InputError, KeyError, ValueError) as err:
+            raise InputError(str(err) if isinstance(err, InputError) else "unreadable checkpoint", checkpoint) from None
+
+    def save(done):
+        with deferred_signals():
+            save_npz(optimize.checkpoint_arrays(done, settings), checkpoint)
+
     with tqdm(total=len(frames) * len(models), unit="relaxation", disable=quiet, file=sys.stderr, desc="opt") as bar:
         runs = optimize.relax_all(frames, models, optimizer.upper(), fmax, steps, structures, bar.update,
-                                  functools.partial(_show_step, bar))
+                                  functools.partial(_show_step, bar), warm_start=compare is not None,
+                                  finished=finished, save=save if checkpoint else None)
     ds = optimize.result(frames, runs, model=model_file or calculator, optimizer=optimizer.upper(), fmax=fmax,
                          max_steps=steps, float64=int(bool(float64 or compare)), seed=seed)
     click.echo(format_table(*optimize.table(ds), "json" if as_json else "text"),
@@ -105,3 +125,5 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
     with atomic_output(xyz, ".xyz") as tmp:
         ase.io.write(tmp, optimize.relaxed_frames(runs), format="extxyz")
         write_result(ds, where)
+    if checkpoint and os.path.exists(checkpoint):
+        os.remove(checkpoint)

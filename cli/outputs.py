@@ -15,6 +15,7 @@
 """
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shutil
 import signal
@@ -301,3 +302,35 @@ def is_locked(path):
     except OSError:
         return True
     return False
+
+
+def file_checksum(path):
+    """What identifies an input file in a checkpoint: "sha256:<hex digest>" of its bytes."""
+    try:
+        with open(path, "rb") as handle:
+            return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+    except OSError as err:
+        raise InputError(f"cannot read the file ({err.strerror})", path) from None
+
+
+def save_npz(arrays, path):
+    """Write a checkpoint (numpy.savez of `arrays`) atomically: temporary file in the same folder, fsync, rename."""
+    import numpy as np
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_npz(path):
+    """The arrays of a checkpoint written by save_npz; InputError when it cannot be read."""
+    import numpy as np
+
+    try:
+        with np.load(path) as saved:
+            return dict(saved)
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is bad input
+        raise InputError(f"unreadable checkpoint ({type(err).__name__}: {err})", path) from None

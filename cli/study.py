@@ -182,7 +182,7 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
     if ice:
         out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", "results/ice.opt.nc",
                                                       "--structures-out", "results/ice.relaxed.xyz"],
-                        ["results/ice.opt.nc", "results/ice.relaxed.xyz"], 3600, stdout=True))
+                        ["results/ice.opt.nc", "results/ice.relaxed.xyz"], 5400, stdout=True))
         out.append(Step("plot ice", "eqt-plot", ["results/ice.opt.nc", "-o", "figures/ice.png"],
                         ["figures/ice.png"], 5))
     for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),

@@ -13,6 +13,7 @@ Energies per molecule count waters (O, H, H within 1.5 Å) when every atom is in
 atoms. Relative energies are per molecule, relative to the lowest structure of the same
 model (start structures against start structures, relaxed against relaxed), in meV.
 """
+import json
 import warnings
 from typing import NamedTuple
 
@@ -89,10 +90,11 @@ def _max_force(forces):
     return float(np.sqrt(np.max(np.sum(np.asarray(forces) ** 2, axis=1)))) if len(forces) else 0.0
 
 
-def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=None):
+def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=None, from_positions=None):
     """Relax the positions of a copy of `atoms` (cell fixed) with `calculator` (an ASE
     calculator) and ASE's `optimizer` ("BFGS" or "FIRE") until every atomic force is below
-    `fmax` eV/Å or `steps` optimizer steps are taken. observe(step, max force) is called after
+    `fmax` eV/Å or `steps` optimizer steps are taken; from `from_positions` (N, 3) Å when given
+    (the energy before is still that of `atoms`). observe(step, max force) is called after
     each force evaluation. Returns a Relaxation; `atoms` is not modified. InputError for an
     empty structure or a model giving NaN or infinite values."""
     import ase.optimize
@@ -107,6 +109,8 @@ def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=Non
     work.calc = calculator
     start = work.positions.copy()
     e0, f0 = work.get_potential_energy(), _max_force(work.get_forces())
+    if from_positions is not None:
+        work.positions = from_positions
     opt = getattr(ase.optimize, optimizer)(work, logfile=None)
     if observe:
         opt.attach(lambda: observe(opt.nsteps, _max_force(work.get_forces())))
@@ -147,26 +151,74 @@ def count_molecules(atoms):
     return len(waters) if len(waters) and 3 * len(waters) == len(atoms) else len(atoms)
 
 
-def relax_all(frames, models, optimizer="BFGS", fmax=0.01, steps=500, source=None, progress=None, observe=None):
+def relax_all(frames, models, optimizer="BFGS", fmax=0.01, steps=500, source=None, progress=None, observe=None,
+              warm_start=False, finished=None, save=None):
     """{label: [Relaxation per structure]} of every structure (ASE Atoms) with every model
-    ({label: model function}), structure by structure. An InputError names the structure and
-    `source` (the file); a structure that does not converge is kept, with an EqtWarning.
-    progress(1) after each relaxation; observe(label, k, step, max force) during it."""
-    out = {label: [] for label in models}
+    ({label: model function}), structure by structure. With `warm_start` the models after the
+    first relax from the first model's relaxed structure (their difference is then the shift of
+    the minimum, not that of two optimizer paths). `finished` ({label: {k: Relaxation}}, from a
+    checkpoint) are kept, not redone; save(finished) after each new relaxation. An InputError
+    names the structure and `source` (the file); a structure that does not converge is kept,
+    with an EqtWarning. progress(1) after each relaxation; observe(label, k, step, max force)
+    during it."""
+    done = {label: dict((finished or {}).get(label, {})) for label in models}
+    first = next(iter(models))
     for k, atoms in enumerate(frames):
         for label, function in models.items():
-            watch = (lambda step, f, label=label, k=k: observe(label, k, step, f)) if observe else None
-            try:
-                r = relax(atoms, FunctionCalculator(function), optimizer, fmax, steps, watch)
-            except InputError as err:
-                raise InputError(f"structure {k}: {err}", source) from None
+            if k in done[label]:
+                r = done[label][k]
+            else:
+                watch = (lambda step, f, label=label, k=k: observe(label, k, step, f)) if observe else None
+                start = done[first][k].atoms.positions if warm_start and label != first else None
+                try:
+                    r = relax(atoms, FunctionCalculator(function), optimizer, fmax, steps, watch, start)
+                except InputError as err:
+                    raise InputError(f"structure {k}: {err}", source) from None
+                done[label][k] = r
+                if save:
+                    save(done)
             if not r.converged:
                 warnings.warn(f"{source}: structure {k} ({label} model) not converged in {r.steps} steps: "
                               f"max force {r.fmax:.3g} eV/Å > {fmax:g}", EqtWarning, stacklevel=2)
-            out[label].append(r)
             if progress:
                 progress(1)
-    return out
+    return {label: [done[label][k] for k in range(len(frames))] for label in models}
+
+
+def checkpoint_arrays(finished, settings):
+    """Arrays (for numpy.savez) of relax_all's finished relaxations {label: {k: Relaxation}}, with
+    `settings` (a JSON-able dict saying which run they belong to)."""
+    records, arrays = [], {}
+    for label, runs in finished.items():
+        for k, r in runs.items():
+            i = len(records)
+            records.append(dict(label=label, structure=k, energy_initial=r.energy_initial,
+                                fmax_initial=r.fmax_initial, energy=r.energy, fmax=r.fmax, steps=r.steps,
+                                converged=r.converged))
+            arrays[f"positions_{i}"] = r.atoms.positions
+            arrays[f"forces_{i}"] = r.atoms.get_forces()
+    arrays["settings"] = np.array(json.dumps(settings, sort_keys=True))
+    arrays["records"] = np.array(json.dumps(records))
+    return arrays
+
+
+def from_checkpoint(arrays, settings, frames):
+    """The finished relaxations {label: {k: Relaxation}} of checkpoint_arrays' `arrays`, for `frames`;
+    InputError naming the first setting that differs from `settings` (another run's checkpoint)."""
+    saved = json.loads(str(arrays["settings"]))
+    for key in sorted(set(saved) | set(settings)):
+        if saved.get(key) != settings.get(key):
+            raise InputError(f"holds another eqt-opt run ({key} {saved.get(key)} there, {settings.get(key)} now): "
+                             "rerun with its settings to finish it, or remove it")
+    finished = {}
+    for i, rec in enumerate(json.loads(str(arrays["records"]))):
+        atoms = frames[rec["structure"]]
+        out = _copy_extras(atoms, arrays[f"positions_{i}"])
+        out.calc = SinglePointCalculator(out, energy=rec["energy"], forces=arrays[f"forces_{i}"])
+        finished.setdefault(rec["label"], {})[rec["structure"]] = Relaxation(
+            out, atoms.positions.copy(), rec["energy_initial"], rec["fmax_initial"], rec["energy"], rec["fmax"],
+            rec["steps"], rec["converged"])
+    return finished
 
 
 def rms_difference(a, b):
