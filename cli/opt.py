@@ -1,6 +1,7 @@
 """eqt-opt: relax structures (positions, cell fixed) with an eqt model or any ASE calculator."""
 import functools
 import os
+import signal
 import sys
 
 import click
@@ -11,7 +12,7 @@ from eqt_model.rotations import GridType
 
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, claim_result, command, default_output, eqt_command,
                      json_option, model_options, output_option, quiet_option, write_result)
-from .outputs import deferred_signals, file_checksum, load_npz, save_npz
+from .outputs import Interrupted, deferred_signals, file_checksum, load_npz, save_npz
 
 
 def _claim_structures(structures, inputs, where, output, structures_out):
@@ -114,10 +115,19 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
         with deferred_signals():
             save_npz(optimize.checkpoint_arrays(done, settings), checkpoint)
 
-    with tqdm(total=len(frames) * len(models), unit="relaxation", disable=quiet, file=sys.stderr, desc="opt") as bar:
-        runs = optimize.relax_all(frames, models, optimizer.upper(), fmax, steps, structures, bar.update,
-                                  functools.partial(_show_step, bar), warm_start=compare is not None,
-                                  finished=finished, save=save if checkpoint else None)
+    try:
+        with tqdm(total=len(frames) * len(models), unit="relaxation", disable=quiet, file=sys.stderr,
+                  desc="opt") as bar:
+            runs = optimize.relax_all(frames, models, optimizer.upper(), fmax, steps, structures, bar.update,
+                                      functools.partial(_show_step, bar), warm_start=compare is not None,
+                                      finished=finished, save=save if checkpoint else None)
+    except (Interrupted, KeyboardInterrupt) as err:
+        if not (checkpoint and os.path.exists(checkpoint)):
+            raise
+        signum = getattr(err, "signum", signal.SIGINT)
+        click.echo(f"Error: interrupted by {signal.Signals(signum).name}; the finished relaxations are kept in "
+                   f"{checkpoint} (the same command continues the run)", err=True)
+        raise click.exceptions.Exit(128 + signum) from None
     ds = optimize.result(frames, runs, model=model_file or calculator, optimizer=optimizer.upper(), fmax=fmax,
                          max_steps=steps, float64=int(bool(float64 or compare)), seed=seed)
     click.echo(format_table(*optimize.table(ds), "json" if as_json else "text"),

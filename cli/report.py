@@ -60,8 +60,21 @@ def costs(folder):
     return out
 
 
-def tables(folder):
-    """[(title, text)] of the tables the steps printed (rotational errors, ice)."""
+def tables(folder, steps=()):
+    """[(title, text)] of the tables the steps printed (rotational errors, ice); the table of an eqt-opt
+    result made elsewhere (--runs) is printed from the result."""
+    for step in steps:
+        log = os.path.join(folder, "logs", step.name.replace(" ", "_") + ".txt")
+        if step.program == "eqt-opt" and step.done(folder) and not os.path.exists(log):
+            import xarray as xr
+
+            from eqt_model import optimize
+            from eqt_model.rotvar import format_table
+            with xr.open_dataset(os.path.join(folder, step.outputs[0])) as ds:
+                text = format_table(*optimize.table(ds.load()), "text")
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            with open(log, "w") as handle:
+                handle.write(text + "\n")
     out = []
     for name in sorted(os.listdir(os.path.join(folder, "logs"))) if os.path.isdir(os.path.join(folder, "logs")) else []:
         if name.endswith(".txt"):
@@ -164,7 +177,7 @@ def write(folder, steps, plan, quick):
         md += ["## Warnings of the steps", ""] + [f"- {step}: {line}" for step, line in notes] + [""]
         body += ["<h2>Warnings of the steps</h2>", "<ul>" + "".join(
             f"<li>{html.escape(step)}: {html.escape(line)}</li>" for step, line in notes) + "</ul>"]
-    for name, text in tables(folder):
+    for name, text in tables(folder, steps):
         md += [f"## {name}", "", "```", text, "```", ""]
         body += [f"<h2>{html.escape(name)}</h2>", f"<pre>{html.escape(text)}</pre>"]
     figs = figures(folder)

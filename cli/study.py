@@ -179,12 +179,12 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                                                           str(plan.n_random), *flags,
                                                           "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
                         20 + plan.rotvar_frames * n_rot * n_atoms * 4.5e-4, stdout=True))
-    if ice:
-        out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", "results/ice.opt.nc",
+    if ice:  # hours, like an MD run: its result (and checkpoint, while it runs) lives with the runs
+        result = os.path.join(runs, "ice.opt.nc")
+        out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", result,
                                                       "--structures-out", "results/ice.relaxed.xyz"],
-                        ["results/ice.opt.nc", "results/ice.relaxed.xyz"], 5400, stdout=True))
-        out.append(Step("plot ice", "eqt-plot", ["results/ice.opt.nc", "-o", "figures/ice.png"],
-                        ["figures/ice.png"], 5))
+                        [result], 5400, stdout=True))
+        out.append(Step("plot ice", "eqt-plot", [result, "-o", "figures/ice.png"], ["figures/ice.png"], 5))
     for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),
                                         ("molecule", MOLECULE_VARIANTS, MOLECULE_OBSERVABLES)):
         if (kind, "plain") not in runs_of:

@@ -2,14 +2,13 @@
 # The study's ice check with the example model: the 11 proton-disordered ice cells of
 # ../shared/data/hayw-reim97jcp-cells.xyz (96 waters each) relaxed (BFGS, fmax 0.01 eV/Å, float64) with the
 # plain model and then, from its minimum, with the model averaged on grid 2i. The result (energies per
-# molecule before and after, RMS position difference) goes to example_data/ice/ice.opt.nc; every finished
-# relaxation is kept in example_data/ice/ice.opt.nc.ckpt, so running this again continues a stopped run.
+# molecule before and after, RMS position difference) goes to example_data/md/ice.opt.nc (beside the MD runs: eqt-study --runs example_data/md --ice CELLS uses it); every finished
+# relaxation is kept in example_data/md/ice.opt.nc.ckpt, so running this again continues a stopped run.
 # The relaxed structures (derived from the shared cells) go to the temporary folder, not into the repository.
 # Usage: bash example_data/run_ice.sh   (~1.5 h on one core of this project's CPU machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cells=../shared/data/hayw-reim97jcp-cells.xyz
 [ -e "$cells" ] || { echo "needs $cells (the study's shared data)" >&2; exit 2; }
-mkdir -p example_data/ice
 /usr/bin/time -f "ice: %e s wall, %U s user CPU" eqt-opt example_data/model.pkl "$cells" --compare 2i \
-    -o example_data/ice/ice.opt.nc --structures-out "${TMPDIR:-/tmp}/ice.relaxed.xyz"
+    -o example_data/md/ice.opt.nc --structures-out "${TMPDIR:-/tmp}/ice.relaxed.xyz"

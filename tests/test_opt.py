@@ -199,17 +199,52 @@ def test_compare_with_an_invariant_calculator_finds_no_difference(tmp_path):
 
 class FailingLJ:
     """ASE's Lennard-Jones calculator that raises on the structure whose first atom sits at x =
-    $EQT_TEST_FAIL_X (a stand-in for a run killed in the middle)."""
+    $EQT_TEST_FAIL_X (a stand-in for a run killed in the middle), and sleeps $EQT_TEST_SLEEP s
+    per call (a slow model, to be signalled in the middle)."""
 
     def __new__(cls):
+        import time
+
         from ase.calculators.lj import LennardJones
 
         class Failing(LennardJones):
             def calculate(self, atoms=None, *args, **kwargs):
                 if atoms is not None and f"{atoms.positions[0, 0]:.1f}" == os.environ.get("EQT_TEST_FAIL_X"):
                     raise RuntimeError("killed")
+                time.sleep(float(os.environ.get("EQT_TEST_SLEEP", 0)))
                 super().calculate(atoms, *args, **kwargs)
         return Failing()
+
+
+def test_sigterm_keeps_the_finished_relaxations(tmp_path):
+    """A real process stopped by SIGTERM after its first relaxation: exit 143, one line naming the
+    checkpoint, no result; the same command then finishes without redoing the first."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clusters = []
+    for k in range(2):
+        c = Icosahedron("Ar", 2, latticeconstant=R_MIN * np.sqrt(2))
+        c.positions += np.random.default_rng(k).normal(scale=0.05, size=c.positions.shape) + [10.0 * k, 0, 0]
+        clusters.append(c)
+    write(tmp_path / "two.xyz", clusters)
+    argv = [str(Path(sys.executable).parent / "eqt-opt"), "--calculator", "tests.test_opt:FailingLJ", "two.xyz", "-q"]
+    env = dict(os.environ, EQT_TEST_SLEEP="0.02", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "two.opt.nc.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1].startswith("Error: interrupted by SIGTERM; the finished relaxations are kept")
+    assert not (tmp_path / "two.opt.nc").exists() and (tmp_path / "two.opt.nc.ckpt").exists()
+    env.update(EQT_TEST_SLEEP="0", EQT_TEST_FAIL_X=f"{clusters[0].positions[0, 0]:.1f}")  # fails if redone
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "two.opt.nc").exists() and not (tmp_path / "two.opt.nc.ckpt").exists()
 
 
 def test_a_stopped_run_continues_from_its_checkpoint(tmp_path, monkeypatch):

@@ -65,8 +65,14 @@ def molecule_study(tmp_path_factory):
     for name in ("molecule_plain", "molecule_2i"):
         for suffix in (".nc", ".nc.ckpt"):
             shutil.copy(EXAMPLE / "md" / (name + suffix), runs / (name + suffix))
+    import ase.io
+    import numpy as np
+    waters = [ase.io.read(EXAMPLE / "md" / "water_molecule.xyz") for _ in range(2)]
+    for k, w in enumerate(waters):  # two distorted molecules stand in for the ice cells
+        w.positions += np.random.default_rng(k).normal(scale=0.03, size=(3, 3))
+    ase.io.write(folder / "ice.xyz", waters)
     argv = [MODEL, "--molecule", str(EXAMPLE / "md" / "water_molecule.xyz"), "--runs", str(runs),
-            "-o", str(folder / "report"), "-q"]
+            "--ice", str(folder / "ice.xyz"), "-o", str(folder / "report"), "-q"]
     res = CliRunner().invoke(study.main, argv)
     return folder / "report", argv, res
 
@@ -86,11 +92,14 @@ def test_molecule_study_writes_a_report_of_real_results(molecule_study):
     assert angmom.attrs["differs"] == 1
     assert re.search(r"\| conserved-energy drift, L, torque \(angmom\) \| differs", md)
     figures = sorted(p.name for p in (report / "figures").glob("*.png"))
-    assert len(figures) == 5 and all((report / "figures" / f).stat().st_size > 5000 for f in figures)
+    assert len(figures) == 6 and all((report / "figures" / f).stat().st_size > 5000 for f in figures)
     assert html.count("<img ") == len(figures) and html.count("data:image/png;base64,") == len(figures)
     assert "Rotational error against grid size: molecule frames" in md
     assert "torque" in (report / "logs" / "rotvar_molecule_frames.txt").read_text()  # isolated molecule: its torque
     assert md.count("- [x] `") == md.count("- [") > 20  # every step done, its command line listed
+    # the ice check (eqt-opt --compare 2i) keeps its result with the runs, like an MD run
+    assert (report.parent / "runs" / "ice.opt.nc").exists() and not (report / "results" / "ice.opt.nc").exists()
+    assert "Ice: relative energies" in md and "rms_diff[2i]" in md
 
 
 def test_a_study_resumes_where_it_stopped(molecule_study):
@@ -101,6 +110,10 @@ def test_a_study_resumes_where_it_stopped(molecule_study):
     res = CliRunner().invoke(study.main, argv)
     assert res.exit_code == 0, res.output
     assert ", 1 to run" in res.stderr.splitlines()[0] and (report / "results" / "molecule_2i.orient.nc").exists()
+    (report / "logs" / "ice_relaxations.txt").unlink()  # as for an ice result made elsewhere: no table printed
+    res = CliRunner().invoke(study.main, argv)
+    assert res.exit_code == 0 and ", 0 to run" in res.stderr.splitlines()[0]
+    assert "rms_diff[2i]" in (report / "README.md").read_text()  # the table, printed from the result
     res = CliRunner().invoke(study.main, argv + ["--quick"])  # other settings, same folder: refused
     assert res.exit_code == 2 and "holds a study made with other quick" in res.stderr
 
