@@ -47,10 +47,8 @@ class Potential:
         periodic = cell is not None and bool(np.any(pbc))
         if periodic and abs(np.linalg.det(cell)) < 1e-9:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
-        count = nbmod.count_max(positions, cell if periodic else None, pbc if periodic else False, self.config.cutoff)
-        if count > self.capacity:
-            self.capacity = nbmod.slots_for(count)
-        nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity)
+        nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity, grow=True)
+        self.capacity = nb.neighbors.shape[1]
         dtype = jnp.result_type(float)
         return model.Graph(jnp.asarray(positions, dtype), jnp.asarray(cell if periodic else np.zeros((3, 3)), dtype),
                            jnp.asarray([known[int(z)] for z in numbers]), jnp.asarray(nb.neighbors),

@@ -45,8 +45,10 @@ def slots_for(count):
     return capacity_for(count, margin=1.0, multiple=4)
 
 
-def build(positions, cell, pbc, cutoff, capacity):
-    """Neighbors of every atom within cutoff (Å). cell (3, 3) Å or None; pbc (3,) bools."""
+def build(positions, cell, pbc, cutoff, capacity, grow=False):
+    """Neighbors of every atom within cutoff (Å). cell (3, 3) Å or None; pbc (3,) bools. More
+    neighbours than `capacity` raise InputError, or with `grow` give a list of slots_for(them)
+    slots (one search either way)."""
     from ase import Atoms
     from ase.neighborlist import neighbor_list
 
@@ -58,6 +60,8 @@ def build(positions, cell, pbc, cutoff, capacity):
     order = np.lexsort((j, i))
     i, j, shift = i[order], j[order], shift[order]
     counts = np.bincount(i, minlength=n)
+    if grow and counts.max(initial=0) > capacity:
+        capacity = slots_for(int(counts.max()))
     if counts.max(initial=0) > capacity:
         raise InputError(f"an atom has {counts.max()} neighbours within {cutoff} Å, more than the "
                          f"capacity {capacity}; rebuild with a larger capacity")
