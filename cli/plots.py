@@ -401,7 +401,7 @@ def draw_angmom(fig, datasets, labels):
         y = _values(ds[key])
         if key == "conserved_energy":
             text = (f"drift {1e3 * float(ds['energy_drift_per_molecule']):.3g} ± "
-                    f"{1e3 * float(ds['energy_drift_per_molecule_err']):.2g} meV/ps"
+                    f"{1e3 * float(ds['energy_drift_per_molecule_err']):.2g} meV/molecule/ps"
                     if "energy_drift_per_molecule" in ds else None)
             return (y - y[0]) * 1e3 / max(1, int(ds.attrs.get("n_molecules", 1))), text
         if key == "L_norm" and "L_norm_drift" in ds:

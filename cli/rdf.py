@@ -21,7 +21,7 @@ from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_
 @click.option("--rmax", type=POSITIVE, default=6.0, show_default=True,
               help="Largest distance (Å). Must stay below half the smallest perpendicular cell "
                    "width in every frame (minus 5 bandwidths for --bandwidth): frames that do not "
-                   "allow it are refused, never truncated.")
+                   "allow it are refused, never truncated (unless --all-images).")
 @click.option("--bins", type=click.IntRange(min=2), default=200, show_default=True,
               help="Histogram bins (or kernel grid points) on [0, rmax).")
 @click.option("--bandwidth", type=POSITIVE, default=None, metavar="H",
@@ -40,12 +40,17 @@ from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_
 @click.option("--anisotropy", is_flag=True,
               help="Also lab-frame spherical-harmonic moments ylm (l = 1..4) of pair directions and "
                    "their invariants Q_l(r); all zero for an isotropic liquid.")
+@click.option("--all-images", is_flag=True,
+              help="Count every periodic image within rmax (as ASE's neighbour list does), so rmax may "
+                   "exceed half the cell width (small cells); an atom's own images are pairs too. Not "
+                   "with --anisotropy.")
 @block_frames_option
 @result_options
 @quiet_option
 @command
 def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bins, bandwidth,
-         normalization, exclude_intramolecular, dipole, anisotropy, block_frames, output, dat, plot, quiet):
+         normalization, exclude_intramolecular, dipole, anisotropy, all_images, block_frames, output, dat, plot,
+         quiet):
     """Radial distribution functions g(pair, r) and coordination numbers n(pair, r) of TRAJ,
     with block standard errors (*_err), exact minimum images in any cell. Distances in Å.
 
@@ -69,7 +74,7 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
         for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
             if calc is None:
                 calc = RDF(System.from_dataset(ds, path), pairs, rmax, bins, bandwidth, exclude_intramolecular,
-                           dipole, anisotropy, normalization, block_frames)
+                           dipole, anisotropy, normalization, block_frames, all_images)
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])
     write_result(calc.result(), where, plots.draw_result, "r")

@@ -18,14 +18,14 @@ from . import cell as cellmod
 from .errors import InputError
 
 
-def check_cutoff(cells, r_cut, source=None):
+def check_cutoff(cells, r_cut, source=None, remedy="use a smaller r_max"):
     """Raise InputError when r_cut (Å) exceeds half the smallest perpendicular width of a cell."""
     widths = cellmod.perpendicular_widths(np.asarray(cells)).min(axis=-1)
     bad = np.flatnonzero(r_cut > widths / 2)
     if bad.size:
         f = int(bad[0])
         raise InputError(f"r_max {r_cut:g} Å exceeds half the smallest perpendicular cell width "
-                         f"({widths[f] / 2:.4g} Å in frame {f}); use a smaller r_max", source)
+                         f"({widths[f] / 2:.4g} Å in frame {f}); {remedy}", source)
 
 
 @numba.njit(cache=True)

@@ -23,7 +23,11 @@ InterRDF's exclusion_block convention (g -> 1 for an ideal gas of any size); 'pa
 N_a N_b (MDAnalysis without exclusion_block, or with exclude_same). u is the molecular
 dipole axis (H-H midpoint minus O, normalized, minimum image). Distances are exact minimum
 images; r_max (+5h for the kernel) must be below half the smallest perpendicular cell width
-in every frame, else the frame is refused.
+in every frame, else the frame is refused — unless all_images: then every periodic image
+within r_max counts (as ASE's neighbour list counts pairs), an atom's own images included,
+in the frames narrower than 2 r_max (the others have no second image within r_max). With
+the 'ideal' normalization an a-a g(r) then tends to N_a / (N_a - 1) for an ideal gas at
+r beyond half the cell (an atom's own images are pairs); 'pairs' gives 1.
 
 Sanity rules (InputError): r_max finite and at least 0.1 Å (no two nuclei come closer);
 bandwidth finite, positive and at most r_max; the accumulators must fit in 80 % of the
@@ -125,7 +129,6 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
     """
     weight = 2.0 if same else 1.0
     n_values = out.shape[1]
-    n_bins = counts.shape[1]
     norm = weight / (bandwidth * SQRT_2PI) if bandwidth > 0.0 else weight
     r2 = r_cut * r_cut
     n_b = idx_b.shape[0]
@@ -180,27 +183,86 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
                 within = molecule[i] == molecule[j]
                 if exclude and within:
                     continue
-                d = np.sqrt(dd[t])
-                amplitudes[0] = norm
-                if n_values == 3:
-                    x, y, z = _image(sorted_b, q, sa0, sa1, sa2, h)
-                    ri = (x * u_f[i, 0] + y * u_f[i, 1] + z * u_f[i, 2]) / d
-                    rj = (x * u_f[j, 0] + y * u_f[j, 1] + z * u_f[j, 2]) / d
-                    v1 = ri * rj
-                    amplitudes[1] = norm * v1
-                    amplitudes[2] = norm * (u_f[i, 0] * u_f[j, 0] + u_f[i, 1] * u_f[j, 1] + u_f[i, 2] * u_f[j, 2] - v1)
-                k = int(d * n_bins / r_max)
-                if k < n_bins:
-                    counts_f[k] += weight
-                if bandwidth > 0.0:
-                    add_gaussian(out_f, d, bandwidth, grid, amplitudes)
-                    if within:
-                        add_gaussian(intra_f, d, bandwidth, grid, amplitudes)
-                elif k < n_bins:
-                    for v in range(n_values):
-                        out_f[v, k] += amplitudes[v]
-                    if within:
-                        intra_f[0, k] += norm
+                x, y, z = _image(sorted_b, q, sa0, sa1, sa2, h) if n_values == 3 else (0.0, 0.0, 0.0)
+                _add_pair(np.sqrt(dd[t]), x, y, z, u_f[i], u_f[j], within, weight, norm, grid, bandwidth,
+                          r_max, amplitudes, out_f, counts_f, intra_f)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _add_pair(d, x, y, z, u_i, u_j, within, weight, norm, grid, bandwidth, r_max, amplitudes, out_f, counts_f,
+              intra_f):
+    """Add one pair at distance d (Å), vector (x, y, z) from i to j, to the frame's sums: counts, the
+    values (1, and with 3 values the dipole products of axes u_i, u_j), and intra when `within`."""
+    n_values, n_bins = out_f.shape[0], counts_f.shape[0]
+    amplitudes[0] = norm
+    if n_values == 3:
+        ri = (x * u_i[0] + y * u_i[1] + z * u_i[2]) / d
+        rj = (x * u_j[0] + y * u_j[1] + z * u_j[2]) / d
+        v1 = ri * rj
+        amplitudes[1] = norm * v1
+        amplitudes[2] = norm * (u_i[0] * u_j[0] + u_i[1] * u_j[1] + u_i[2] * u_j[2] - v1)
+    k = int(d * n_bins / r_max)
+    if k < n_bins:
+        counts_f[k] += weight
+    if bandwidth > 0.0:
+        add_gaussian(out_f, d, bandwidth, grid, amplitudes)
+        if within:
+            add_gaussian(intra_f, d, bandwidth, grid, amplitudes)
+    elif k < n_bins:
+        for v in range(n_values):
+            out_f[v, k] += amplitudes[v]
+        if within:
+            intra_f[0, k] += norm
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
+def _pair_sums_all_images(positions, cells, n_images, idx_a, idx_b, same, r_cut, r_max, bandwidth, grid,
+                          u, molecule, exclude, out, counts, intra):
+    """_pair_sums counting every periodic image within r_cut (Å), for cells narrower than 2 r_cut: the
+    minimum-image difference of each pair plus the lattice shifts k with |k_d| <= n_images[f, d]. An
+    atom's own images (k != 0) are pairs too; a pair is intramolecular only at k = 0 (same molecule). For
+    a-a pairs each unordered pair is visited once, with weight 2 (an atom with its own images: the
+    shifts of one half-space)."""
+    weight = 2.0 if same else 1.0
+    n_values = out.shape[1]
+    norm = weight / (bandwidth * SQRT_2PI) if bandwidth > 0.0 else weight
+    r2 = r_cut * r_cut
+    for f in numba.prange(positions.shape[0]):
+        h = cells[f]
+        u_f, out_f, counts_f, intra_f = u[f], out[f], counts[f], intra[f]
+        amplitudes = np.empty(n_values)
+        h_inv = np.linalg.inv(h)
+        frac_a = positions[f][idx_a] @ h_inv
+        frac_b = positions[f][idx_b] @ h_inv
+        n0, n1, n2 = n_images[f, 0], n_images[f, 1], n_images[f, 2]
+        for ia in range(idx_a.shape[0]):
+            i = idx_a[ia]
+            for jb in range(ia if same else 0, idx_b.shape[0]):
+                j = idx_b[jb]
+                self_pair = same and jb == ia
+                s0 = frac_b[jb, 0] - frac_a[ia, 0]
+                s1 = frac_b[jb, 1] - frac_a[ia, 1]
+                s2 = frac_b[jb, 2] - frac_a[ia, 2]
+                s0 -= np.floor(s0 + 0.5)
+                s1 -= np.floor(s1 + 0.5)
+                s2 -= np.floor(s2 + 0.5)
+                for k0 in range(-n0, n0 + 1):
+                    for k1 in range(-n1, n1 + 1):
+                        for k2 in range(-n2, n2 + 1):
+                            if self_pair and (k0 < 0 or (k0 == 0 and (k1 < 0 or (k1 == 0 and k2 <= 0)))):
+                                continue  # itself, or the mirror image of a shift already counted
+                            t0, t1, t2 = s0 + k0, s1 + k1, s2 + k2
+                            x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
+                            y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
+                            z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                            dd = x * x + y * y + z * z
+                            if dd >= r2:
+                                continue
+                            within = k0 == 0 and k1 == 0 and k2 == 0 and molecule[i] == molecule[j]
+                            if exclude and within:
+                                continue
+                            _add_pair(np.sqrt(dd), x, y, z, u_f[i], u_f[j], within, weight, norm, grid,
+                                      bandwidth, r_max, amplitudes, out_f, counts_f, intra_f)
 
 
 def species_pairs(system, spec=None):
@@ -235,8 +297,12 @@ class RDF:
     """
 
     def __init__(self, system, pairs=None, r_max=6.0, bins=200, bandwidth=None, exclude_intramolecular=False,
-                 dipole=False, anisotropy=False, normalization="ideal", block_frames=None):
+                 dipole=False, anisotropy=False, normalization="ideal", block_frames=None, all_images=False):
         source = self.source = system.source
+        if all_images and anisotropy:
+            raise InputError("the anisotropy moments count minimum images only: drop --anisotropy or --all-images",
+                             source)
+        self.all_images = bool(all_images)
         if not np.isfinite(r_max) or r_max < MIN_R_MAX:
             raise InputError(f"r_max must be at least {MIN_R_MAX} Å, got {r_max:g}", source)
         if int(bins) != bins or bins < 2:
@@ -299,14 +365,20 @@ class RDF:
         the per-frame grid sums to BATCH_BYTES)."""
         positions = np.ascontiguousarray(positions, dtype=np.float64)
         cells = np.ascontiguousarray(cells, dtype=np.float64)
-        check_cutoff(cells, self.cutoff, self.source)
+        if not self.all_images:
+            check_cutoff(cells, self.cutoff, self.source, "use a smaller r_max, or count all periodic images "
+                         "(--all-images)")
         batch = max(1, BATCH_BYTES // (8 * self.bins * len(self.pairs) * (self.n_values + 5)))
         for lo in range(0, len(positions), batch):
             self._add_batch(positions[lo:lo + batch], cells[lo:lo + batch])
 
     def _add_batch(self, positions, cells):
         n_frames, n_pairs = len(positions), len(self.pairs)
-        n_cells = cell_bins(cells, self.cutoff)
+        widths = cellmod.perpendicular_widths(cells)
+        narrow = self.cutoff > widths.min(axis=1) / 2  # (all_images) frames whose images must be summed
+        n_images = np.where(narrow[:, None], np.ceil(self.cutoff / widths + 0.5), 0).astype(np.int64)
+        n_cells = np.ones((n_frames, 3), np.int64)
+        n_cells[~narrow] = cell_bins(cells[~narrow], self.cutoff)
         u = np.zeros((n_frames, self.n_atoms if self.dipole else 1, 3))  # unused without dipole
         if self.dipole:
             for f in range(n_frames):
@@ -321,8 +393,13 @@ class RDF:
             core = np.zeros((n_frames, self.n_core, self.bins))
             counts = np.zeros((n_frames, self.bins))
             intra = np.zeros((n_frames, 1, self.bins))
-            _pair_sums(positions, cells, n_cells, idx_a, idx_b, a == b, self.cutoff, self.r_max,
-                       float(self.bandwidth or 0.0), self.r, u, self.molecule, self.exclude, core, counts, intra)
+            for frames, kernel, shape in ((~narrow, _pair_sums, n_cells), (narrow, _pair_sums_all_images, n_images)):
+                if not frames.any():
+                    continue
+                parts = core[frames], counts[frames], intra[frames]
+                kernel(positions[frames], cells[frames], shape[frames], idx_a, idx_b, a == b, self.cutoff, self.r_max,
+                       float(self.bandwidth or 0.0), self.r, u[frames], self.molecule, self.exclude, *parts)
+                core[frames], counts[frames], intra[frames] = parts
             sums["S"][:, p, :self.n_core], sums["counts"][:, p], sums["intra"][:, p] = core, counts, intra
             if self.anisotropy:
                 for f in range(n_frames):
@@ -410,7 +487,8 @@ class RDF:
             ds, "rdf",
             estimator=f"gaussian kernel, bandwidth {self.bandwidth} angstrom" if self.bandwidth else "histogram",
             normalization=self.normalization, normalization_convention=self._convention(),
-            exclude_intramolecular=int(self.exclude), r_max=self.r_max, bins=self.bins,
+            exclude_intramolecular=int(self.exclude), all_images=int(self.all_images), r_max=self.r_max,
+            bins=self.bins,
             n_frames=int(self.blocks.n_frames), block_frames=int(self.blocks.block_frames),
             n_blocks=len(self.blocks.blocks),
             error_growth_2x=self.blocks.error_growth(lambda s: {"g": self._normalize(s)["g"][0]}, "g"))

@@ -294,3 +294,109 @@ def test_matches_mdanalysis_interrdf_on_orthorhombic_example(exclude, normalizat
         np.testing.assert_allclose(ours.result()["g"].sel(pair=f"{a}-{b}").values[same_bins],
                                    ref.results.rdf[same_bins], rtol=1e-6)
         assert same_bins.sum() > 60
+
+
+def _ase_pair_vectors(numbers, positions, cell, cutoff, a, b):
+    """(i, j, D) of every ordered pair a-b within cutoff over all periodic images, own images included
+    (ASE's neighbour list: an independent image search)."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    i, j, vec = neighbor_list("ijD", Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True), cutoff,
+                              self_interaction=False)
+    keep = (numbers[i] == a) & (numbers[j] == b)
+    return i[keep], j[keep], vec[keep]
+
+
+def test_all_images_count_every_periodic_pair_like_ase_in_a_small_triclinic_cell():
+    """Two rocksalt primitive cells (4 atoms, triclinic, perpendicular width 3.26 Å) at r_max 7 Å: pair
+    counts of all three pairs, own images included, equal ASE's neighbour list over 3 strained, rattled
+    frames."""
+    from ase.build import bulk
+
+    base = bulk("NaCl", "rocksalt", a=5.64).repeat((2, 1, 1))
+    rng = np.random.default_rng(3)
+    frames = [(base.positions + rng.normal(scale=0.1, size=(4, 3)), base.cell.array @ (np.eye(3) + rng.normal(
+        scale=0.02, size=(3, 3)))) for _ in range(3)]
+    numbers = base.numbers
+    r_max, bins = 7.0, 70
+    calc = rdf.RDF(_system(numbers, frames[0][0], frames[0][1]), "Na-Na,Na-Cl,Cl-Cl", r_max, bins,
+                   all_images=True)
+    calc.add_frames(np.array([p for p, _ in frames]), np.array([c for _, c in frames]))
+    res = calc.result()
+    with pytest.raises(InputError, match="half the smallest"):
+        rdf.RDF(_system(numbers, frames[0][0], frames[0][1]), "Na-Na", r_max, bins).add(*frames[0])
+    edges = np.linspace(0, r_max, bins + 1)
+    for pair, (a, b) in {"Na-Na": (11, 11), "Na-Cl": (11, 17), "Cl-Cl": (17, 17)}.items():
+        hist = sum(np.histogram(np.linalg.norm(_ase_pair_vectors(numbers, p, c, r_max, a, b)[2], axis=1), edges)[0]
+                   for p, c in frames)
+        assert hist.sum() > 100  # many images of few atoms
+        np.testing.assert_allclose(res["n"].sel(pair=pair).values, np.cumsum(hist) / (3 * 2), rtol=0, atol=1e-12)
+        volume = np.mean([abs(np.linalg.det(c)) for _, c in frames])
+        shell = 4 / 3 * np.pi * np.diff(edges**3)
+        expected = hist / (3 * shell * float(res["pair_count"].sel(pair=pair)) / volume)
+        np.testing.assert_allclose(res["g"].sel(pair=pair).values, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_all_images_dipole_correlations_match_an_ase_reference_beyond_half_the_box():
+    """The 64-water example box (12.4 Å) at r_max 8 Å: O-O g, c_L and c_T from every image equal a NumPy
+    sum over ASE's image pairs with eqt's dipole axes; below half the box they equal the usual result."""
+    ds = io.open_trajectory("example_data/water64_tip3p.nc").isel(frame=slice(0, 3)).load()
+    pos, cells, z = ds["positions"].values, ds["cell"].values, ds["atomic_number"].values
+    system = System.from_dataset(ds, "example")
+    r_max, bins = 8.0, 80
+    calc = rdf.RDF(system, "O-O", r_max, bins, dipole=True, all_images=True)
+    calc.add_frames(pos, cells)
+    res = calc.result()
+    waters = system.require_waters("test")
+    edges = np.linspace(0, r_max, bins + 1)
+    sums = np.zeros((3, bins))
+    for f in range(3):
+        u = np.zeros((len(z), 3))
+        u[waters[:, 0]] = molecules.water_dipole_axes(pos[f], cells[f], waters)
+        i, j, vec = _ase_pair_vectors(z, pos[f], cells[f], r_max, 8, 8)
+        d = np.linalg.norm(vec, axis=1)
+        longitudinal = np.einsum("pk,pk->p", vec, u[i]) * np.einsum("pk,pk->p", vec, u[j]) / d**2
+        transverse = np.einsum("pk,pk->p", u[i], u[j]) - longitudinal
+        for row, values in enumerate((np.ones_like(d), longitudinal, transverse)):
+            sums[row] += np.histogram(d, edges, weights=values)[0]
+    volume = np.mean(np.abs(np.linalg.det(cells)))
+    norm = 3 * 4 / 3 * np.pi * np.diff(edges**3) * float(res["pair_count"][0]) / volume
+    for row, name in enumerate(("g", "c_L", "c_T")):
+        np.testing.assert_allclose(res[name].values[0], sums[row] / norm, rtol=1e-8, atol=1e-8)  # rounding
+    usual = rdf.RDF(system, "O-O", 6.0, 60, dipole=True)
+    usual.add_frames(pos, cells)
+    images = rdf.RDF(system, "O-O", 6.0, 60, dipole=True, all_images=True)
+    images.add_frames(pos, cells)
+    for name in ("g", "c_L", "c_T", "n"):
+        np.testing.assert_array_equal(images.result()[name].values, usual.result()[name].values)
+
+
+def test_eqt_rdf_all_images_on_small_cells(tmp_path):
+    """The command: a small triclinic cell is refused at r_max 7 Å with the remedy named, counted with
+    --all-images (as the API counts it), and --anisotropy with --all-images is refused (exit 2)."""
+    import ase.io
+    import xarray as xr
+    from ase.build import bulk
+    from click.testing import CliRunner
+
+    from eqt_cli import rdf as rdf_cli
+
+    cells = bulk("NaCl", "rocksalt", a=5.64).repeat((2, 1, 1))
+    frames = []
+    for k in range(4):
+        a = cells.copy()
+        a.positions += np.random.default_rng(k).normal(scale=0.1, size=(4, 3))
+        frames.append(a)
+    ase.io.write(tmp_path / "small.xyz", frames)
+    base = [str(tmp_path / "small.xyz"), "--rmax", "7", "-q"]
+    refused = CliRunner().invoke(rdf_cli.main, base + ["-o", str(tmp_path / "a.nc")])
+    assert refused.exit_code == 2 and "--all-images" in refused.stderr and not (tmp_path / "a.nc").exists()
+    done = CliRunner().invoke(rdf_cli.main, base + ["--all-images", "-o", str(tmp_path / "b.nc")])
+    assert done.exit_code == 0, done.output
+    calc = rdf.RDF(_system(cells.numbers, frames[0].positions, cells.cell.array), None, 7.0, all_images=True)
+    calc.add_frames(np.array([a.positions for a in frames]), np.array([a.cell.array for a in frames]))
+    with xr.open_dataset(tmp_path / "b.nc") as ds:
+        np.testing.assert_allclose(ds["n"].values, calc.result()["n"].values, rtol=1e-12)
+    both = CliRunner().invoke(rdf_cli.main, base + ["--all-images", "--anisotropy", "-o", str(tmp_path / "c.nc")])
+    assert both.exit_code == 2 and "--anisotropy" in both.stderr and not (tmp_path / "c.nc").exists()
