@@ -430,16 +430,11 @@ def _to_eqt(raw, path):
     for name in raw.data_vars:
         if name not in skip:
             out[name] = _scaled(raw[name]) if "scale_factor" in raw[name].attrs else raw[name]
-    ds = xr.Dataset(out)
-    if "pbc" in ds:
-        ds["pbc"] = ds["pbc"].astype(bool)
-    else:
-        ds["pbc"] = ("spatial", np.full(3, "cell" in ds))
-    if "time" in raw:
-        ds = ds.assign_coords(time=_scaled(raw["time"]))
+    out["pbc"] = out["pbc"].astype(bool) if "pbc" in out else ("spatial", np.full(3, "cell" in out))
     for name in ("atomic_number", "pbc", "mass", "molecule"):
-        if name in ds:
-            ds[name] = ds[name].load()
+        if name in out and isinstance(out[name], xr.DataArray):
+            out[name] = out[name].load()
+    ds = xr.Dataset(out, coords={"time": _scaled(raw["time"])} if "time" in raw else None)  # built once: fast
     for name, var in ds.variables.items():
         var.attrs = {k: v for k, v in var.attrs.items() if k in ("units", "long_name", "grid")}
         if name in traj.UNITS:
