@@ -50,7 +50,7 @@ def _check_comparable(a, b, names):
     if ta is None or tb is None:
         raise InputError("not an eqt analysis result (no result_type attribute)", names[0 if ta is None else 1])
     if ta != tb:
-        raise InputError(f"cannot compare a {ta} result with a {tb} result", names[1])
+        raise InputError(f"cannot compare results of two types (result_type {ta} and {tb})", names[1])
     for name in sorted(set(a.coords) | set(b.coords)):
         if name not in a.coords or name not in b.coords:
             raise InputError(f"{ta} results with different grids: only one has coordinate {name!r}", names[1])

@@ -100,7 +100,7 @@ def test_grids_types_and_variables_must_match():
         compare.compare(a, d)
     c = curve(rng)
     c.attrs["result_type"] = "msd"
-    with pytest.raises(InputError, match="cannot compare a rdf result with a msd result"):
+    with pytest.raises(InputError, match=r"cannot compare results of two types \(result_type rdf and msd\)"):
         compare.compare(a, c)
     with pytest.raises(InputError, match="no value with a standard error named h"):
         compare.compare(a, curve(rng), variables=["h"])
