@@ -64,3 +64,26 @@ def test_water_box_is_stable_at_300_K_with_the_first_peak_in_place(name):
     peak = float(g["r"][int(np.argmax(g.values))])
     print(f"{name}: <T> {temperature.mean():.1f} K, O-O first peak at {peak:.2f} Å (g = {float(g.max()):.2f})")
     assert 2.7 <= peak <= 2.9
+
+
+def test_ice_check_relaxes_every_cell_and_the_average_barely_moves_the_minima():
+    """example_data/md/ice.opt.nc (bash example_data/run_ice.sh: the 11 proton-disordered ice cells relaxed
+    with the plain model, then with the 2i average from the plain minimum): every relaxation converged,
+    the relative energies per molecule are those of the energies, and the average moves the minima by
+    far less than the relaxation itself."""
+    path = RUNS / "ice.opt.nc"
+    if not path.exists():
+        pytest.skip(f"{path} not made yet (bash example_data/run_ice.sh)")
+    ds = xr.open_dataset(path).load()
+    assert list(ds["model"].values) == ["plain", "2i"] and ds.sizes["structure"] == 11
+    assert np.all(ds["converged"].values == 1) and np.all(ds["max_force"].values < ds.attrs["fmax"])
+    assert np.all(ds["n_molecules"].values == 96)
+    for name in ("energy", "energy_initial"):
+        per = ds[name].values / ds["n_molecules"].values
+        expected = (per - per.min(axis=1, keepdims=True)) * 1e3
+        np.testing.assert_allclose(ds["relative_" + name].values, expected, atol=1e-9)
+    shift = ds["rms_position_difference"].values[0]
+    moved = ds["rms_displacement"].sel(model="plain").values
+    print(f"RMS shift of the minima by the 2i average: {shift.min():.2e}..{shift.max():.2e} Å; "
+          f"relaxation moved atoms {moved.min():.3f}..{moved.max():.3f} Å")
+    assert np.all(shift > 0) and np.all(shift < 0.1 * moved)
