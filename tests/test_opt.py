@@ -197,6 +197,16 @@ def test_compare_with_an_invariant_calculator_finds_no_difference(tmp_path):
     np.testing.assert_allclose(ds["energy_initial"].values[1], ds["energy_initial"].values[0], atol=1e-9)
 
 
+def rattled_clusters(n):
+    """n rattled LJ13 icosahedra, 10 Å apart along x (each file's structures told apart by x)."""
+    clusters = []
+    for k in range(n):
+        c = Icosahedron("Ar", 2, latticeconstant=R_MIN * np.sqrt(2))
+        c.positions += np.random.default_rng(k).normal(scale=0.05, size=c.positions.shape) + [10.0 * k, 0, 0]
+        clusters.append(c)
+    return clusters
+
+
 class FailingLJ:
     """ASE's Lennard-Jones calculator that raises on the structure whose first atom sits at x =
     $EQT_TEST_FAIL_X (a stand-in for a run killed in the middle), and sleeps $EQT_TEST_SLEEP s
@@ -224,11 +234,7 @@ def test_sigterm_keeps_the_finished_relaxations(tmp_path):
     import sys
     import time
 
-    clusters = []
-    for k in range(2):
-        c = Icosahedron("Ar", 2, latticeconstant=R_MIN * np.sqrt(2))
-        c.positions += np.random.default_rng(k).normal(scale=0.05, size=c.positions.shape) + [10.0 * k, 0, 0]
-        clusters.append(c)
+    clusters = rattled_clusters(2)
     write(tmp_path / "two.xyz", clusters)
     argv = [str(Path(sys.executable).parent / "eqt-opt"), "--calculator", "tests.test_opt:FailingLJ", "two.xyz", "-q"]
     env = dict(os.environ, EQT_TEST_SLEEP="0.02", PYTHONPATH=str(ROOT))
@@ -250,11 +256,7 @@ def test_sigterm_keeps_the_finished_relaxations(tmp_path):
 def test_a_stopped_run_continues_from_its_checkpoint(tmp_path, monkeypatch):
     """Relaxations finished before a failure are kept in OUTPUT.ckpt and not redone by the same command;
     the results equal an uninterrupted run's; another run's checkpoint is refused (exit 2, kept)."""
-    clusters = []
-    for k in range(3):
-        c = Icosahedron("Ar", 2, latticeconstant=R_MIN * np.sqrt(2))
-        c.positions += np.random.default_rng(k).normal(scale=0.05, size=c.positions.shape) + [10.0 * k, 0, 0]
-        clusters.append(c)
+    clusters = rattled_clusters(3)
     write(tmp_path / "three.xyz", clusters)
     calc = ["--calculator", "tests.test_opt:FailingLJ"]
     whole = run([*calc, "three.xyz", "-q", "-o", "whole.nc", "--structures-out", "whole.xyz"], tmp_path)
