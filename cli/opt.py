@@ -3,6 +3,7 @@ import functools
 import os
 import signal
 import sys
+import time
 
 import click
 from tqdm import tqdm
@@ -29,7 +30,10 @@ def _claim_structures(structures, inputs, where, output, structures_out):
 def _show_step(bar, model, k, step, fmax):
     """The optimizer's progress on the bar (redrawn at tqdm's pace, not at every step)."""
     bar.set_postfix_str(f"structure {k} {model}: step {step}, Fmax {fmax:.3g} eV/Å", refresh=False)
-    bar.update(0)
+    now = time.monotonic()
+    if now - getattr(bar, "step_shown", 0.0) >= 0.5:  # bar.update(0) would wait for tqdm's miniters
+        bar.step_shown = now
+        bar.refresh()
 
 
 @eqt_command()
