@@ -166,25 +166,33 @@ def check_array(name, values, dims, source=None, cells=None, frames=None, atoms=
     velocities faster than light. frames/atoms: the file's numbers of the rows (messages)."""
     values = np.asarray(values)
     dims = tuple(dims)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        where, _ = _at(bad, dims, frames, atoms)
+    if not values.size:
+        return
+    per_frame = name == "positions" and cells is not None and values.ndim == 3
+    axes = (1, 2) if per_frame else None
+    largest = np.maximum(values.max(axis=axes), -values.min(axis=axes))  # |values| per frame; NaN propagates
+    if not np.all(np.isfinite(largest)):
+        where, _ = _at(~np.isfinite(values), dims, frames, atoms)
         raise InputError(f"NaN or inf in {name} at {where}", source)
     if name == "positions" and cells is not None:
-        frac = values @ np.linalg.inv(cells)  # (T, N, 3) @ (T, 3, 3): batched matmul, far faster than einsum
+        inverse = np.linalg.inv(cells)
+        # |frac_j| <= max_i |x_i| * sum_i |inv_ij|: settles every sane frame without the product
+        if np.all(largest * np.abs(inverse).sum(axis=-2).max(axis=-1) <= MAX_FRACTIONAL):
+            return
+        frac = values @ inverse  # (T, N, 3) @ (T, 3, 3): batched matmul, far faster than einsum
         bad = np.abs(frac) > MAX_FRACTIONAL
         if bad.any():
             where, k = _at(bad, dims, frames, atoms)
             raise InputError(f"positions at {where} lie {abs(frac[k]):.3g} cell lengths from the cell "
                              f"(limit {MAX_FRACTIONAL:g}): corrupt coordinates or a wrong unit", source)
-    elif name == "positions":
+    elif name == "positions" and largest > MAX_CARTESIAN:
         bad = np.abs(values) > MAX_CARTESIAN
         if bad.any():
             where, k = _at(bad, dims, frames, atoms)
             raise InputError(f"positions at {where}: coordinate {values[k]:.3g} Å exceeds {MAX_CARTESIAN:g} Å "
                              "(limit for systems without a periodic cell): corrupt coordinates or a wrong unit",
                              source)
-    elif name == "velocities":
+    elif name == "velocities" and largest * np.sqrt(3) > SPEED_OF_LIGHT:
         bad = np.einsum("...a,...a->...", values, values) > SPEED_OF_LIGHT**2
         if bad.any():
             where, _ = _at(bad, dims[:-1], frames, atoms)

@@ -126,3 +126,32 @@ def test_cell_orientation_warning(tmp_path, water_frames):
     with pytest.warns(trajectory.EqtWarning, match="standard orientation"):
         _convert(tmp_path / "r.xyz", tmp_path / "r.nc", float64=True)
     np.testing.assert_array_equal(_read(tmp_path / "r.nc")["cell"].values, _read(tmp_path / "r.xyz")["cell"].values)
+
+
+@pytest.mark.parametrize("fmt", ["NETCDF4", "NETCDF3_64BIT_DATA"])
+def test_memory_mapped_reading_equals_the_netcdf_library(tmp_path, water_frames, fmt):
+    """eqt's own files (NetCDF-3 64-bit offset) are read by memory-mapped strided copies; the
+    same variables in formats only the NetCDF library reads (HDF5, CDF-5) give the same chunks."""
+    import xarray as xr
+
+    src = tmp_path / "in.xyz"
+    ase.io.write(src, water_frames, format="extxyz")
+    _convert(src, tmp_path / "t.nc")
+    with netCDF4.Dataset(tmp_path / "t.nc") as a, netCDF4.Dataset(tmp_path / "other.nc", "w", format=fmt) as b:
+        b.setncatts({k: a.getncattr(k) for k in a.ncattrs()})
+        for name, dim in a.dimensions.items():
+            b.createDimension(name, None if dim.isunlimited() else len(dim))
+        for name, var in a.variables.items():
+            var.set_auto_maskandscale(False)
+            copy = b.createVariable(name, var.dtype, var.dimensions)
+            copy.setncatts({k: var.getncattr(k) for k in var.ncattrs()})
+            copy.set_auto_maskandscale(False)
+            copy[:] = var[:]
+    with open(tmp_path / "other.nc", "rb") as handle:  # really another format
+        assert handle.read(4) != b"CDF\x02"
+    for chunk_frames, start, stride in ((2, 0, 1), (3, 1, 2)):
+        ours, other = (trajectory.concat(io.iter_trajectory(str(tmp_path / name), chunk_frames=chunk_frames,
+                                                            start=start, stride=stride))
+                       for name in ("t.nc", "other.nc"))
+        xr.testing.assert_identical(ours, other)
+        assert ours["positions"].dtype == np.float64 and ours["atomic_number"].dtype.isnative

@@ -17,6 +17,7 @@ bytes as zeros) is refused: its header declares the number of frames (numrecs), 
 declared frame must be complete on disk. numrecs = STREAMING (-1) is legal: the frames are
 then those that fit in the file.
 """
+import collections
 import os
 import struct
 
@@ -177,18 +178,18 @@ def _standard_orientation(cells, atol=1e-6):
 
 
 def _float64(var):
-    """A variable as float64 when it is in memory; a lazily indexed one is returned as is."""
-    if not var.variable._in_memory:
+    """A Variable as float64 when it is in memory; a lazily indexed one is returned as is."""
+    if not var._in_memory:
         return var
-    return var.copy(data=np.asarray(var.values, dtype=np.float64))
+    return xr.Variable(var.dims, np.asarray(var.values, dtype=np.float64), var.attrs)
 
 
 def _scaled(var):
-    """A raw NetCDF variable as float64 with its AMBER/CF scale_factor applied (read if lazy)."""
+    """A raw NetCDF Variable as float64 with its AMBER/CF scale_factor applied (read if lazy)."""
     scale = float(var.attrs.get("scale_factor", 1.0))
     if scale == 1.0:
         return _float64(var)
-    return var.load().copy(data=np.asarray(var.values, dtype=np.float64) * scale)
+    return xr.Variable(var.dims, np.asarray(var.values, dtype=np.float64) * scale, var.attrs)
 
 
 MAX_HEADER = 2**26  # bytes: a longer NetCDF-3 header is taken as corrupt
@@ -304,11 +305,31 @@ def check_complete(path):
 
 def is_eqt_netcdf(path):
     """True when `path` is an AMBER NetCDF trajectory carrying eqt's atomic numbers."""
+    path = str(path)
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    if head[:3] == b"CDF" and len(head) > 3 and head[3] in (1, 2, 5):  # NetCDF-3: the header says
+        try:
+            return any(name == "atomic_number" for name, _, _, _ in _classic_header(head)[2])
+        except struct.error:  # a header longer than 64 KiB: ask the library
+            pass
     try:
-        with netCDF4.Dataset(str(path)) as nc:
+        with netCDF4.Dataset(path) as nc:
             return "atomic_number" in nc.variables
     except OSError:
         return False
+
+
+def _check_raw(raw, path):
+    """Refuse a file that is not an eqt AMBER trajectory; warn of atoms without an element."""
+    if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw.variables:
+        raise InputError("NetCDF file is not an AMBER trajectory (no Conventions=AMBER or no coordinates)", path)
+    if "atomic_number" not in raw.variables:
+        raise InputError("AMBER trajectory without eqt's atomic_number variable; pass --topology "
+                         "(e.g. a prmtop or PSF) to read it through MDAnalysis", path)
+    unknown = int(np.sum(raw.variables["atomic_number"].values == 0))
+    if unknown:
+        traj.warn(f"{path}: {unknown} atoms have no known element (atomic_number 0)")
 
 
 def _open_raw(path):
@@ -322,19 +343,71 @@ def _open_raw(path):
         raise InputError(f"not a readable NetCDF file ({err})", path) from None
     if n_frames is not None and raw.sizes.get("frame", 0) > n_frames:  # STREAMING: the frames that fit
         raw = raw.isel(frame=slice(0, n_frames))
-    if "AMBER" not in str(raw.attrs.get("Conventions", "")) or "coordinates" not in raw:
-        raise InputError("NetCDF file is not an AMBER trajectory (no Conventions=AMBER or no coordinates)", path)
-    if "atomic_number" not in raw:
-        raise InputError("AMBER trajectory without eqt's atomic_number variable; pass --topology "
-                         "(e.g. a prmtop or PSF) to read it through MDAnalysis", path)
     raw = raw.drop_vars([v for v in LABEL_DIMS if v in raw.variables])
     for name, var in raw.variables.items():
         if not ("frame" in var.dims and "atom" in var.dims):
             var.load()
-    unknown = int(np.sum(raw["atomic_number"].values == 0))
-    if unknown:
-        traj.warn(f"{path}: {unknown} atoms have no known element (atomic_number 0)")
+    _check_raw(raw, path)
     return raw
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _native(array):
+    """A copy in the machine's byte order (the file's arrays are big-endian views); floats as
+    float64 (what `_to_eqt` makes of them), converted in the same pass."""
+    return np.array(array, dtype=np.float64 if array.dtype.kind == "f" else array.dtype.newbyteorder("="))
+
+
+_Raw = collections.namedtuple("_Raw", "variables data_vars attrs")
+
+
+class _Classic:
+    """A NetCDF-3 file (CDF-1 or CDF-2: eqt's own) memory-mapped through scipy's reader, so a
+    chunk of frames is one strided copy from the page cache, without the NetCDF library or
+    xarray's lazy indexing. `raw(frames)` is the chunk's raw variables (as `_open_raw` gives
+    them, loaded). None from `open` for files scipy does not read (CDF-5, STREAMING)."""
+
+    def __init__(self, nc, path, n_frames):
+        self.nc, self.path, self.n_frames = nc, path, n_frames
+        self.attrs = {k: _text(v) for k, v in nc._attributes.items()}
+        self.per_frame, fixed = [], {}
+        for name, var in nc.variables.items():
+            if name in LABEL_DIMS or var.data.dtype.kind == "S":
+                continue
+            attrs = {k: _text(v) for k, v in var._attributes.items()}
+            if var.dimensions[:1] == ("frame",):
+                self.per_frame.append((name, var.dimensions, attrs))
+            else:
+                fixed[name] = xr.Variable(var.dimensions, _native(var.data), attrs)
+        self.fixed = fixed
+
+    @classmethod
+    def open(cls, path, n_frames):
+        from scipy.io import netcdf_file
+        try:
+            nc = netcdf_file(path, "r", mmap=True, maskandscale=False)
+        except Exception:  # noqa: BLE001 - anything scipy cannot read goes through the NetCDF library
+            return None
+        frames = nc.dimensions.get("frame", 0)
+        if frames is None:  # the record dimension: the complete records
+            frames = n_frames
+        if any(var.data.shape[0] < frames for var in nc.variables.values() if var.dimensions[:1] == ("frame",)):
+            nc.close()
+            return None
+        return cls(nc, path, frames)
+
+    def raw(self, frames):
+        """The raw variables of the frames (a slice), in memory (what `_to_eqt` reads of a Dataset)."""
+        variables = dict(self.fixed)
+        for name, dims, attrs in self.per_frame:
+            variables[name] = xr.Variable(dims, _native(self.nc.variables[name].data[frames]), attrs)
+        return _Raw(variables, variables, self.attrs)
+
+    def close(self):
+        self.nc.close()
 
 
 def open_lazy(path):
@@ -391,50 +464,58 @@ def count_frames(path):
 
 def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
     """Stream an AMBER NetCDF trajectory as eqt chunks (float64), reading only each chunk's frames."""
-    raw = _open_raw(path)
+    path = str(path)
+    n_frames = check_complete(path)
+    classic = _Classic.open(path, n_frames) if n_frames is not None else None
+    raw = _open_raw(path) if classic is None else None
+    if classic is not None:
+        _check_raw(classic.raw(slice(0, 0)), path)
     try:
-        frames = np.arange(raw.sizes["frame"])[slice(start, stop, stride)]
+        total = raw.sizes["frame"] if raw is not None else classic.n_frames
+        frames = np.arange(total)[slice(start, stop, stride)]
         for lo in range(0, len(frames), chunk_frames):
             picked = frames[lo:lo + chunk_frames]
             window = slice(picked[0], picked[-1] + 1, stride)
-            chunk = _to_eqt(raw.isel(frame=window).load(), str(path))
-            traj.validate(chunk, str(path), picked)
+            chunk = _to_eqt(raw.isel(frame=window).load() if raw is not None else classic.raw(window), path)
+            traj.validate(chunk, path, picked)
             yield chunk
     finally:
-        raw.close()
+        (raw if raw is not None else classic).close()
 
 
 def _to_eqt(raw, path):
     """Raw AMBER variables (in memory or lazily indexed) -> eqt names and units."""
+    raw_vars = raw.variables
     out = {}
     for name, (disk, unit, eqt_scale) in CONVERTED.items():
-        if disk in raw:
-            var = _float64(raw[disk])
-            disk_unit = str(raw[disk].attrs.get("units", unit)).lower().replace(" ", "")
+        if disk in raw_vars:
+            var = _float64(raw_vars[disk])
+            disk_unit = str(var.attrs.get("units", unit)).lower().replace(" ", "")
             if disk_unit not in (unit, unit + "s"):
                 raise InputError(f"{disk} in {disk_unit!r}, expected {unit}", path)
-            scale = float(raw[disk].attrs.get("scale_factor", 1.0))
+            scale = float(var.attrs.get("scale_factor", 1.0))
             if eqt_scale is not None and np.isclose(scale, eqt_scale, rtol=1e-12, atol=0):
                 out[name] = var  # eqt's own storage: the raw numbers are eqt units
             elif name != "forces" and scale == 1.0:
                 out[name] = var  # Å and Å/ps as stored
             else:
                 out[name] = var.load() * (scale * (units.KCAL_MOL if name == "forces" else 1.0))
-    if "cell" in raw:
-        out["cell"] = _scaled(raw["cell"])
-    elif "cell_lengths" in raw:
+    if "cell" in raw_vars:
+        out["cell"] = _scaled(raw_vars["cell"])
+    elif "cell_lengths" in raw_vars:
         out["cell"] = (("frame", "cell_vector", "spatial"),
-                       cellmod.from_lengths_angles(_scaled(raw["cell_lengths"]).values,
-                                                   _scaled(raw["cell_angles"]).values))
+                       cellmod.from_lengths_angles(_scaled(raw_vars["cell_lengths"]).values,
+                                                   _scaled(raw_vars["cell_angles"]).values))
     skip = {disk for disk, _, _ in CONVERTED.values()} | {"cell", "cell_lengths", "cell_angles", "time"}
     for name in raw.data_vars:
         if name not in skip:
-            out[name] = _scaled(raw[name]) if "scale_factor" in raw[name].attrs else raw[name]
+            var = raw_vars[name]
+            out[name] = _scaled(var) if "scale_factor" in var.attrs else var
     out["pbc"] = out["pbc"].astype(bool) if "pbc" in out else ("spatial", np.full(3, "cell" in out))
     for name in ("atomic_number", "pbc", "mass", "molecule"):
-        if name in out and isinstance(out[name], xr.DataArray):
+        if name in out and isinstance(out[name], xr.Variable):
             out[name] = out[name].load()
-    ds = xr.Dataset(out, coords={"time": _scaled(raw["time"])} if "time" in raw else None)  # built once: fast
+    ds = xr.Dataset(out, coords={"time": _scaled(raw_vars["time"])} if "time" in raw_vars else None)
     for name, var in ds.variables.items():
         var.attrs = {k: v for k, v in var.attrs.items() if k in ("units", "long_name", "grid")}
         if name in traj.UNITS:
