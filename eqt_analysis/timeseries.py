@@ -86,8 +86,19 @@ def msd_fft(positions):
     out = _running_term(r)
     step = max(1, 2**20 // len(r))  # FFT work space of ~16 MB per sub-chunk: reused, not re-faulted
     for lo in range(0, r.shape[1], step):
-        out[:, lo:lo + step] -= 2 * autocorrelation(r[:, lo:lo + step]).sum(axis=-1)
+        out[:, lo:lo + step] -= 2 * _summed_autocorrelation(r[:, lo:lo + step])
     return out
+
+
+def _summed_autocorrelation(r):
+    """S2(m) = sum over x, y, z of <r(t) r(t + m)> (T - m origins) for every atom of r (T, n, 3):
+    the power spectra of the three components are summed before the one inverse FFT per atom."""
+    n = r.shape[0]
+    size = sp_fft.next_fast_len(2 * n, real=True)
+    spectrum = sp_fft.rfft(np.ascontiguousarray(np.moveaxis(r, 0, -1)), n=size, axis=-1, workers=-1)  # (n, 3, F)
+    power = (spectrum.real**2 + spectrum.imag**2).sum(axis=-2)
+    acf = sp_fft.irfft(power, n=size, axis=-1, workers=-1)[:, :n]
+    return (acf / (n - np.arange(n))).T
 
 
 def window(name, n):
