@@ -99,6 +99,8 @@ def _recorded(path, need_grids=True):
               help="Also split the rotational variance of E into angular-momentum channels l = 1..L.")
 @click.option("--test-split", is_flag=True, help="Only the structures the model held out for testing "
                                                  "(when STRUCTURES is its training file).")
+@click.option("--max-structures", type=click.IntRange(min=1), default=None, metavar="N",
+              help="At most N structures, evenly spread over STRUCTURES (after --test-split). Default: all.")
 @click.option("--plan", is_flag=True, help="Only print the number of evaluations and an estimated time.")
 @json_option
 @click.option("--tsv", is_flag=True, help="Print the table as tab-separated values (full names, 10 digits).")
@@ -118,7 +120,7 @@ def _recorded(path, need_grids=True):
 @quiet_option
 @command
 def main(model_file, structures, calculator, properties, columns, skip, n_atoms, grids, n_random, l_max, test_split,
-         plan, as_json, tsv, energy_key, forces_key, no_labels, seed, memory, output, quiet):
+         max_structures, plan, as_json, tsv, energy_key, forces_key, no_labels, seed, memory, output, quiet):
     """Rotational symmetry breaking of a model on STRUCTURES.xyz: per-structure spread of E and
     of back-rotated forces over random rotations; convergence of |E_grid - E_finest| and
     |F_grid - F_finest| over averaging grids (meV per structure and per atom; meV/Å over all
@@ -136,6 +138,8 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     style = "json" if as_json else "tsv" if tsv else "text"
     if as_json and tsv:
         raise InputError("choose --json or --tsv, not both")
+    if properties and (max_structures or test_split):
+        raise InputError("--max-structures and --test-split select structures; with --from-properties use --skip")
     if properties:
         return _from_properties(properties, columns, skip, n_atoms, output, style)
     structures = structures or (model_file if calculator else None)
@@ -159,6 +163,8 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     if no_labels:
         energies, forces = np.full(len(frames), np.nan), [np.full((len(a), 3), np.nan) for a in frames]
     index = potential.test_split(len(frames), structures) if test_split else np.arange(len(frames))
+    if max_structures and len(index) > max_structures:
+        index = index[np.linspace(0, len(index) - 1, max_structures).round().astype(int)]
     items = rotvar.structures([frames[i] for i in index])
     if plan:
         click.echo("\n".join(rotvar.plan(evaluate, items, grids, n_random, l_max)))

@@ -74,15 +74,16 @@ class Plan:
     grids: str
     cost_steps: int
     rotvar_frames: int
+    test_structures: int  # of --test-set, evenly spread (eqt-rotvar --max-structures)
     n_random: int
     equilibration_ps: float  # left out of the bulk analyses (the model relaxes the start structure)
     msd_fit: tuple = ()  # eqt-msd's fit window options (default: chosen from the data)
 
 
 FULL = Plan(molecule_ps=10, bulk_ps=10, molecule_stride=10, bulk_stride=100, grids="1,i,2,2i,3,3i",
-            cost_steps=200, rotvar_frames=4, n_random=16, equilibration_ps=1.0)
+            cost_steps=200, rotvar_frames=4, test_structures=8, n_random=16, equilibration_ps=1.0)
 QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, grids="1,i,2i", cost_steps=40,
-             rotvar_frames=1, n_random=4, equilibration_ps=0.02,
+             rotvar_frames=1, test_structures=2, n_random=4, equilibration_ps=0.02,
              msd_fit=("--fit-start", "0.01", "--fit-stop", "0.04"))
 
 
@@ -174,11 +175,13 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
         if kind:
             flags = ["--no-labels"]  # MD frames carry the model's own energies, not reference labels
         else:
-            flags = ["--test-split"] if test_split else []  # the structures the model held out of its training file
+            flags = ["--max-structures", str(plan.test_structures)]
+            flags += ["--test-split"] if test_split else []  # the structures the model held out of its training file
         out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, "--n-random",
                                                           str(plan.n_random), *flags,
                                                           "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
-                        20 + plan.rotvar_frames * n_rot * n_atoms * 4.5e-4, stdout=True))
+                        20 + (plan.rotvar_frames if kind else plan.test_structures) * n_rot * n_atoms * 4.5e-4,
+                        stdout=True))
     if ice:  # hours, like an MD run: its result (and checkpoint, while it runs) lives with the runs
         result = os.path.join(runs, "ice.opt.nc")
         out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", result,

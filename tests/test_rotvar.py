@@ -71,13 +71,13 @@ def test_wigner_matrices_are_orthogonal_representations():
         np.testing.assert_allclose(both[l][0], d[l][0] @ d[l][1], atol=1e-10)
 
 
-def _xyz(tmp_path):
+def _xyz(tmp_path, n=2):
     import ase.io
     from ase import Atoms
     from ase.calculators.tip3p import TIP3P
 
     frames = []
-    for seed in range(2):
+    for seed in range(n):
         pos, numbers = water_molecules(2, np.eye(3) * 6.0, np.random.default_rng(seed))
         atoms = Atoms(numbers=numbers, positions=pos)
         atoms.calc = TIP3P(rc=9.0)
@@ -140,7 +140,14 @@ def test_rotvar_command(tmp_path, shared_data):
     ds = xr.open_dataset(tmp_path / "t.nc")
     assert schema_problems(ds) == [] and "test_forces_mae" in ds
     assert float(ds["spread_energy"].max()) < 1e-6 and float(ds["channel_variance"].max()) < 1e-12  # meV, meV^2
+    (tmp_path / "five").mkdir()
+    five = _xyz(tmp_path / "five", 5)
+    result = CliRunner().invoke(cli.main, ["--calculator", "ase.calculators.tip3p:TIP3P", str(five), "--grids", "1,i",
+                                           "--max-structures", "3", "-q", "-o", str(tmp_path / "s.nc")])
+    assert result.exit_code == 0, result.output
+    assert xr.open_dataset(tmp_path / "s.nc")["structure"].values.tolist() == [0, 2, 4]  # evenly spread
     for args in (["--calculator", "nonexistent.module:make", str(path)], ["--calculator", "ase", str(path)],
+                 ["--from-properties", str(shared_data / "ipi" / "molecule-delta.out"), "--max-structures", "2"],
                  ["--calculator", "ase.calculators.tip3p:TIP3P", str(path), "--grids", "1,fancy"],
                  ["--calculator", "ase.calculators.tip3p:TIP3P", str(path), "--test-split"],
                  ["--calculator", "ase.calculators.tip3p:TIP3P", str(path), "--json", "--tsv"]):
