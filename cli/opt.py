@@ -45,8 +45,10 @@ def _show_step(bar, model, k, step, fmax):
 @click.option("--compare", type=GridType(), default=None, metavar="GRID",
               help="Relax every structure twice, with the plain model and then, from the plain model's relaxed "
                    "structure, with its average over GRID; compare energies and relaxed positions.")
-@click.option("--optimizer", type=click.Choice(["BFGS", "FIRE"], case_sensitive=False), default="BFGS",
-              metavar="[BFGS|FIRE]", show_default=True, help="ASE optimizer (ase.optimize).")
+@click.option("--optimizer", type=click.Choice(["BFGS", "LBFGS", "FIRE"], case_sensitive=False), default="BFGS",
+              metavar="[BFGS|LBFGS|FIRE]", show_default=True,
+              help="ASE optimizer (ase.optimize). BFGS diagonalizes a dense 3N x 3N Hessian at every step (about 40 s "
+                   "for 2304 atoms on 2 cores): LBFGS or FIRE for large cells.")
 @click.option("--fmax", type=POSITIVE, default=0.01, show_default=True,
               help="Converged when every atomic force is below this (eV/Å).")
 @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,

@@ -30,7 +30,7 @@ from eqt_analysis.trajectory import EqtWarning
 
 from . import averaging, rotations
 
-OPTIMIZERS = ("BFGS", "FIRE")
+OPTIMIZERS = ("BFGS", "LBFGS", "FIRE")  # BFGS keeps a dense 3N x 3N Hessian: LBFGS or FIRE for large cells
 
 
 class FunctionCalculator(Calculator):
@@ -92,7 +92,7 @@ def _max_force(forces):
 
 def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=None, from_positions=None):
     """Relax the positions of a copy of `atoms` (cell fixed) with `calculator` (an ASE
-    calculator) and ASE's `optimizer` ("BFGS" or "FIRE") until every atomic force is below
+    calculator) and ASE's `optimizer` ("BFGS", "LBFGS" or "FIRE") until every atomic force is below
     `fmax` eV/Å or `steps` optimizer steps are taken; from `from_positions` (N, 3) Å when given
     (the energy before is still that of `atoms`). observe(step, max force) is called after
     each force evaluation. Returns a Relaxation; `atoms` is not modified. InputError for an
