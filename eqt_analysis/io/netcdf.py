@@ -18,6 +18,7 @@ declared frame must be complete on disk. numrecs = STREAMING (-1) is legal: the 
 then those that fit in the file.
 """
 import collections
+import mmap
 import os
 import struct
 
@@ -406,6 +407,12 @@ class _Classic:
             variables[name] = xr.Variable(dims, _native(self.nc.variables[name].data[frames]), attrs)
         return _Raw(variables, variables, self.attrs)
 
+    def release(self):
+        """Unmap the pages read so far (they stay in the page cache), so the resident memory of a
+        stream does not grow with the file."""
+        if hasattr(mmap, "MADV_DONTNEED") and getattr(self.nc, "_mm", None) is not None:
+            self.nc._mm.madvise(mmap.MADV_DONTNEED)
+
     def close(self):
         self.nc.close()
 
@@ -477,6 +484,8 @@ def iter_read(path, chunk_frames=256, start=0, stop=None, stride=1):
             picked = frames[lo:lo + chunk_frames]
             window = slice(picked[0], picked[-1] + 1, stride)
             chunk = _to_eqt(raw.isel(frame=window).load() if raw is not None else classic.raw(window), path)
+            if classic is not None:
+                classic.release()
             traj.validate(chunk, path, picked)
             yield chunk
     finally:
