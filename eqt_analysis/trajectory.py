@@ -169,8 +169,9 @@ def check_array(name, values, dims, source=None, cells=None, frames=None, atoms=
     if not values.size:
         return
     per_frame = name == "positions" and cells is not None and values.ndim == 3
-    axes = (1, 2) if per_frame else None
-    largest = np.maximum(values.max(axis=axes), -values.min(axis=axes))  # |values| per frame; NaN propagates
+    rows = values.reshape(len(values), -1) if per_frame else values.reshape(1, -1)  # contiguous rows: fast reductions
+    largest = np.maximum(rows.max(axis=1), -rows.min(axis=1))  # |values| per frame; NaN propagates
+    largest = largest if per_frame else largest[0]
     if not np.all(np.isfinite(largest)):
         where, _ = _at(~np.isfinite(values), dims, frames, atoms)
         raise InputError(f"NaN or inf in {name} at {where}", source)

@@ -259,7 +259,7 @@ BAD_TEXT = {
                [*EMT], ["-o", "{valid:model.pkl}"], ["-o", "{valid:one.xyz}"]],
     "eqt-opt": [["--average", "bogus"], ["--compare", "bogus"], ["--average", "2", "--compare", "2"],
                 ["--average", "2", "--random-rotation"], ["--compare", "2", "--random-rotation"], ["--fmax", "0"],
-                ["--fmax", "nan"], ["--steps", "0"], ["--optimizer", "LBFGS"], [*EMT],
+                ["--fmax", "nan"], ["--steps", "0"], ["--optimizer", "GPMin"], [*EMT],
                 ["--structures-out", "{valid:data.xyz}"], ["--structures-out", "{valid:model.pkl}"],
                 ["-o", "{valid:data.xyz}"]],
     "eqt-driver": [["--average", "bogus"], ["--average", "2", "--random-rotation"], ["--address", "localhost:31415"],

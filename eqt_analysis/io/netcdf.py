@@ -429,10 +429,14 @@ def open_lazy(path):
     traj.validate(ds, path)  # what is in memory now; the rest is checked as it is read
     periodic = "cell" in ds and bool(ds["pbc"].values.any())
     cells = ds["cell"].values if periodic else None
+    n_frames = check_complete(path)
+    classic = _Classic.open(path, n_frames) if n_frames is not None else None
+    disk_names = {name: disk for name, (disk, _, _) in CONVERTED.items()}
     for name in list(ds.data_vars):
         var = ds[name].variable
         if not var._in_memory:
-            ds[name] = xr.Variable(var.dims, indexing.LazilyIndexedArray(_Checked(var, name, path, cells)),
+            source = var._data if classic is None else _Mapped(classic, disk_names.get(name, name))
+            ds[name] = xr.Variable(var.dims, indexing.LazilyIndexedArray(_Checked(source, var, name, path, cells)),
                                    var.attrs)
     ds.encoding["source"] = path
     return ds
@@ -442,8 +446,8 @@ class _Checked(BackendArray):
     """A variable still on disk whose every read slab passes `trajectory.check_array` (NaN,
     inf, bounds), with the file's frame and atom numbers in the messages."""
 
-    def __init__(self, var, name, path, cells):
-        self.array, self.dims, self.name, self.path, self.cells = var._data, var.dims, name, path, cells
+    def __init__(self, array, var, name, path, cells):
+        self.array, self.dims, self.name, self.path, self.cells = array, var.dims, name, path, cells
         self.shape, self.dtype = var.shape, var.dtype
 
     def __getitem__(self, key):
@@ -458,6 +462,24 @@ class _Checked(BackendArray):
         cells = None if self.cells is None or frames is None else self.cells[frames]
         traj.check_array(self.name, values, self.dims, self.path, cells, frames, atoms)
         return values.squeeze(axis=tuple(np.flatnonzero(scalar))) if any(scalar) else values
+
+
+class _Mapped:
+    """Outer indexing (`oindex[...]`, as the NetCDF library's arrays offer it) of a variable of a
+    memory-mapped NetCDF-3 file: the frames and atoms asked for, copied in native byte order and
+    the stored precision; the pages read are unmapped again."""
+
+    def __init__(self, classic, name):
+        self.classic, self.name, self.oindex = classic, name, self
+
+    def __getitem__(self, indexer):
+        out = self.classic.nc.variables[self.name].data[:self.classic.n_frames]
+        for axis, k in enumerate(indexer.tuple):
+            out = out[(slice(None),) * axis + (k,)]
+        values = np.array(out, dtype=out.dtype.newbyteorder("="))
+        del out
+        self.classic.release()
+        return values
 
 
 def count_frames(path):
