@@ -467,19 +467,26 @@ class _Checked(BackendArray):
 class _Mapped:
     """Outer indexing (`oindex[...]`, as the NetCDF library's arrays offer it) of a variable of a
     memory-mapped NetCDF-3 file: the frames and atoms asked for, copied in native byte order and
-    the stored precision; the pages read are unmapped again."""
+    the stored precision, a block of frames at a time; the pages read are unmapped again."""
 
     def __init__(self, classic, name):
         self.classic, self.name, self.oindex = classic, name, self
 
+    BLOCK = 256  # frames mapped at a time: the pages touched stay few however long the file
+
     def __getitem__(self, indexer):
-        out = self.classic.nc.variables[self.name].data[:self.classic.n_frames]
-        for axis, k in enumerate(indexer.tuple):
-            out = out[(slice(None),) * axis + (k,)]
-        values = np.array(out, dtype=out.dtype.newbyteorder("="))
-        del out
-        self.classic.release()
-        return values
+        frames, *rest = indexer.tuple
+        data = self.classic.nc.variables[self.name].data
+        frames = np.arange(self.classic.n_frames)[frames]
+        parts = []
+        for lo in range(0, max(len(frames), 1), self.BLOCK):
+            block = data[frames[lo:lo + self.BLOCK]]
+            for axis, k in enumerate(rest, start=1):
+                block = block[(slice(None),) * axis + (k,)]
+            parts.append(np.array(block, dtype=block.dtype.newbyteorder("=")))
+            self.classic.release()
+        del data, block
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def count_frames(path):
