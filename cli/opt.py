@@ -69,9 +69,11 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
     FIRE: energies before and after (eV, and per molecule relative to the lowest structure,
     meV), largest forces (eV/Å), steps, convergence and RMS displacement (Å). The table goes to
     stdout (stderr with -o -), the data to NetCDF, the relaxed structures to extxyz.
-    Every finished relaxation is kept in OUTPUT.ckpt: a run that is stopped continues
-    where it was when given the same command again (the checkpoint goes once the
-    outputs are written).
+    Every finished relaxation, and every minute the positions of the current one, are
+    kept in OUTPUT.ckpt: a run that is stopped continues where it was when given the same
+    command again (a relaxation stopped midway resumes from its last kept positions with
+    a fresh optimizer, e.g. BFGS's Hessian rebuilt; the checkpoint goes once the outputs
+    are written).
 
     \b
     Examples:
@@ -110,29 +112,30 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
                     optimizer=optimizer.upper(), fmax=fmax, steps=steps, models=list(models),
                     seed=seed if random_rotation else None, float64=bool(float64 or compare))
     checkpoint = where.output.path + ".ckpt" if where.output.kind == "file" else None
-    finished = None
+    finished = unfinished = None
     if checkpoint and os.path.exists(checkpoint):
         try:
-            finished = optimize.from_checkpoint(load_npz(checkpoint), settings, frames)
-        except (InputError, KeyError, ValueError) as err:
+            finished, unfinished = optimize.from_checkpoint(load_npz(checkpoint), settings, frames)
+        except (InputError, KeyError, ValueError, IndexError) as err:
             raise InputError(str(err) if isinstance(err, InputError) else "unreadable checkpoint", checkpoint) from None
 
-    def save(done):
+    def save(done, stopped):
         with deferred_signals():
-            save_npz(optimize.checkpoint_arrays(done, settings), checkpoint)
+            save_npz(optimize.checkpoint_arrays(done, settings, stopped), checkpoint)
 
     try:
         with tqdm(total=len(frames) * len(models), unit="relaxation", disable=quiet, file=sys.stderr,
                   desc="opt") as bar:
             runs = optimize.relax_all(frames, models, optimizer.upper(), fmax, steps, structures, bar.update,
                                       functools.partial(_show_step, bar), warm_start=compare is not None,
-                                      finished=finished, save=save if checkpoint else None)
+                                      finished=finished, save=save if checkpoint else None, unfinished=unfinished)
     except (Interrupted, KeyboardInterrupt) as err:
         if not (checkpoint and os.path.exists(checkpoint)):
             raise
         signum = getattr(err, "signum", signal.SIGINT)
-        click.echo(f"Error: interrupted by {signal.Signals(signum).name}; the finished relaxations are kept in "
-                   f"{checkpoint} (the same command continues the run)", err=True)
+        click.echo(f"Error: interrupted by {signal.Signals(signum).name}; the finished relaxations and the "
+                   f"positions of the current one are kept in {checkpoint} (the same command continues the run)",
+                   err=True)
         raise click.exceptions.Exit(128 + signum) from None
     ds = optimize.result(frames, runs, model=model_file or calculator, optimizer=optimizer.upper(), fmax=fmax,
                          max_steps=steps, float64=int(bool(float64 or compare)), seed=seed)

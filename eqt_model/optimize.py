@@ -4,16 +4,19 @@ A model is `energy_and_forces(positions, cell or None, numbers, pbc) -> (E eV, F
 as calculator.Potential.energy_and_forces or `model_function` builds from an averaging evaluator
 (an eqt model's Potential.over_rotations, or any ASE calculator through
 calculator.ase_evaluator): plain, averaged over a rotations.Grid, or randomly rotated at every
-call. `FunctionCalculator` makes it an ASE calculator; `relax` runs one ASE optimizer (BFGS or
-FIRE) on one structure; `relax_all` relaxes every structure with every model; `result` builds
-the "opt" result (docs/results.md) with dimensions (model, structure), `relaxed_frames` the
-relaxed structures (ASE Atoms with energy and forces) and `table` the printed view.
+call. `FunctionCalculator` makes it an ASE calculator; `relax` runs one ASE optimizer (BFGS,
+LBFGS or FIRE) on one structure; `relax_all` relaxes every structure with every model,
+keeping the finished relaxations and the positions of one stopped midway (`checkpoint_arrays`,
+`from_checkpoint`); `result` builds the "opt" result (docs/results.md) with dimensions (model,
+structure), `relaxed_frames` the relaxed structures (ASE Atoms with energy and forces) and
+`table` the printed view.
 
 Energies per molecule count waters (O, H, H within 1.5 Å) when every atom is in one, else
 atoms. Relative energies are per molecule, relative to the lowest structure of the same
 model (start structures against start structures, relaxed against relaxed), in meV.
 """
 import json
+import time
 import warnings
 from typing import NamedTuple
 
@@ -90,13 +93,18 @@ def _max_force(forces):
     return float(np.sqrt(np.max(np.sum(np.asarray(forces) ** 2, axis=1)))) if len(forces) else 0.0
 
 
-def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=None, from_positions=None):
+def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=None, from_positions=None,
+          steps_done=0, keep=None):
     """Relax the positions of a copy of `atoms` (cell fixed) with `calculator` (an ASE
     calculator) and ASE's `optimizer` ("BFGS", "LBFGS" or "FIRE") until every atomic force is below
     `fmax` eV/Å or `steps` optimizer steps are taken; from `from_positions` (N, 3) Å when given
-    (the energy before is still that of `atoms`). observe(step, max force) is called after
-    each force evaluation. Returns a Relaxation; `atoms` is not modified. InputError for an
-    empty structure or a model giving NaN or infinite values."""
+    (the energy before is still that of `atoms`). A relaxation resumed from the positions where
+    an earlier one stopped passes its `steps_done`: they count against `steps` (the optimizer's
+    memory, e.g. BFGS's Hessian, starts afresh). observe(step, max force) is called after
+    each force evaluation, keep(positions, steps taken, stopping) after each step and, with
+    stopping True, when the relaxation is interrupted (any exception but an InputError).
+    Returns a Relaxation; `atoms` is not modified. InputError for an empty structure or a model
+    giving NaN or infinite values."""
     import ase.optimize
 
     if optimizer not in OPTIMIZERS:
@@ -113,12 +121,32 @@ def relax(atoms, calculator, optimizer="BFGS", fmax=0.01, steps=500, observe=Non
         work.positions = from_positions
     opt = getattr(ase.optimize, optimizer)(work, logfile=None)
     if observe:
-        opt.attach(lambda: observe(opt.nsteps, _max_force(work.get_forces())))
-    converged = bool(opt.run(fmax=fmax, steps=steps))
+        opt.attach(lambda: observe(steps_done + opt.nsteps, _max_force(work.get_forces())))
+    if keep:
+        opt.attach(lambda: keep(work.positions, steps_done + opt.nsteps, False))
+    try:
+        converged = bool(opt.run(fmax=fmax, steps=max(steps - steps_done, 0)))
+    except InputError:
+        raise
+    except BaseException:
+        if keep:
+            keep(work.positions, steps_done + opt.nsteps, True)
+        raise
     energy, forces = work.get_potential_energy(), work.get_forces()
     out = _copy_extras(atoms, work.positions)
     out.calc = SinglePointCalculator(out, energy=energy, forces=forces.copy())
-    return Relaxation(out, start, float(e0), f0, float(energy), _max_force(forces), int(opt.nsteps), converged)
+    return Relaxation(out, start, float(e0), f0, float(energy), _max_force(forces), steps_done + int(opt.nsteps),
+                      converged)
+
+
+class Unfinished(NamedTuple):
+    """A relaxation stopped midway: model `label`, `structure` index, optimizer `steps` taken
+    and the `positions` (N, 3) Å reached, from which it resumes."""
+
+    label: str
+    structure: int
+    steps: int
+    positions: np.ndarray
 
 
 _RESERVED = {"numbers", "positions", "forces", "momenta", "energy", "free_energy"}
@@ -152,12 +180,14 @@ def count_molecules(atoms):
 
 
 def relax_all(frames, models, optimizer="BFGS", fmax=0.01, steps=500, source=None, progress=None, observe=None,
-              warm_start=False, finished=None, save=None):
+              warm_start=False, finished=None, save=None, unfinished=None, save_every=60.0):
     """{label: [Relaxation per structure]} of every structure (ASE Atoms) with every model
     ({label: model function}), structure by structure. With `warm_start` the models after the
     first relax from the first model's relaxed structure (their difference is then the shift of
     the minimum, not that of two optimizer paths). `finished` ({label: {k: Relaxation}}, from a
-    checkpoint) are kept, not redone; save(finished) after each new relaxation. An InputError
+    checkpoint) are kept, not redone, and the relaxation `unfinished` (an Unfinished) resumes
+    from its positions. save(finished, unfinished or None) after each new relaxation, and
+    during one every `save_every` s of wall time and when it is interrupted. An InputError
     names the structure and `source` (the file); a structure that does not converge is kept,
     with an EqtWarning. progress(1) after each relaxation; observe(label, k, step, max force)
     during it."""
@@ -170,13 +200,18 @@ def relax_all(frames, models, optimizer="BFGS", fmax=0.01, steps=500, source=Non
             else:
                 watch = (lambda step, f, label=label, k=k: observe(label, k, step, f)) if observe else None
                 start = done[first][k].atoms.positions if warm_start and label != first else None
+                steps_done = 0
+                if unfinished is not None and (unfinished.label, unfinished.structure) == (label, k):
+                    start, steps_done = unfinished.positions, unfinished.steps
+                keep = _keeper(save, done, label, k, save_every) if save else None
                 try:
-                    r = relax(atoms, FunctionCalculator(function), optimizer, fmax, steps, watch, start)
+                    r = relax(atoms, FunctionCalculator(function), optimizer, fmax, steps, watch, start,
+                              steps_done, keep)
                 except InputError as err:
                     raise InputError(f"structure {k}: {err}", source) from None
                 done[label][k] = r
                 if save:
-                    save(done)
+                    save(done, None)
             if not r.converged:
                 warnings.warn(f"{source}: structure {k} ({label} model) not converged in {r.steps} steps: "
                               f"max force {r.fmax:.3g} eV/Å > {fmax:g}", EqtWarning, stacklevel=2)
@@ -185,9 +220,22 @@ def relax_all(frames, models, optimizer="BFGS", fmax=0.01, steps=500, source=Non
     return {label: [done[label][k] for k in range(len(frames))] for label in models}
 
 
-def checkpoint_arrays(finished, settings):
-    """Arrays (for numpy.savez) of relax_all's finished relaxations {label: {k: Relaxation}}, with
-    `settings` (a JSON-able dict saying which run they belong to)."""
+def _keeper(save, done, label, k, every):
+    """relax's keep: save(done, Unfinished) every `every` s of wall time and when stopping."""
+    last = time.monotonic()
+
+    def keep(positions, steps_taken, stopping):
+        nonlocal last
+        if stopping or time.monotonic() - last >= every:
+            save(done, Unfinished(label, k, int(steps_taken), np.array(positions, float)))
+            last = time.monotonic()
+    return keep
+
+
+def checkpoint_arrays(finished, settings, unfinished=None):
+    """Arrays (for numpy.savez) of relax_all's finished relaxations {label: {k: Relaxation}} and
+    the `unfinished` one (an Unfinished or None), with `settings` (a JSON-able dict saying which
+    run they belong to)."""
     records, arrays = [], {}
     for label, runs in finished.items():
         for k, r in runs.items():
@@ -197,14 +245,19 @@ def checkpoint_arrays(finished, settings):
                                 converged=r.converged))
             arrays[f"positions_{i}"] = r.atoms.positions
             arrays[f"forces_{i}"] = r.atoms.get_forces()
+    if unfinished is not None:
+        arrays["unfinished"] = np.array(json.dumps(dict(label=unfinished.label, structure=unfinished.structure,
+                                                        steps=unfinished.steps)))
+        arrays["unfinished_positions"] = unfinished.positions
     arrays["settings"] = np.array(json.dumps(settings, sort_keys=True))
     arrays["records"] = np.array(json.dumps(records))
     return arrays
 
 
 def from_checkpoint(arrays, settings, frames):
-    """The finished relaxations {label: {k: Relaxation}} of checkpoint_arrays' `arrays`, for `frames`;
-    InputError naming the first setting that differs from `settings` (another run's checkpoint)."""
+    """(finished relaxations {label: {k: Relaxation}}, the unfinished one or None) of
+    checkpoint_arrays' `arrays`, for `frames`; InputError naming the first setting that differs
+    from `settings` (another run's checkpoint)."""
     saved = json.loads(str(arrays["settings"]))
     for key in sorted(set(saved) | set(settings)):
         if saved.get(key) != settings.get(key):
@@ -218,7 +271,14 @@ def from_checkpoint(arrays, settings, frames):
         finished.setdefault(rec["label"], {})[rec["structure"]] = Relaxation(
             out, atoms.positions.copy(), rec["energy_initial"], rec["fmax_initial"], rec["energy"], rec["fmax"],
             rec["steps"], rec["converged"])
-    return finished
+    unfinished = None
+    if "unfinished" in arrays:
+        rec = json.loads(str(arrays["unfinished"]))
+        positions = np.asarray(arrays["unfinished_positions"], float)
+        if positions.shape != (len(frames[rec["structure"]]), 3):
+            raise ValueError("unfinished positions of the wrong shape")
+        unfinished = Unfinished(rec["label"], rec["structure"], rec["steps"], positions)
+    return finished, unfinished
 
 
 def rms_difference(a, b):

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The study's ice check with the example model: the 11 proton-disordered ice cells of
-# ../shared/data/hayw-reim97jcp-cells.xyz (96 waters each) relaxed (BFGS, fmax 0.01 eV/Å, float64) with the
+# ../shared/data/hayw-reim97jcp-cells.xyz (96 to 768 waters) relaxed (BFGS, fmax 0.01 eV/Å, float64) with the
 # plain model and then, from its minimum, with the model averaged on grid 2i. The result (energies per
 # molecule before and after, RMS position difference) goes to example_data/md/ice.opt.nc (beside the MD runs: eqt-study --runs example_data/md --ice CELLS uses it); every finished
-# relaxation is kept in example_data/md/ice.opt.nc.ckpt, so running this again continues a stopped run.
+# relaxation (and, every minute, the positions of the current one) is kept in example_data/md/ice.opt.nc.ckpt,
+# so running this again continues a stopped run.
 # The relaxed structures (derived from the shared cells) go to the temporary folder, not into the repository.
 # Usage: bash example_data/run_ice.sh   (cells 0-9, 288-1296 atoms: ~1.5 h on this project's 2-core machine; cell 10
 # has 2304 atoms, where ASE's BFGS diagonalizes a 6912 x 6912 Hessian at every step: ~36 s per step on 2 cores, some

@@ -247,7 +247,8 @@ def test_sigterm_keeps_the_finished_relaxations(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.strip().splitlines()[-1].startswith("Error: interrupted by SIGTERM; the finished relaxations are kept")
+    assert err.strip().splitlines()[-1].startswith("Error: interrupted by SIGTERM; the finished relaxations and the "
+                                                 "positions of the current one are kept")
     assert not (tmp_path / "two.opt.nc").exists() and (tmp_path / "two.opt.nc.ckpt").exists()
     env.update(EQT_TEST_SLEEP="0", EQT_TEST_FAIL_X=f"{clusters[0].positions[0, 0]:.1f}")  # fails if redone
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -277,6 +278,47 @@ def test_a_stopped_run_continues_from_its_checkpoint(tmp_path, monkeypatch):
     for name in ("energy", "energy_initial", "steps", "rms_displacement"):
         np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-12, atol=1e-12)
     assert np.all(a["energy"].values < a["energy_initial"].values) and np.all(a["converged"].values == 1)
+
+
+def test_a_relaxation_stopped_midway_resumes_from_its_positions():
+    """An interrupted relaxation keeps the positions it reached and its steps (through a checkpoint's
+    arrays); resumed, it starts there, counts the steps already taken, and reaches the minimum an
+    uninterrupted run reaches."""
+    from ase.calculators.lj import LennardJones
+
+    atoms = rattled_clusters(1)[0]
+    calls, stop_at = [], [8]
+
+    def lj(positions, cell, numbers, pbc):
+        calls.append(np.array(positions))
+        if len(calls) == stop_at[0]:
+            raise KeyboardInterrupt
+        a = Atoms(numbers=numbers, positions=positions)
+        a.calc = LennardJones()
+        return a.get_potential_energy(), a.get_forces()
+
+    saved = []
+    with pytest.raises(KeyboardInterrupt):
+        optimize.relax_all([atoms], {"plain": lj}, save=lambda done, stopped: saved.append(stopped), save_every=3600)
+    stopped = saved[-1]
+    assert stopped is not None and stopped.structure == 0 and stopped.steps == 7  # call 1: the start; calls 2-8 after steps 1-7
+    np.testing.assert_array_equal(stopped.positions, calls[-1])
+    assert not np.allclose(stopped.positions, atoms.positions)
+    finished, back = optimize.from_checkpoint(optimize.checkpoint_arrays({"plain": {}}, {"fmax": 0.01}, stopped),
+                                              {"fmax": 0.01}, [atoms])
+    assert finished == {} and back.steps == stopped.steps and np.array_equal(back.positions, stopped.positions)
+    calls.clear()
+    stop_at[0] = -1
+    resumed = optimize.relax_all([atoms], {"plain": lj}, unfinished=back)["plain"][0]
+    np.testing.assert_array_equal(calls[0], atoms.positions)  # the energy before: the input structure's
+    np.testing.assert_array_equal(calls[1], stopped.positions)  # then on from where it stopped
+    calls.clear()
+    whole = optimize.relax_all([atoms], {"plain": lj})["plain"][0]
+    assert resumed.converged and whole.converged and resumed.steps > stopped.steps
+    assert resumed.energy_initial == whole.energy_initial
+    assert abs(resumed.energy - whole.energy) < 1e-6
+    distances = [np.sort(r.atoms.get_all_distances().ravel()) for r in (resumed, whole)]  # a free cluster may turn
+    np.testing.assert_allclose(*distances, atol=1e-3)
 
 
 def test_random_rotation_is_seeded(tmp_path):
