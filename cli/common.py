@@ -165,6 +165,51 @@ def read_chunks(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk
             os.remove(path)
 
 
+def trajectories(paths):
+    """The TRAJ arguments of a command as files, in order: each path, or the sorted matches of a
+    glob pattern (*, ?, [) that is not itself a file. InputError for a pattern matching nothing
+    or '-' (stdin) given twice."""
+    import glob
+
+    out = []
+    for path in paths:
+        if path != "-" and not os.path.lexists(path) and glob.has_magic(path):
+            matches = sorted(glob.glob(path))
+            if not matches:
+                raise InputError("matches no file", path)
+            out.extend(matches)
+        else:
+            out.append(path)
+    if out.count("-") > 1:
+        raise InputError("standard input ('-') can be read once only")
+    return out
+
+
+def read_runs(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk=256):
+    """Stream several trajectories (runs, e.g. parallel MD runs of one system) one after the
+    other, each as read_chunks streams one, the frame selection applied to each; yields
+    (run index, chunk). Every run must hold the same atoms as the first (atomic numbers in
+    the same order), else InputError naming it."""
+    first = None
+    for k, path in enumerate(paths):
+        checked = False
+        for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
+            if not checked:
+                numbers = ds["atomic_number"].values
+                if first is None:
+                    first = numbers
+                elif len(numbers) != len(first) or (numbers != first).any():
+                    raise InputError(f"holds other atoms than {paths[0]} ({len(numbers)} against {len(first)}, "
+                                     "or another order): runs analysed together must be of one system", path)
+                checked = True
+            yield k, ds
+
+
+def runs_argument(func):
+    """The TRAJ... argument of the streamed analyses: one trajectory or several runs of one system."""
+    return click.argument("paths", metavar="TRAJ...", nargs=-1, required=True)(func)
+
+
 def _spool_stdin(fmt):
     """Copy standard input to a temporary file (formats need seeking); the caller removes it."""
     if not fmt:

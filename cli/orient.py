@@ -11,11 +11,11 @@ from eqt_analysis.system import System
 
 from . import plots
 from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
-                     quiet_option, read_chunks, trajectory_options, write_result)
+                     quiet_option, read_runs, runs_argument, trajectories, trajectory_options, write_result)
 
 
 @eqt_command()
-@click.argument("path", metavar="TRAJ")
+@runs_argument
 @trajectory_options
 @click.option("--bandwidth", type=POSITIVE, default=0.1, show_default=True,
               help="Kernel width in cos θ (at most 0.3).")
@@ -34,13 +34,18 @@ from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_
 @result_options
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, bandwidth_phi, grid, cells,
+def main(paths, fmt, topology, units, start, stop, stride, chunk, bandwidth, bandwidth_phi, grid, cells,
          block_frames, per_molecule, output, dat, plot, quiet):
     """Distribution P(cos θ, φ) of water dipole axes (H-H midpoint minus O) in the lab frame of
     TRAJ, scaled so that an isotropic sample gives P = 1, its free energy F = -ln P (kT), block
     standard errors, and a verdict on stderr: chi-square of coarse-cell P against 1 with its
     p-value, max and RMS of |F|. Works for one gas-phase molecule or a bulk liquid. Result
     types 'orient' and 'angles' (docs/results.md).
+
+    Several TRAJ (paths, or quoted globs such as 'run*/traj.nc') are runs of one system
+    taken together: their frames are one stream in the order given (--start, --stop and
+    --stride apply to each run; blocks are consecutive frames of that stream), and the
+    default result is named after the first.
 
     \b
     Examples:
@@ -50,14 +55,15 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, bandwidth, band
     """
     if per_molecule and (dat or plot):
         raise InputError("--per-molecule writes a (frame, molecule) table: no --dat or --plot")
-    where = claim_result(path, "angles" if per_molecule else "orient", output, dat, plot, "eqt-orient")
+    paths = trajectories(paths)
+    where = claim_result(paths, "angles" if per_molecule else "orient", output, dat, plot, "eqt-orient")
     check_memory(memory_needed(1, *grid, cells),  # before reading
                  f"--grid {grid[0]} {grid[1]} with --cells {cells[0]} {cells[1]}")
     calc = None
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
-        for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
+        for _, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
             if calc is None:
-                system = System.from_dataset(ds, path)
+                system = System.from_dataset(ds, paths[0])
                 calc = (Angles(system) if per_molecule else
                         Orientation(system, *grid, bandwidth, bandwidth_phi, cells, block_frames))
             calc.add_chunk(ds)

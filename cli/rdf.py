@@ -10,11 +10,11 @@ from eqt_analysis.system import System
 
 from . import plots
 from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
-                     quiet_option, read_chunks, trajectory_options, write_result)
+                     quiet_option, read_runs, runs_argument, trajectories, trajectory_options, write_result)
 
 
 @eqt_command()
-@click.argument("path", metavar="TRAJ")
+@runs_argument
 @trajectory_options
 @click.option("--pairs", default=None, metavar="A-B,...",
               help="Species pairs, e.g. O-O,O-H. Default: every pair of species present.")
@@ -48,11 +48,16 @@ from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_
 @result_options
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bins, bandwidth,
+def main(paths, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bins, bandwidth,
          normalization, exclude_intramolecular, dipole, anisotropy, all_images, block_frames, output, dat, plot,
          quiet):
     """Radial distribution functions g(pair, r) and coordination numbers n(pair, r) of TRAJ,
     with block standard errors (*_err), exact minimum images in any cell. Distances in Å.
+
+    Several TRAJ (paths, or quoted globs such as 'run*/traj.nc') are runs of one system
+    taken together: their frames are one stream in the order given (--start, --stop and
+    --stride apply to each run; blocks are consecutive frames of that stream), and the
+    default result is named after the first.
 
     \b
     Writes a NetCDF Dataset (result type 'rdf', docs/results.md): coordinates pair ("O-H"),
@@ -65,15 +70,17 @@ def main(path, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bi
     Examples:
       eqt-rdf traj.nc                         # -> traj.rdf.nc
       eqt-rdf traj.nc --pairs O-O --bandwidth 0.05 --dipole --plot rdf.png
+      eqt-rdf 'run*/traj.nc' --pairs O-O -o rdf.nc   # several runs together
       eqt-convert run.xyz - --to netcdf | eqt-rdf -f netcdf - -o - > rdf.nc
     """
-    where = claim_result(path, "rdf", output, dat, plot)
+    paths = trajectories(paths)
+    where = claim_result(paths, "rdf", output, dat, plot)
     check_memory(memory_needed(bins, 1, dipole, anisotropy), f"--bins {bins}")  # before reading
     calc = None
     with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
-        for ds in read_chunks(path, fmt, topology, units, start, stop, stride, chunk):
+        for _, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
             if calc is None:
-                calc = RDF(System.from_dataset(ds, path), pairs, rmax, bins, bandwidth, exclude_intramolecular,
+                calc = RDF(System.from_dataset(ds, paths[0]), pairs, rmax, bins, bandwidth, exclude_intramolecular,
                            dipole, anisotropy, normalization, block_frames, all_images)
             calc.add_chunk(ds)
             bar.update(ds.sizes["frame"])

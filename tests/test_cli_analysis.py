@@ -56,6 +56,28 @@ def test_orient_verdict_and_per_molecule(tmp_path):
     assert np.all((angles["theta"] >= 0) & (angles["theta"] <= np.pi))
 
 
+def test_runs_together_equal_their_concatenation(tmp_path):
+    """Two halves of a trajectory given as two runs (paths, or a glob) give exactly the RDF and
+    orientation distribution of the whole, errors included (blocks are frames of the stream)."""
+    from eqt_cli import convert
+
+    for name, selection in (("a.nc", ["--stop", 130]), ("b.nc", ["--start", 130, "--stop", 300])):
+        assert run(convert, [EXAMPLE, tmp_path / name, *selection, "-q"]).exit_code == 0
+    assert run(convert, [EXAMPLE, tmp_path / "whole.nc", "--stop", 300, "-q"]).exit_code == 0
+    for cmd, args, names in ((rdf, ["--pairs", "O-O,O-H", "--block-frames", 20], ("g", "g_err", "n", "g_inter")),
+                             (orient, ["--bandwidth", 0.2], ("P", "P_err", "chi2"))):
+        whole = run(cmd, [tmp_path / "whole.nc", *args, "-o", tmp_path / "whole.res.nc", "-q"])
+        halves = run(cmd, [tmp_path / "a.nc", tmp_path / "b.nc", *args, "-o", tmp_path / "halves.nc", "-q"])
+        glob = run(cmd, [tmp_path / "?.nc", *args, "-o", tmp_path / "glob.nc", "-q"])
+        assert whole.exit_code == halves.exit_code == glob.exit_code == 0, halves.output + glob.output
+        w, h, g = (xr.open_dataset(tmp_path / f) for f in ("whole.res.nc", "halves.nc", "glob.nc"))
+        assert h.attrs["n_frames"] == w.attrs["n_frames"] == 300 and g.attrs["inputs"] == h.attrs["inputs"]
+        for name in names:
+            np.testing.assert_array_equal(h[name].values, w[name].values)
+            np.testing.assert_array_equal(g[name].values, w[name].values)
+        assert np.isfinite(w[names[1]].values).any()
+
+
 def _no_cell(tmp_path):
     path = tmp_path / "gas.xyz"
     path.write_text("3\nProperties=species:S:1:pos:R:3\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
@@ -81,9 +103,12 @@ def _argon(tmp_path):
     (orient, ["{ex}", "--bandwidth", "2"]),                     # bad bandwidth
     (orient, ["{ex}", "--bandwidth-phi", "1.5"]),               # bad bandwidth in phi
     (rdf, ["{missing}"]),                                       # missing file
+    (rdf, ["{ex}", "{ar}", "--rmax", "4"]),                     # runs of different systems
+    (orient, ["{ex}", "{dir}/nothing*.nc"]),                    # a glob matching nothing
 ])
 def test_bad_input_exits_2_and_leaves_nothing(tmp_path, cmd, args):
-    paths = {"gas": _no_cell(tmp_path), "ex": EXAMPLE, "ar": _argon(tmp_path), "missing": tmp_path / "no.nc"}
+    paths = {"gas": _no_cell(tmp_path), "ex": EXAMPLE, "ar": _argon(tmp_path), "missing": tmp_path / "no.nc",
+             "dir": tmp_path}
     args = [a.format(**paths) for a in args]
     out = tmp_path / "out"
     out.mkdir()
