@@ -198,15 +198,20 @@ def read_runs(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk=2
                 numbers = ds["atomic_number"].values
                 if first is None:
                     first = numbers
-                elif len(numbers) != len(first) or (numbers != first).any():
-                    raise InputError(f"holds other atoms than {paths[0]} ({len(numbers)} against {len(first)}, "
-                                     "or another order): runs analysed together must be of one system", path)
+                check_same_atoms(first, numbers, paths[0], path)
                 checked = True
             yield k, ds
 
 
+def check_same_atoms(first, numbers, first_path, path):
+    """InputError (naming `path`) unless the atomic numbers of a run equal those of the first run."""
+    if len(numbers) != len(first) or (numbers != first).any():
+        raise InputError(f"holds other atoms than {first_path} ({len(numbers)} against {len(first)}, or another "
+                         "order): runs analysed together must be of one system", path)
+
+
 def runs_argument(func):
-    """The TRAJ... argument of the streamed analyses: one trajectory or several runs of one system."""
+    """The TRAJ... argument of the analyses: one trajectory or several runs of one system."""
     return click.argument("paths", metavar="TRAJ...", nargs=-1, required=True)(func)
 
 
@@ -385,6 +390,20 @@ def whole_trajectory(path, fmt, topology, units, start=0, stop=None, stride=1):
     finally:
         if spooled:
             os.remove(spooled)
+
+
+@contextlib.contextmanager
+def whole_runs(paths, fmt, topology, units, start=0, stop=None, stride=1):
+    """whole_trajectory of every path (runs of one system): a list of Datasets; InputError
+    for a run whose atoms differ from the first's."""
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for path in paths:
+            ds = stack.enter_context(whole_trajectory(path, fmt, topology, units, start, stop, stride))
+            if runs:
+                check_same_atoms(runs[0]["atomic_number"].values, ds["atomic_number"].values, paths[0], path)
+            runs.append(ds)
+        yield runs
 
 
 def ase_calculator(spec):

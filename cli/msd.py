@@ -9,11 +9,12 @@ from eqt_analysis.system import System
 
 from . import plots
 from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, NON_NEGATIVE,
-                     POSITIVE, quiet_option, result_options, whole_trajectory_options, whole_trajectory, write_result)
+                     POSITIVE, quiet_option, result_options, runs_argument, trajectories, whole_runs, whole_trajectory_options,
+                     write_result)
 
 
 @eqt_command()
-@click.argument("path", metavar="TRAJ")
+@runs_argument
 @whole_trajectory_options
 @click.option("--species", default=None, metavar="A,B", help="Species to follow. Default: every species.")
 @click.option("--com", is_flag=True, help="Also the centres of mass of the molecules (waters or bonded groups).")
@@ -32,7 +33,7 @@ from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_
 @result_options
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, memory, species, com, keep_drift, blocks,
+def main(paths, fmt, topology, units, start, stop, stride, memory, species, com, keep_drift, blocks,
          fit_start, fit_stop, viscosity, temperature, output, dat, plot, quiet):
     """Mean-squared displacement (Å^2) of every species (and of molecular centres of mass with
     --com) over all time origins (FFT), after unwrapping through the periodic boundaries and
@@ -46,16 +47,24 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, com, 
     trajectories use an eqt .nc input: atoms are then read in chunks that fit --memory.
 
     \b
+    Several TRAJ (paths, or quoted globs such as 'run*/traj.nc'): runs of one system with
+    one time step; the MSD averages every time origin of every run, lags never spanning
+    the join between two runs, and the errors pool blocks cut within each run (as long as
+    those of the shortest run).
+
+    \b
     Examples:
       eqt-msd traj.nc --species O --plot msd.png             # -> traj.msd.nc
       eqt-msd traj.nc --com --fit-start 2 --fit-stop 10 --viscosity 0.89 --temperature 300
+      eqt-msd 'run*/traj.nc' --species O -o msd.nc           # parallel runs together
     """
-    where = claim_result(path, "msd", output, dat, plot)
-    with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
-        calc = MSD(System.from_dataset(ds, path), species, com, not keep_drift, blocks, fit_start, fit_stop,
-                   viscosity, temperature, atoms_per_chunk(ds.sizes["frame"], memory))
+    paths = trajectories(paths)
+    where = claim_result(paths, "msd", output, dat, plot)
+    with whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
+        calc = MSD(System.from_dataset(runs[0], paths[0]), species, com, not keep_drift, blocks, fit_start, fit_stop,
+                   viscosity, temperature, atoms_per_chunk(max(ds.sizes["frame"] for ds in runs), memory))
         with tqdm(unit="atom", disable=quiet, file=sys.stderr, desc="msd") as bar:
-            result = calc.compute(ds, bar)
+            result = calc.compute(runs, bar)
     for line in summary(result):
         click.echo(line, err=True)
     write_result(result, where, plots.draw_result, "lag_time")

@@ -14,7 +14,8 @@ only when blocks are longer than the correlation time, which `Blocks.error_growt
 - `LagBlocks`, for curves over lag times (MSD, correlation functions) of a whole trajectory:
   a lag needs blocks longer than itself, so the error at each lag comes from the most blocks
   that are: n_blocks blocks, then ceil(n_blocks / 2), ... down to 2 (the frames split evenly,
-  a remainder dropped). Lags of half the run or more have no error (NaN, 0 blocks).
+  a remainder dropped). Lags of half the run or more have no error (NaN, 0 blocks). Several
+  runs: blocks as long as those of the shortest run, cut within each run and pooled.
 """
 import numpy as np
 
@@ -37,22 +38,29 @@ def check_blocks(n_frames, n_blocks, source=None):
 
 
 class LagBlocks:
-    """The blockings of a run of n_frames frames behind the errors of a curve over lags."""
+    """The blockings of a run of n_frames frames (or of several runs: a list of their frames)
+    behind the errors of a curve over lags. With several runs, the block lengths come from the
+    shortest run, every run is cut into blocks of its own (never across a join), and the
+    errors pool the blocks of all runs."""
 
     def __init__(self, n_frames, n_blocks, source=None):
-        check_blocks(n_frames, n_blocks, source)
+        runs = [int(n_frames)] if np.ndim(n_frames) == 0 else [int(t) for t in n_frames]
+        shortest = min(runs)
+        check_blocks(shortest, n_blocks, source)
         counts = [n_blocks]
         while counts[-1] > 2:
             counts.append(max(2, (counts[-1] + 1) // 2))
-        self.n_frames = n_frames
+        self.n_frames = max(runs)
         self.n_blocks = n_blocks
-        self.layout = [(n, n_frames // n) for n in counts]  # (blocks, frames per block), most blocks first
+        self.per_run = [[n * t // shortest for t in runs] for n in counts]  # blocks of each run, per blocking
+        self.layout = [(sum(per), shortest // n) for n, per in zip(counts, self.per_run)]  # (blocks, frames per block)
 
-    def curves(self, curve_of, x):
-        """Per-block curves of every blocking: [(n, length, ...) arrays], curve_of mapping a
-        block of x (frames first) to its curve over lags 0..length-1."""
-        return [np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(n)])
-                for n, length in self.layout]
+    def curves(self, curve_of, x, run=0):
+        """Per-block curves of every blocking for the frames x (frames first) of run `run`:
+        [(blocks of that run, length, ...) arrays], curve_of mapping a block of x to its curve
+        over lags 0..length-1."""
+        return [np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(per[run])])
+                for (_, length), per in zip(self.layout, self.per_run)]
 
     def blocking_for(self, lag):
         """Index in `layout` of the blocking with the most blocks that hold lag `lag` (frames),

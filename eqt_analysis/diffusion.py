@@ -182,25 +182,36 @@ class MSD:
         """Series to unwrap and transform (atoms, and molecules for 'com'): the progress total."""
         return sum(len(g) for g in self.groups.values())
 
-    def compute(self, ds, progress=None):
-        """The `msd` result of the trajectory `ds` (lazy eqt Datasets are read atom chunk by
-        chunk). progress: a tqdm-like bar (its total is set here) or None."""
-        if "time" not in ds.coords:
+    def compute(self, runs, progress=None):
+        """The `msd` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
+        system: their MSDs are averaged over every time origin of every run, lags never
+        spanning a join; lazy eqt Datasets are read atom chunk by chunk). progress: a
+        tqdm-like bar (its total is set here) or None."""
+        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        if any("time" not in ds.coords for ds in runs):
             raise InputError("the trajectory has no time; the MSD needs the time of each frame", self.source)
-        dt = timeseries.time_step(ds["time"].values, self.source)
-        n_frames = ds.sizes["frame"]
-        blocks = LagBlocks(n_frames, self.n_blocks, self.source)
+        steps = [timeseries.time_step(ds["time"].values, self.source) for ds in runs]
+        dt = steps[0]
+        if any(abs(step - dt) > 1e-6 * dt for step in steps):
+            raise InputError(f"runs with different time steps ({', '.join(f'{step:g}' for step in steps)} ps): the "
+                             "MSD of several runs needs frames equally spaced in all", self.source)
+        lengths = [ds.sizes["frame"] for ds in runs]
+        n_frames = max(lengths)
+        blocks = LagBlocks(lengths, self.n_blocks, self.source)
         # unwrapped positions of one atom chunk and their FFT work space (~8 copies)
         check_memory(8 * n_frames * self.chunk * 3 * 8, f"MSD of {n_frames} frames x {self.chunk} atoms at a time",
                      self.source)
         if progress is not None:
-            progress.total = self.work
-        traj = Trajectory(ds)
-        drift = None
-        if self.remove_drift:
-            drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), self.chunk)
-            drift -= drift[0]
-        curves = [self._curves(group, traj, drift, blocks, progress) for group in self.groups.values()]
+            progress.total = self.work * len(runs)
+        per_run = []  # [run][group] = (MSD over that run's lags, per-block curves)
+        for r, ds in enumerate(runs):
+            traj = Trajectory(ds)
+            drift = None
+            if self.remove_drift:
+                drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), self.chunk)
+                drift -= drift[0]
+            per_run.append([self._curves(group, traj, drift, blocks, r, progress) for group in self.groups.values()])
+        curves = [_combine([run[g] for run in per_run], n_frames) for g in range(len(self.groups))]
         lag = np.arange(n_frames) * dt
         out = xr.Dataset(
             {**results.with_error("msd", ("group", "lag_time"), [c for c, _ in curves],
@@ -220,20 +231,20 @@ class MSD:
         out["fit_loglog_slope"] = results.variable("group", slope, "1", "log-log slope of msd across the fit "
                                                    "window (1: diffusive)")
         out["D_blocks"] = results.variable("group", used, "1", "blocks behind D_err (0: none hold the window)")
-        params = self._yeh_hummer(out, ds) if self.viscosity is not None else {}
-        return results.finish(out, "msd", n_frames=n_frames, time_step_ps=dt, n_blocks=self.n_blocks,
-                              drift_removed=int(self.remove_drift),
+        params = self._yeh_hummer(out, runs) if self.viscosity is not None else {}
+        return results.finish(out, "msd", n_frames=sum(lengths), n_runs=len(runs), time_step_ps=dt,
+                              n_blocks=self.n_blocks, drift_removed=int(self.remove_drift),
                               fit_window="given" if self.fit != (None, None) else AUTOMATIC, **params)
 
-    def _curves(self, group, traj, drift, blocks, progress):
-        """MSD (T,) of one group and its per-block curves (`LagBlocks.curves`), atom chunk by chunk,
-        minus the centre-of-mass drift (T, 3) unless None."""
+    def _curves(self, group, traj, drift, blocks, run, progress):
+        """MSD (T,) of one group in one run and its per-block curves (`LagBlocks.curves`), atom
+        chunk by chunk, minus the centre-of-mass drift (T, 3) unless None."""
         total, per_block, count = 0.0, None, 0
         for coords in _group_chunks(traj, group, self.chunk):
             if drift is not None:
                 coords = coords - drift[:, None, :]
             total = total + timeseries.msd_fft(coords).sum(axis=1)
-            new = blocks.curves(lambda x: timeseries.msd_fft(x).sum(axis=1), coords)
+            new = blocks.curves(lambda x: timeseries.msd_fft(x).sum(axis=1), coords, run)
             per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
             count += coords.shape[1]
             if progress is not None:
@@ -286,20 +297,36 @@ class MSD:
         stop = 0.8 * lag[blocks.layout[0][1] - 1]
         return stop / 4, stop
 
-    def _yeh_hummer(self, out, ds):
+    def _yeh_hummer(self, out, runs):
         """Add D_yeh_hummer (+ error, that of D); returns the parameters for the attributes."""
         temperature = self.temperature
         if temperature is None:
-            if "temperature" not in ds:
+            if any("temperature" not in ds for ds in runs):
                 raise InputError("the Yeh-Hummer correction needs a temperature (the trajectory has none; "
                                  "give --temperature)", self.source)
-            temperature = float(ds["temperature"].mean())
-        if "cell" not in ds or not bool(ds["pbc"].values.any()):
+            temperature = float(np.concatenate([ds["temperature"].values for ds in runs]).mean())
+        if any("cell" not in ds or not bool(ds["pbc"].values.any()) for ds in runs):
             raise InputError("the Yeh-Hummer correction needs a periodic cell", self.source)
-        corrected = yeh_hummer(out["D"].values, temperature, self.viscosity, ds["cell"].values, self.source)
+        cells = np.concatenate([ds["cell"].values for ds in runs])
+        corrected = yeh_hummer(out["D"].values, temperature, self.viscosity, cells, self.source)
         out.update(results.with_error("D_yeh_hummer", "group", corrected, out["D_err"].values,
                                       "angstrom^2/picosecond", "Yeh-Hummer finite-size corrected D"))
         return {"viscosity_mPas": self.viscosity, "temperature_K": temperature}
+
+
+def _combine(runs, n_frames):
+    """(MSD over n_frames lags, pooled per-block curves) of one group from its runs' (MSD over
+    the run's lags, per-block curves): every time origin of every run weighs alike, so a lag
+    is averaged over the (T_run - lag) origins of each run that holds it."""
+    if len(runs) == 1:
+        return runs[0]
+    total, origins = np.zeros(n_frames), np.zeros(n_frames)
+    for curve, _ in runs:
+        weight = len(curve) - np.arange(len(curve), dtype=float)
+        total[:len(curve)] += weight * curve
+        origins[:len(curve)] += weight
+    pooled = [np.concatenate(parts) for parts in zip(*(per_block for _, per_block in runs))]
+    return total / origins, pooled
 
 
 def _check_window(start, stop, source):

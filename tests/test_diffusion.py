@@ -97,6 +97,38 @@ def test_errors_at_every_lag_that_blocks_hold():
     assert np.isfinite(err[1:200]).all() and (err[1:200] > 0).all() and np.isnan(err[200:]).all()
 
 
+def _brute_force_msd(x):
+    """MSD (T,) of positions x (T, n, 3): every origin, every atom, no FFT."""
+    return np.array([np.mean(np.sum((x[lag:] - x[:len(x) - lag]) ** 2, axis=-1)) for lag in range(len(x))])
+
+
+def test_runs_are_averaged_over_their_origins_and_never_across_the_join():
+    """Two runs of different lengths, the second continuing the first after a deliberate 20 Å
+    jump: the MSD averages every origin of each run (weights T_run - lag), sees no jump, and
+    pools blocks cut within each run; the concatenation as one run would see the jump."""
+    rng = np.random.default_rng(7)
+    x = np.cumsum(rng.normal(scale=0.05, size=(700, 30, 3)), axis=0) + 100.0
+    x[400:, :, 0] += 20.0  # the jump at the join
+    cell = np.eye(3) * 50.0  # the 20 Å jump stays a 20 Å jump under the minimum image
+    a, b = _dataset(x[:400], cell), _dataset(x[400:], cell)
+    calc = MSD(System.from_dataset(a), remove_drift=False, fit_stop=0.5)
+    res = calc.compute([a, b]).sel(group="Ar")
+    ma, mb = _brute_force_msd(x[:400]), _brute_force_msd(x[400:])
+    lag = np.arange(700)
+    wa, wb = np.clip(400 - lag, 0, None), np.clip(300 - lag, 0, None)
+    expected = (wa * np.pad(ma, (0, 300)) + wb * np.pad(mb, (0, 400))) / (wa + wb)[:, None].ravel()
+    np.testing.assert_allclose(res["msd"].values[1:400], expected[1:400], rtol=1e-7)  # FFT rounding at ~100 Å
+    assert res["msd"].values[1:400].max() < 30  # Å^2; the jump alone would add ~400 x 300/700 at lag 1 .. 399
+    whole = calc.compute(_dataset(x, cell)).sel(group="Ar")
+    assert whole["msd"].values[350] > 2 * res["msd"].values[350]
+    assert res.attrs["n_frames"] == 700 and res.attrs["n_runs"] == 2
+    # blocks as long as the shortest run's (300 // 5 = 60 frames): 6 in the first run, 5 in the second
+    used = res["error_blocks"].values
+    assert (used[:60] == 11).all() and (used[60:100] == 4 + 3).all() and (used[150:] == 0).all()
+    with pytest.raises(InputError, match="different time steps"):
+        calc.compute([a, _dataset(x[400:], cell, dt=0.02)])
+
+
 def ornstein_uhlenbeck(seed=5, n_atoms=1000, dt=0.02, n_frames=1001, tau=0.1, sigma=1.0, box=30.0):
     """Langevin particles: every velocity component an Ornstein-Uhlenbeck process with
     relaxation time tau (ps) and standard deviation sigma = sqrt(kT/m) (Å/ps), sampled every dt;
@@ -143,6 +175,29 @@ def test_default_window_is_diffusive_and_recovers_d_of_langevin_particles(langev
     assert float(res["D"]) == pytest.approx(d_true, rel=0.05)
     assert int(res["D_blocks"]) == 5 and 0 < float(res["D_err"]) < 0.03 * d_true
     assert abs(float(res["D"]) - d_true) < 4 * float(res["D_err"])
+
+
+def test_eqt_msd_takes_parallel_runs(langevin_file, tmp_path):
+    """The Langevin run cut in two and given as two runs (a glob): D agrees with the whole run's
+    within errors, from 10 blocks; a run of other atoms is refused (exit 2, nothing written)."""
+    from eqt_cli import convert, msd
+
+    path, d_true, _ = langevin_file
+    for name, selection in (("part1.nc", ["--stop", 500]), ("part2.nc", ["--start", 500])):
+        assert CliRunner().invoke(convert.main, [str(path), str(tmp_path / name), *map(str, selection),
+                                                 "-q"]).exit_code == 0
+    both = CliRunner().invoke(msd.main, [str(tmp_path / "part?.nc"), "-q", "-o", str(tmp_path / "both.nc"),
+                                         "--fit-start", "0.5", "--fit-stop", "1.9"])
+    assert both.exit_code == 0, both.output
+    res = xr.open_dataset(tmp_path / "both.nc").sel(group="Ar")
+    whole, _ = _run_msd(path, "--fit-start", 0.5, "--fit-stop", 1.9)  # blocks of 100 frames (2 ps) hold it
+    assert res.attrs["n_runs"] == 2 and res.attrs["n_frames"] == 1001 and int(res["D_blocks"]) == 10
+    assert abs(float(res["D"]) - float(whole["D"])) < 3 * float(res["D_err"])
+    assert abs(float(res["D"]) - d_true) < 4 * float(res["D_err"])
+    other = tmp_path / "other.xyz"
+    other.write_text('1\nLattice="9 0 0 0 9 0 0 0 9" Properties=species:S:1:pos:R:3 Time=0.0\nO 0 0 0\n')
+    bad = CliRunner().invoke(msd.main, [str(tmp_path / "part1.nc"), str(other), "-q", "-o", str(tmp_path / "bad.nc")])
+    assert bad.exit_code == 2 and "holds other atoms" in bad.stderr and not (tmp_path / "bad.nc").exists()
 
 
 def test_a_window_beyond_the_blocks_works(langevin_file):
