@@ -9,9 +9,9 @@ from eqt_analysis.orient import Angles, Orientation, memory_needed
 from eqt_analysis.resources import check_memory
 from eqt_analysis.system import System
 
-from . import plots
+from . import parallel, plots
 from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
-                     quiet_option, read_runs, runs_argument, trajectories, trajectory_options, write_result)
+                     quiet_option, runs_argument, trajectories, trajectory_options, write_result)
 
 
 @eqt_command()
@@ -31,11 +31,12 @@ from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_
 @click.option("--per-molecule", is_flag=True,
               help="Write θ, φ, cos θ of every water in every frame (result type 'angles', default "
                    "name TRAJ.angles.nc) instead of the distribution.")
+@parallel.options
 @result_options
 @quiet_option
 @command
 def main(paths, fmt, topology, units, start, stop, stride, chunk, bandwidth, bandwidth_phi, grid, cells,
-         block_frames, per_molecule, output, dat, plot, quiet):
+         block_frames, per_molecule, workers, scheduler, output, dat, plot, quiet):
     """Distribution P(cos θ, φ) of water dipole axes (H-H midpoint minus O) in the lab frame of
     TRAJ, scaled so that an isotropic sample gives P = 1, its free energy F = -ln P (kT), block
     standard errors, and a verdict on stderr: chi-square of coarse-cell P against 1 with its
@@ -59,15 +60,17 @@ def main(paths, fmt, topology, units, start, stop, stride, chunk, bandwidth, ban
     where = claim_result(paths, "angles" if per_molecule else "orient", output, dat, plot, "eqt-orient")
     check_memory(memory_needed(1, *grid, cells),  # before reading
                  f"--grid {grid[0]} {grid[1]} with --cells {cells[0]} {cells[1]}")
-    calc = None
-    with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
-        for _, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
-            if calc is None:
-                system = System.from_dataset(ds, paths[0])
-                calc = (Angles(system) if per_molecule else
-                        Orientation(system, *grid, bandwidth, bandwidth_phi, cells, block_frames))
-            calc.add_chunk(ds)
-            bar.update(ds.sizes["frame"])
+    if per_molecule and (workers or scheduler):
+        raise InputError("--per-molecule runs serially: drop --workers/--scheduler")
+
+    def make(ds):
+        system = System.from_dataset(ds, paths[0])
+        return (Angles(system) if per_molecule else
+                Orientation(system, *grid, bandwidth, bandwidth_phi, cells, block_frames))
+
+    with parallel.client(workers, scheduler) as dask_client, \
+            tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="orient") as bar:
+        calc = parallel.feed(make, paths, fmt, topology, units, start, stop, stride, chunk, dask_client, bar)
     result = calc.result()
     if not per_molecule:
         click.echo(verdict(result), err=True)

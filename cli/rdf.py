@@ -8,9 +8,9 @@ from eqt_analysis.rdf import RDF, memory_needed
 from eqt_analysis.resources import check_memory
 from eqt_analysis.system import System
 
-from . import plots
+from . import parallel, plots
 from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_option, result_options,
-                     quiet_option, read_runs, runs_argument, trajectories, trajectory_options, write_result)
+                     quiet_option, runs_argument, trajectories, trajectory_options, write_result)
 
 
 @eqt_command()
@@ -45,12 +45,13 @@ from .common import (command, claim_result, eqt_command, POSITIVE, block_frames_
                    "exceed half the cell width (small cells); an atom's own images are pairs too. Not "
                    "with --anisotropy.")
 @block_frames_option
+@parallel.options
 @result_options
 @quiet_option
 @command
 def main(paths, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, bins, bandwidth,
-         normalization, exclude_intramolecular, dipole, anisotropy, all_images, block_frames, output, dat, plot,
-         quiet):
+         normalization, exclude_intramolecular, dipole, anisotropy, all_images, block_frames, workers, scheduler,
+         output, dat, plot, quiet):
     """Radial distribution functions g(pair, r) and coordination numbers n(pair, r) of TRAJ,
     with block standard errors (*_err), exact minimum images in any cell. Distances in Å.
 
@@ -76,12 +77,10 @@ def main(paths, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, b
     paths = trajectories(paths)
     where = claim_result(paths, "rdf", output, dat, plot)
     check_memory(memory_needed(bins, 1, dipole, anisotropy), f"--bins {bins}")  # before reading
-    calc = None
-    with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
-        for _, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
-            if calc is None:
-                calc = RDF(System.from_dataset(ds, paths[0]), pairs, rmax, bins, bandwidth, exclude_intramolecular,
-                           dipole, anisotropy, normalization, block_frames, all_images)
-            calc.add_chunk(ds)
-            bar.update(ds.sizes["frame"])
+    with parallel.client(workers, scheduler) as dask_client, \
+            tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="rdf") as bar:
+        calc = parallel.feed(lambda ds: RDF(System.from_dataset(ds, paths[0]), pairs, rmax, bins, bandwidth,
+                                            exclude_intramolecular, dipole, anisotropy, normalization, block_frames,
+                                            all_images),
+                             paths, fmt, topology, units, start, stop, stride, chunk, dask_client, bar)
     write_result(calc.result(), where, plots.draw_result, "r")

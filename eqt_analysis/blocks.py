@@ -118,6 +118,39 @@ class Blocks:
                 self.blocks = [{k: a[k] + b[k] for k in a} for a, b in zip(self.blocks[::2], self.blocks[1::2])]
                 self.block_frames *= 2
 
+    def final_block_frames(self, n_frames):
+        """Frames per block once n_frames frames have been added (automatic: the smallest
+        power of two that leaves fewer than max_blocks complete blocks)."""
+        if not self.auto:
+            return self.block_frames
+        length = 1
+        while n_frames // length >= self.max_blocks:
+            length *= 2
+        return length
+
+    def joined(self, parts, n_frames):
+        """These Blocks' settings with the partial sums of `parts`: Blocks fed with consecutive
+        pieces of one stream of n_frames frames, each starting at a multiple of
+        final_block_frames(n_frames) (so every block of a part lies inside one final block).
+        The blocks equal the serial ones up to the order of the additions (~1e-16 relative)."""
+        length = self.final_block_frames(n_frames)
+        out = Blocks(None if self.auto else self.block_frames, self.max_blocks)
+        out.block_frames, out.n_frames = length, n_frames
+        for part in parts:
+            if part.total is None:
+                continue
+            if out.total is None:
+                out.total = {k: np.zeros_like(v) for k, v in part.total.items()}
+            for k, v in part.total.items():
+                out.total[k] += v
+            blocks = part.blocks
+            for _ in range(int(np.log2(length // part.block_frames)) if self.auto else 0):
+                blocks = [{k: a[k] + b[k] for k in a} for a, b in zip(blocks[::2], blocks[1::2])]
+            out.blocks.extend(blocks)
+        if sum(part.n_frames for part in parts) != n_frames:
+            raise ValueError("the parts do not add up to the stream")
+        return out
+
     def estimate(self, normalize, source=None):
         """(value, standard error) of normalize(sums). With fewer than 2 complete blocks the
         errors are NaN (automatic blocks) or an InputError naming `source` is raised (explicit

@@ -15,19 +15,63 @@ import numba
 import numpy as np
 from ase.data import covalent_radii
 
-# ase.neighborlist and scipy.sparse are imported where used: they cost ~0.4 s of start-up.
+from . import cell as cellmod
+from .errors import InputError
+from .neighbors import pairs_within
+
+# scipy.sparse (and ase.neighborlist, for the rare cells pairs_within cannot take) are imported
+# where used: they cost ~0.4 s of start-up.
+
+
+def close_pairs(numbers, positions, cell, pbc, r_cut, idx_a=None, idx_b=None):
+    """(i, j, distance Å) of the atoms idx_a, idx_b (default: all; pairs within one group once,
+    i < j) closer than r_cut Å under the minimum image of the periodic directions of `cell`
+    (None: an open system). eqt's cell lists (memory linear in the atoms, whatever the box);
+    ASE's neighbour list for partly periodic cells and for cutoffs over half the cell width."""
+    positions = np.asarray(positions, dtype=np.float64)
+    if not np.isfinite(positions).all():
+        raise InputError("positions that are NaN or infinite")
+    n = len(positions)
+    idx_a = np.arange(n) if idx_a is None else np.asarray(idx_a, np.int64)
+    periodic = np.broadcast_to(np.asarray(pbc, bool), (3,)) if cell is not None else np.zeros(3, bool)
+    if n == 0 or len(idx_a) == 0 or (idx_b is not None and len(idx_b) == 0):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    if not periodic.any():  # open: a box wider than the atoms' extent plus the cutoff on every side
+        low = positions.min(axis=0)
+        positions = positions - low
+        cell = np.diag(positions.max(axis=0) + 2 * r_cut + 1.0)
+    elif not periodic.all() or r_cut > cellmod.perpendicular_widths(np.asarray(cell, float)).min() / 2:
+        return _ase_pairs(numbers, positions, cell, pbc, r_cut, idx_a, idx_b)
+    i, j, vec = pairs_within(positions, cell, r_cut, idx_a, idx_b)
+    return i, j, np.sqrt(np.einsum("ij,ij->i", vec, vec))
+
+
+def _ase_pairs(numbers, positions, cell, pbc, r_cut, idx_a, idx_b):
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    i, j, d = neighbor_list("ijd", Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc), r_cut,
+                            self_interaction=False)
+    in_a = np.zeros(len(positions), bool)
+    in_a[idx_a] = True
+    if idx_b is None:
+        keep = in_a[i] & in_a[j] & (i < j)
+    else:
+        in_b = np.zeros(len(positions), bool)
+        in_b[idx_b] = True
+        keep = in_a[i] & in_b[j]
+    return i[keep], j[keep], d[keep]
 
 
 def bonds(numbers, positions, cell=None, pbc=(False, False, False), scale=1.2):
     """Bonded pairs (n_bonds, 2) with i < j, from one frame (positions Å, cell (3, 3) Å)."""
-    from ase import Atoms
-    from ase.neighborlist import neighbor_list
-
-    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
-    cutoffs = scale * covalent_radii[np.asarray(numbers)]
-    i, j = neighbor_list("ij", atoms, cutoffs, self_interaction=False)
-    keep = i < j
-    return np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0).reshape(-1, 2)
+    radii = scale * covalent_radii[np.asarray(numbers)]
+    if len(radii) == 0:
+        return np.zeros((0, 2), np.int64)
+    i, j, d = close_pairs(numbers, positions, cell, pbc, 2 * radii.max())
+    keep = d < radii[i] + radii[j]
+    i, j = np.minimum(i[keep], j[keep]), np.maximum(i[keep], j[keep])
+    return np.unique(np.stack([i, j], axis=1), axis=0).reshape(-1, 2).astype(np.int64)
 
 
 def _graph(n_atoms, pairs):
@@ -106,14 +150,9 @@ def find_waters(numbers, positions, cell=None, pbc=(False, False, False), r_oh=1
     H is a water. This is robust to stretched O-H bonds that break the bonded grouping in
     hot or quantum-nuclear samples; an H3O+ or OH- is simply not a water.
     """
-    from ase import Atoms
-    from ase.neighborlist import neighbor_list
-
     numbers = np.asarray(numbers)
-    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
-    i, j, d = neighbor_list("ijd", atoms, r_oh, self_interaction=False)
-    keep = (numbers[i] == 1) & (numbers[j] == 8)
-    i, j, d = i[keep], j[keep], d[keep]
+    i, j, d = close_pairs(numbers, positions, cell, pbc, r_oh, np.flatnonzero(numbers == 1),
+                          np.flatnonzero(numbers == 8))
     order = np.lexsort((d, i))  # per H, nearest O first
     i, j = i[order], j[order]
     first = np.r_[True, i[1:] != i[:-1]][:len(i)]

@@ -199,7 +199,7 @@ def orientation_z(seed, n_real=40, n_waters=64, n_frames=20):
     rng0 = np.random.default_rng(0)  # the first frame's waters (only their indices matter)
     z_coarse, z_kernel = [], []
     for _ in range(n_real):
-        system = System(np.tile([8, 1, 1], n_waters), _waters(np.random.default_rng(0), _unit(rng0, (n_waters,))))
+        system = System(np.tile([8, 1, 1], n_waters), _waters(np.random.default_rng(1), _unit(rng0, (n_waters,))))
         calc = orient.Orientation(system, n_cos=20, n_phi=20, bandwidth=0.3, block_frames=1)
         for _ in range(n_frames):
             calc.add(_waters(rng, _unit(rng, (n_waters,))))

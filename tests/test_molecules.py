@@ -80,3 +80,50 @@ def test_find_waters_survives_a_stretched_bond(shared_data):
     args = (ds["atomic_number"].values, ds["positions"].values, ds["cell"].values, [True] * 3)
     assert np.sum(np.bincount(molecules.assign(*args)) == 3) == 63
     assert len(molecules.find_waters(*args)) == 64
+
+
+def _ase_bonds(numbers, positions, cell, pbc, scale=1.2):
+    """The reference: ASE's neighbour list with per-atom cutoffs scale x covalent radius."""
+    from ase import Atoms
+    from ase.data import covalent_radii
+    from ase.neighborlist import neighbor_list
+
+    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+    i, j = neighbor_list("ij", atoms, scale * covalent_radii[numbers], self_interaction=False)
+    keep = i < j
+    return np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0).reshape(-1, 2)
+
+
+@pytest.mark.parametrize("case", ["orthorhombic", "triclinic", "open", "slab", "tiny cell", "carbon"])
+def test_bonds_equal_ases_neighbour_list(case):
+    """eqt's cell-list bond search against ASE's neighbour list (the reference) on crowded random
+    atoms: periodic cells of both shapes, an open system, a slab (pbc T T F) and a cell narrower
+    than twice the cutoff (both handed to ASE), and a carbon-rich cutoff."""
+    rng = np.random.default_rng(1)
+    cells = {"orthorhombic": np.diag([9.0, 10.0, 11.0]), "triclinic": TRICLINIC, "open": None,
+             "slab": np.diag([9.0, 10.0, 11.0]), "tiny cell": np.diag([2.1, 6.0, 6.0]), "carbon": TRICLINIC}
+    cell = cells[case]
+    n = 12 if case == "tiny cell" else 300
+    numbers = rng.choice([1, 8, 6] if case == "carbon" else [1, 8], size=n)
+    box = cell if cell is not None else np.eye(3) * 9.0
+    positions = rng.random((n, 3)) @ box
+    pbc = {"open": False, "slab": [True, True, False]}.get(case, True)
+    ours = molecules.bonds(numbers, positions, cell, pbc)
+    ref = _ase_bonds(numbers, positions, cell, pbc)
+    assert len(ref) > n // 3
+    np.testing.assert_array_equal(ours, ref)
+    waters = molecules.find_waters(numbers, positions, cell, pbc)
+    assert np.all(numbers[waters] == [8, 1, 1])
+
+
+def test_a_few_atoms_in_a_huge_box_are_grouped_without_huge_memory():
+    """Three waters in a 2 km periodic box (ASE's neighbour list would bin the whole box: 4 GB
+    for 30 atoms in a 500 Å box): the bond search stays linear in the atoms."""
+    import resource
+
+    rng = np.random.default_rng(2)
+    pos, numbers = water_molecules(3, np.eye(3) * 30, rng)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found = molecules.assign(numbers, pos + 1000.0, np.eye(3) * 20000.0, [True] * 3)
+    assert _same_partition(found, np.repeat(np.arange(3), 3))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB

@@ -84,7 +84,8 @@ def _check_topology(fmt, topology):
 
 
 def count_frames(path, format=None, topology=None):
-    """Frames in the file (for messages; reads the whole file for text formats)."""
+    """Frames in the file (reads the whole file for text formats); InputError for a missing file."""
+    _check_exists(str(path))
     fmt = format or detect_format(path, topology)
     if fmt == "netcdf":
         return netcdf.count_frames(path)

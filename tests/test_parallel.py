@@ -1,0 +1,110 @@
+"""--workers and --scheduler (dask.distributed, loopback only): results equal the serial run's.
+
+The block joining and the task cutting are checked without dask; the commands run on one
+LocalCluster of two worker processes started and closed by this module (through --scheduler)
+and once with --workers, which starts its own."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from eqt_analysis.blocks import Blocks
+from eqt_cli import convert, orient, parallel, rdf
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
+
+
+def run(cmd, args):
+    return CliRunner().invoke(cmd.main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("block_frames", [None, 7])
+@pytest.mark.parametrize("n_frames", [5, 63, 64, 200, 1000])
+def test_joined_pieces_equal_the_serial_blocks(block_frames, n_frames):
+    """Blocks fed piece by piece (pieces as parallel.pieces cuts them) and joined: the same
+    total and blocks as one Blocks fed every frame, to rounding."""
+    rng = np.random.default_rng(n_frames)
+    frames = [{"a": rng.random(3), "b": rng.random((2, 2))} for _ in range(n_frames)]
+    serial = Blocks(block_frames)
+    for f in frames:
+        serial.add(f)
+    for n_pieces in (1, 3, 16):
+        ranges = parallel.pieces(n_frames, serial.final_block_frames(n_frames), n_pieces)
+        assert ranges[0][0] == 0 and ranges[-1][1] == n_frames
+        assert all(hi == lo2 for (_, hi), (lo2, _) in zip(ranges, ranges[1:]))
+        parts = []
+        for lo, hi in ranges:
+            part = Blocks(block_frames)
+            for f in frames[lo:hi]:
+                part.add(f)
+            parts.append(part)
+        joined = Blocks(block_frames).joined(parts, n_frames)
+        assert joined.block_frames == serial.block_frames and len(joined.blocks) == len(serial.blocks)
+        for key in ("a", "b"):
+            np.testing.assert_allclose(joined.total[key], serial.total[key], rtol=1e-12)
+            for x, y in zip(joined.blocks, serial.blocks):
+                np.testing.assert_allclose(x[key], y[key], rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a loopback LocalCluster of two single-threaded worker processes."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    """The example trajectory's first 300 frames as two runs (130 + 170 frames)."""
+    folder = tmp_path_factory.mktemp("halves")
+    for name, selection in (("a.nc", ["--stop", 130]), ("b.nc", ["--start", 130, "--stop", 300])):
+        assert run(convert, [EXAMPLE, folder / name, *selection, "-q"]).exit_code == 0
+    return [folder / "a.nc", folder / "b.nc"]
+
+
+def _close(a, b, names):
+    for name in names:
+        x, y = a[name].values, b[name].values
+        np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14 * np.nanmax(np.abs(x)))
+        assert np.array_equal(np.isnan(x), np.isnan(y))
+
+
+@pytest.mark.parametrize("cmd, args, names", [
+    (rdf, ["--pairs", "O-O,O-H", "--dipole"], ("g", "g_err", "n", "g_inter", "c_L", "c_L_err")),
+    (rdf, ["--pairs", "O-O", "--block-frames", 7, "--stride", 2], ("g", "g_err", "n")),
+    (orient, ["--bandwidth", 0.2], ("P", "P_err", "P_coarse", "chi2")),
+])
+def test_analyses_on_a_cluster_equal_the_serial_run(tmp_path, scheduler, halves, cmd, args, names):
+    serial = run(cmd, [*halves, *args, "-o", tmp_path / "serial.nc", "-q"])
+    spread = run(cmd, [*halves, *args, "--scheduler", scheduler, "-o", tmp_path / "spread.nc", "-q"])
+    assert serial.exit_code == 0 and spread.exit_code == 0, serial.output + spread.output
+    a, b = xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc")
+    assert a.attrs["n_frames"] == b.attrs["n_frames"] and a.attrs.get("n_blocks") == b.attrs.get("n_blocks")
+    _close(a, b, names)
+
+
+def test_workers_start_their_own_local_cluster(tmp_path, halves):
+    pytest.importorskip("dask.distributed")
+    serial = run(rdf, [halves[0], "--pairs", "O-O", "-o", tmp_path / "serial.nc", "-q"])
+    spread = run(rdf, [halves[0], "--pairs", "O-O", "--workers", 2, "-o", tmp_path / "spread.nc", "-q"])
+    assert serial.exit_code == 0 and spread.exit_code == 0, spread.output
+    _close(xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc"), ("g", "g_err", "n"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{a}", "--workers", 2, "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    (["-", "--format", "netcdf", "--workers", 1], "standard input"),
+    (["{a}", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler"),
+    (["{a}", "{missing}", "--workers", 1], "no such file"),
+])
+def test_bad_requests_exit_2_and_write_nothing(tmp_path, halves, args, message):
+    pytest.importorskip("dask.distributed")
+    args = [str(a).format(a=halves[0], missing=tmp_path / "none.nc") for a in args]
+    result = CliRunner().invoke(rdf.main, [*args, "-o", str(tmp_path / "out.nc"), "-q"], input=b"")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and not os.path.exists(tmp_path / "out.nc")
