@@ -9,17 +9,18 @@ from eqt_analysis.system import System
 
 from . import plots
 from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, quiet_option,
-                     result_options, whole_trajectory_options, whole_trajectory, write_result)
+                     result_options, runs_argument, trajectories, whole_runs,
+                     whole_trajectory_options, write_result)
 
 
 @eqt_command()
-@click.argument("path", metavar="TRAJ")
+@runs_argument
 @whole_trajectory_options
 @blocks_option
 @result_options
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, memory, blocks, output, dat, plot, quiet):
+def main(paths, fmt, topology, units, start, stop, stride, memory, blocks, output, dat, plot, quiet):
     """Dipole-axis time correlations of the waters in TRAJ: C_l(t) = <P_l(u(0)·u(t))> for
     l = 1, 2 over all time origins, with block standard errors at every lag up to half the run,
     and their integrated relaxation times tau_l (ps, integral up to the first zero). Where C_l
@@ -27,15 +28,22 @@ def main(path, fmt, topology, units, start, stop, stride, memory, blocks, output
     the value C_l reached (also in the result: tau_lower_bound, C_reached).
 
     \b
+    Several TRAJ (paths, or quoted globs such as 'run*/traj.nc'): runs of one system with
+    one time step, averaged over every time origin of every run (lags never span the join
+    between two runs); the errors pool blocks cut within each run.
+
+    \b
     Example:
       eqt-rotcorr traj.nc --plot rot.png       # -> traj.rotcorr.nc
     """
-    where = claim_result(path, "rotcorr", output, dat, plot)
-    with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
-        calc = RotationalCorrelation(System.from_dataset(ds, path), blocks,
-                                     atoms_per_chunk(ds.sizes["frame"], memory) // 3)
+    paths = trajectories(paths)
+    where = claim_result(paths, "rotcorr", output, dat, plot)
+    with whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
+        ds = runs[0]
+        calc = RotationalCorrelation(System.from_dataset(ds, paths[0]), blocks,
+                                     atoms_per_chunk(max(r.sizes["frame"] for r in runs), memory) // 3)
         with tqdm(unit="water", disable=quiet, file=sys.stderr, desc="rotcorr") as bar:
-            result = calc.compute(ds, bar)
+            result = calc.compute(runs, bar)
     for order in result["order"].values:
         r = result.sel(order=order)
         click.echo(f"tau_{order} = {float(r['tau']):.4g} ps{' (lower bound)' if r['tau_lower_bound'] else ''} "

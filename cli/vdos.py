@@ -9,11 +9,12 @@ from eqt_analysis.vibrations import VDOS
 
 from . import plots
 from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, POSITIVE,
-                     quiet_option, result_options, whole_trajectory_options, whole_trajectory, write_result)
+                     quiet_option, result_options, runs_argument, trajectories, whole_runs,
+                     whole_trajectory_options, write_result)
 
 
 @eqt_command()
-@click.argument("path", metavar="TRAJ")
+@runs_argument
 @whole_trajectory_options
 @click.option("--species", default=None, metavar="A,B", help="Species. Default: every species, and the total.")
 @click.option("--mass-weighted", is_flag=True, help="Weight by atomic masses (VACF in eV; integral 3 kT per atom).")
@@ -25,7 +26,7 @@ from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_
 @result_options
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_weighted, window, fwhm,
+def main(paths, fmt, topology, units, start, stop, stride, memory, species, mass_weighted, window, fwhm,
          blocks, output, dat, plot, quiet):
     """Velocity autocorrelation (all origins, block errors at every lag up to half the run) and
     vibrational density of states of every species and of all atoms, frequencies in cm^-1 (and
@@ -33,13 +34,20 @@ def main(path, fmt, topology, units, start, stop, stride, memory, species, mass_
     (with a warning). Normalization: the VDOS integrated over cm^-1 equals the VACF at lag 0.
 
     \b
+    Several TRAJ (paths, or quoted globs such as 'run*/traj.nc'): runs of one system with
+    one time step, averaged over every time origin of every run (lags never span the join
+    between two runs); the errors pool blocks cut within each run.
+
+    \b
     Example:
       eqt-vdos traj.nc --mass-weighted --fwhm 10 --plot vdos.png     # -> traj.vdos.nc
     """
-    where = claim_result(path, "vdos", output, dat, plot)
-    with whole_trajectory(path, fmt, topology, units, start, stop, stride) as ds:
-        calc = VDOS(System.from_dataset(ds, path), species, mass_weighted, window, fwhm, blocks,
-                    atoms_per_chunk(ds.sizes["frame"], memory))
+    paths = trajectories(paths)
+    where = claim_result(paths, "vdos", output, dat, plot)
+    with whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
+        ds = runs[0]
+        calc = VDOS(System.from_dataset(ds, paths[0]), species, mass_weighted, window, fwhm, blocks,
+                    atoms_per_chunk(max(r.sizes["frame"] for r in runs), memory))
         with tqdm(unit="atom", disable=quiet, file=sys.stderr, desc="vdos") as bar:
-            result = calc.compute(ds, bar)
+            result = calc.compute(runs, bar)
     write_result(result, where, plots.draw_result, "frequency")

@@ -78,6 +78,27 @@ class LagBlocks:
         return err, used
 
 
+def combine_runs(runs, n_frames):
+    """(curve over n_frames lags, pooled per-block curves) from the runs' (curve over the
+    run's lags, LagBlocks.curves of the run): a curve averaged over time origins (MSD,
+    correlation functions) weighs every origin of every run alike, so at each lag a run of T
+    frames counts T - lag times; the per-block curves of all runs are pooled."""
+    if len(runs) == 1:
+        return runs[0]
+    lags = np.arange(n_frames)
+    total, origins = 0.0, np.zeros(n_frames)
+    for curve, _ in runs:
+        curve = np.asarray(curve, float)
+        t = curve.shape[-1]
+        weight = np.where(lags < t, t - lags, 0).astype(float)
+        padded = np.zeros(curve.shape[:-1] + (n_frames,))
+        padded[..., :t] = curve
+        total = total + weight * padded
+        origins += weight
+    pooled = [np.concatenate(parts) for parts in zip(*(per_block for _, per_block in runs))]
+    return total / origins, pooled
+
+
 class Blocks:
     """Running and per-block totals of a stream's partial sums (see the module doc)."""
 

@@ -20,7 +20,7 @@ import xarray as xr
 
 from . import cell as cellmod
 from . import molecules, results, timeseries, units
-from .blocks import LagBlocks, standard_error
+from .blocks import LagBlocks, combine_runs, standard_error
 from .errors import InputError
 from .resources import check_memory
 from .trajectory import warn
@@ -190,11 +190,7 @@ class MSD:
         runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
         if any("time" not in ds.coords for ds in runs):
             raise InputError("the trajectory has no time; the MSD needs the time of each frame", self.source)
-        steps = [timeseries.time_step(ds["time"].values, self.source) for ds in runs]
-        dt = steps[0]
-        if any(abs(step - dt) > 1e-6 * dt for step in steps):
-            raise InputError(f"runs with different time steps ({', '.join(f'{step:g}' for step in steps)} ps): the "
-                             "MSD of several runs needs frames equally spaced in all", self.source)
+        dt = timeseries.runs_time_step(runs, self.source)
         lengths = [ds.sizes["frame"] for ds in runs]
         n_frames = max(lengths)
         blocks = LagBlocks(lengths, self.n_blocks, self.source)
@@ -211,7 +207,7 @@ class MSD:
                 drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), self.chunk)
                 drift -= drift[0]
             per_run.append([self._curves(group, traj, drift, blocks, r, progress) for group in self.groups.values()])
-        curves = [_combine([run[g] for run in per_run], n_frames) for g in range(len(self.groups))]
+        curves = [combine_runs([run[g] for run in per_run], n_frames) for g in range(len(self.groups))]
         lag = np.arange(n_frames) * dt
         out = xr.Dataset(
             {**results.with_error("msd", ("group", "lag_time"), [c for c, _ in curves],
@@ -312,21 +308,6 @@ class MSD:
         out.update(results.with_error("D_yeh_hummer", "group", corrected, out["D_err"].values,
                                       "angstrom^2/picosecond", "Yeh-Hummer finite-size corrected D"))
         return {"viscosity_mPas": self.viscosity, "temperature_K": temperature}
-
-
-def _combine(runs, n_frames):
-    """(MSD over n_frames lags, pooled per-block curves) of one group from its runs' (MSD over
-    the run's lags, per-block curves): every time origin of every run weighs alike, so a lag
-    is averaged over the (T_run - lag) origins of each run that holds it."""
-    if len(runs) == 1:
-        return runs[0]
-    total, origins = np.zeros(n_frames), np.zeros(n_frames)
-    for curve, _ in runs:
-        weight = len(curve) - np.arange(len(curve), dtype=float)
-        total[:len(curve)] += weight * curve
-        origins[:len(curve)] += weight
-    pooled = [np.concatenate(parts) for parts in zip(*(per_block for _, per_block in runs))]
-    return total / origins, pooled
 
 
 def _check_window(start, stop, source):

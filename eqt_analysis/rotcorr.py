@@ -10,8 +10,7 @@ import numpy as np
 import xarray as xr
 
 from . import results, timeseries
-from .blocks import LagBlocks
-from .errors import InputError
+from .blocks import LagBlocks, combine_runs
 from .molecules import water_dipole_axes
 from .resources import check_memory
 from .trajectory import iter_chunks, warn
@@ -51,31 +50,36 @@ class RotationalCorrelation:
         self.waters = system.require_waters("the rotational correlation follows water dipole axes")
         self.source, self.n_blocks, self.chunk = system.source, n_blocks, chunk
 
-    def compute(self, ds, progress=None):
-        """The `rotcorr` result of the trajectory `ds`. progress: a tqdm-like bar (waters) or None."""
-        if "time" not in ds.coords:
-            raise InputError("the trajectory has no time", self.source)
-        n_frames, n = ds.sizes["frame"], len(self.waters)
-        dt = timeseries.time_step(ds["time"].values, self.source)
-        blocks = LagBlocks(n_frames, self.n_blocks, self.source)
+    def compute(self, runs, progress=None):
+        """The `rotcorr` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
+        system: C averaged over every time origin of every run, lags never spanning a join,
+        errors from blocks cut within each run). progress: a tqdm-like bar (waters) or None."""
+        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        dt = timeseries.runs_time_step(runs, self.source)
+        lengths = [ds.sizes["frame"] for ds in runs]
+        n_frames, n = max(lengths), len(self.waters)
+        blocks = LagBlocks(lengths, self.n_blocks, self.source)
         check_memory(8 * n_frames * (3 * n + 8 * 9 * min(n, self.chunk)),
                      f"dipole axes of {n} waters over {n_frames} frames", self.source)
-        u = timeseries.check_series(dipole_axes(ds, self.waters), "dipole axes", self.source)
         if progress is not None:
-            progress.total = n
-        total, per_block = 0.0, None
-        for lo in range(0, n, self.chunk):
-            part = u[:, lo:lo + self.chunk]
-            total = total + legendre_sums(part)
-            new = blocks.curves(legendre_sums, part)
-            per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
-            if progress is not None:
-                progress.update(part.shape[1])
-        c = total / n
-        err, used = blocks.errors([np.moveaxis(b / n, 1, 2) for b in per_block])
-        return self._result(c, err.T, used, dt, n)
+            progress.total = n * len(runs)
+        per_run = []
+        for r, ds in enumerate(runs):
+            u = timeseries.check_series(dipole_axes(ds, self.waters), "dipole axes", self.source)
+            total, per_block = 0.0, None
+            for lo in range(0, n, self.chunk):
+                part = u[:, lo:lo + self.chunk]
+                total = total + legendre_sums(part)
+                new = blocks.curves(legendre_sums, part, r)
+                per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
+                if progress is not None:
+                    progress.update(part.shape[1])
+            per_run.append((total / n, [b / n for b in per_block]))
+        c, per_block = combine_runs(per_run, n_frames)
+        err, used = blocks.errors([np.moveaxis(b, 1, 2) for b in per_block])
+        return self._result(c, err.T, used, dt, n, sum(lengths), len(runs))
 
-    def _result(self, c, err, used, dt, n):
+    def _result(self, c, err, used, dt, n, n_frames, n_runs):
         lag = np.arange(c.shape[1]) * dt
         tau, lower, reached = [], [], []
         for order, curve in zip(ORDERS, c):
@@ -100,5 +104,5 @@ class RotationalCorrelation:
                                            "first value <= 0, or its value at the end of the run")},
             coords={"order": ("order", list(ORDERS), {"units": "1", "long_name": "Legendre order l"}),
                     "lag_time": ("lag_time", lag, {"units": "picosecond", "long_name": "lag time"})})
-        return results.finish(ds, "rotcorr", n_molecules=n, n_frames=c.shape[1], time_step_ps=dt,
+        return results.finish(ds, "rotcorr", n_molecules=n, n_frames=n_frames, n_runs=n_runs, time_step_ps=dt,
                               n_blocks=self.n_blocks)

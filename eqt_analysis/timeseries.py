@@ -46,6 +46,18 @@ def time_step(times, source=None, rtol=1e-4):
     return float(np.mean(dt))
 
 
+def runs_time_step(runs, source=None):
+    """The time step (ps) common to the runs (eqt Datasets with a time coordinate): InputError
+    when a run has no time, uneven steps, or a step other than the first run's."""
+    if any("time" not in ds.coords for ds in runs):
+        raise InputError("the trajectory has no time; a time correlation needs the time of each frame", source)
+    steps = [time_step(ds["time"].values, source) for ds in runs]
+    if any(abs(step - steps[0]) > 1e-6 * steps[0] for step in steps):
+        raise InputError(f"runs with different time steps ({', '.join(f'{step:g}' for step in steps)} ps): runs "
+                         "analysed together need one time step", source)
+    return steps[0]
+
+
 def autocorrelation(x):
     """c(m) = <x(t) x(t + m)> averaged over all T - m origins, for every column of x (T, ...)."""
     x = np.asarray(x, dtype=float)

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from . import results, timeseries, units
-from .blocks import LagBlocks
+from .blocks import LagBlocks, combine_runs
 from .diffusion import Trajectory
 from .errors import InputError
 from .trajectory import warn
@@ -54,41 +54,51 @@ class VDOS:
         self.mass_weighted, self.window, self.fwhm, self.n_blocks, self.chunk = (
             mass_weighted, window, fwhm, n_blocks, chunk)
 
-    def compute(self, ds, progress=None):
-        """The `vdos` result of the trajectory `ds` (lazy eqt Datasets are read atom chunk by
+    def compute(self, runs, progress=None):
+        """The `vdos` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
+        system: the VACF averaged over every time origin of every run, lags never spanning a
+        join, errors from blocks cut within each run; lazy eqt Datasets are read atom chunk by
         chunk). progress: a tqdm-like bar (atoms) or None."""
-        if "time" not in ds.coords:
-            raise InputError("the trajectory has no time", self.source)
-        dt = timeseries.time_step(ds["time"].values, self.source)
+        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        dt = timeseries.runs_time_step(runs, self.source)
         check_sampling(dt, self.source)
-        blocks = LagBlocks(ds.sizes["frame"], self.n_blocks, self.source)
-        velocities = self._velocities(ds, dt)
-        weights = units.AMU_A2_PS2 * ds["mass"].values if self.mass_weighted else np.ones(ds.sizes["atom"])
+        lengths = [ds.sizes["frame"] for ds in runs]
+        blocks = LagBlocks(lengths, self.n_blocks, self.source)
+        ds0 = runs[0]
+        weights = units.AMU_A2_PS2 * ds0["mass"].values if self.mass_weighted else np.ones(ds0.sizes["atom"])
         if progress is not None:
-            progress.total = sum(len(atoms) for atoms in self.groups.values())
-        vacf, err = [], []
+            progress.total = sum(len(atoms) for atoms in self.groups.values()) * len(runs)
         for name, atoms in self.groups.items():
             if len(atoms) == 0:
                 raise InputError(f"no atoms in group {name}", self.source)
-            total, per_block = 0.0, None
-            for lo in range(0, len(atoms), self.chunk):
-                part = atoms[lo:lo + self.chunk]
-                v = timeseries.check_series(velocities(part), "velocities", self.source)
+        per_group = {name: [] for name in self.groups}
+        for r, ds in enumerate(runs):
+            velocities = self._velocities(ds, dt)
+            for name, atoms in self.groups.items():
+                total, per_block = 0.0, None
+                for lo in range(0, len(atoms), self.chunk):
+                    part = atoms[lo:lo + self.chunk]
+                    v = timeseries.check_series(velocities(part), "velocities", self.source)
 
-                def summed(x, w=weights[part]):
-                    return timeseries.autocorrelation(x).sum(axis=-1) @ w
+                    def summed(x, w=weights[part]):
+                        return timeseries.autocorrelation(x).sum(axis=-1) @ w
 
-                total = total + summed(v)
-                new = blocks.curves(summed, v)
-                per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
-                if progress is not None:
-                    progress.update(len(part))
-            vacf.append(total / len(atoms))
-            e, used = blocks.errors([b / len(atoms) for b in per_block])
+                    total = total + summed(v)
+                    new = blocks.curves(summed, v, r)
+                    per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
+                    if progress is not None:
+                        progress.update(len(part))
+                per_group[name].append((total / len(atoms), [b / len(atoms) for b in per_block]))
+        vacf, err = [], []
+        for name in self.groups:
+            curve, per_block = combine_runs(per_group[name], max(lengths))
+            vacf.append(curve)
+            e, used = blocks.errors(per_block)
             err.append(e)
         spectra = [timeseries.spectrum(c, dt, self.window, self.fwhm) for c in vacf]
+        stored = all("velocities" in ds for ds in runs)
         return self._result(np.array(vacf), np.array(err), used, spectra[0][0], np.array([s for _, s in spectra]), dt,
-                            "stored" if "velocities" in ds else "central differences of positions")
+                            "stored" if stored else "central differences of positions", sum(lengths), len(runs))
 
     def _velocities(self, ds, dt):
         """atoms -> velocities (T, len(atoms), 3) Å/ps: stored, or central differences."""
@@ -99,7 +109,7 @@ class VDOS:
         traj = Trajectory(ds)
         return lambda atoms: finite_difference_velocities(traj.positions(atoms), dt)
 
-    def _result(self, vacf, err, used, freq, spec, dt, velocities):
+    def _result(self, vacf, err, used, freq, spec, dt, velocities, n_frames, n_runs):
         unit = "electronvolt" if self.mass_weighted else "angstrom^2/picosecond^2"
         ds = xr.Dataset(
             {**results.with_error("vacf", ("species", "lag_time"), vacf, err, unit,
@@ -118,6 +128,6 @@ class VDOS:
         return results.finish(
             ds, "vdos", window=self.window, broadening_fwhm_cm=float(self.fwhm or 0.0),
             mass_weighted=int(self.mass_weighted), time_step_ps=dt, nyquist_cm=float(0.5 / dt / units.INV_CM),
-            n_blocks=self.n_blocks, velocities=velocities,
+            n_blocks=self.n_blocks, velocities=velocities, n_frames=n_frames, n_runs=n_runs,
             normalization="one-sided spectrum per atom; integral over frequency (cm^-1) equals vacf at lag 0 "
                           "(<v^2>, or <m v^2> = 3 kT when mass-weighted)")

@@ -37,6 +37,36 @@ def test_commands_write_their_results(tmp_path, cmd, extra, names):
     assert "%|" not in result.stderr  # -q: no progress bar
 
 
+@pytest.mark.parametrize("cmd, extra, name", [
+    (msd, ["--species", "O", "--fit-stop", "0.3"], "msd"),
+    (rotcorr, [], "C"),
+    (vdos, ["--species", "H"], "vacf"),
+])
+def test_runs_together_weigh_every_time_origin(tmp_path, cmd, extra, name):
+    """Two runs (160 and 240 frames of the example): the curve is the average of the runs'
+    own curves weighted by their time origins (T_run - lag; only the longer run beyond 160
+    frames); the errors pool 5 + 7 blocks of 32 frames (160 // 5)."""
+    from eqt_cli import convert
+
+    for part, selection in (("a.nc", ["--stop", 160]), ("b.nc", ["--start", 160, "--stop", 400])):
+        assert run(convert, [EXAMPLE, tmp_path / part, *selection, "-q"]).exit_code == 0
+    curves = []
+    for args, out in (([tmp_path / "a.nc"], "ra.nc"), ([tmp_path / "b.nc"], "rb.nc"),
+                      ([tmp_path / "a.nc", tmp_path / "b.nc"], "both.nc")):
+        result = run(cmd, [*args, *extra, "-q", "-o", tmp_path / out])
+        assert result.exit_code == 0, result.output
+        curves.append(xr.open_dataset(tmp_path / out))
+    a, b, both = curves
+    lag = np.arange(240)
+    wa, wb = np.clip(160 - lag, 0, None), 240 - lag
+    ca = np.pad(a[name].values, [(0, 0)] * (a[name].ndim - 1) + [(0, 80)])
+    expected = (wa * ca + wb * b[name].values) / (wa + wb)
+    np.testing.assert_allclose(both[name].values, expected, rtol=1e-10, atol=1e-12)
+    assert both.attrs["n_runs"] == 2 and both.attrs["n_frames"] == 400 and both.sizes["lag_time"] == 240
+    used = both["error_blocks"].values
+    assert (used[:32] == 12).all() and (used[80:] == 0).all()
+
+
 def test_msd_result_has_dimensions_and_errors_wherever_it_is_reported(tmp_path):
     out = tmp_path / "m.nc"
     result = run(msd, [EXAMPLE, "--com", "--fit-start", "0.2", "--fit-stop", "0.6", "--viscosity", "0.32", "-o", out])

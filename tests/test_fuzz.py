@@ -210,8 +210,8 @@ ARGUMENTS = {"eqt-convert": ["inputs", "output"], "eqt-info": ["path"], "eqt-tcf
              "eqt-train": ["data"], "eqt-eval": ["model_file", "data"], "eqt-rotvar": ["model_file", "structures"],
              "eqt-md": ["model_file", "structure"], "eqt-opt": ["model_file", "structures"],
              "eqt-driver": ["model_file", "structure"], "eqt-compare": ["path_a", "path_b"], "eqt-plot": ["paths"],
-             "eqt-study": ["model"],
-             **{name: ["path"] for name in ("eqt-rdf", "eqt-orient", "eqt-msd", "eqt-rotcorr", "eqt-vdos", "eqt-angmom")}}
+             "eqt-study": ["model"], "eqt-angmom": ["path"],
+             **{name: ["paths"] for name in ("eqt-rdf", "eqt-orient", "eqt-msd", "eqt-rotcorr", "eqt-vdos")}}
 
 
 def option_names(command):
@@ -1125,7 +1125,8 @@ def test_drawn_option_values(corpus, scratch, command):
     @st.composite
     def case(draw):
         flag, nargs, is_int, lo, hi = draw(st.sampled_from(options))
-        bad = [draw(st.text("abcdefxyz_-+.,:;/ ", min_size=0, max_size=8).filter(lambda t: not _numeric(t)))]
+        bad = [draw(st.text("abcdefxyz_-+.,:;/ ", min_size=0, max_size=8)  # a leading "-" reads as an option
+                    .filter(lambda t: not _numeric(t) and not t.startswith("-")))]
         if not is_int:
             bad.append(draw(spellings))
         else:
