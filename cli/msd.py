@@ -7,7 +7,7 @@ from tqdm import tqdm
 from eqt_analysis.diffusion import ANGSTROM2_PER_PS_IN_1E5_CM2_PER_S as CGS, MSD
 from eqt_analysis.system import System
 
-from . import plots
+from . import parallel, plots
 from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, NON_NEGATIVE,
                      POSITIVE, quiet_option, result_options, runs_argument, trajectories, whole_runs, whole_trajectory_options,
                      write_result)
@@ -30,11 +30,12 @@ from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_
               help="Shear viscosity (mPa s) for the Yeh-Hummer finite-size correction of D.")
 @click.option("--temperature", type=POSITIVE, default=None,
               help="Temperature (K) for the Yeh-Hummer correction. Default: the trajectory's mean.")
+@parallel.options
 @result_options
 @quiet_option
 @command
 def main(paths, fmt, topology, units, start, stop, stride, memory, species, com, keep_drift, blocks,
-         fit_start, fit_stop, viscosity, temperature, output, dat, plot, quiet):
+         fit_start, fit_stop, viscosity, temperature, workers, scheduler, output, dat, plot, quiet):
     """Mean-squared displacement (Å^2) of every species (and of molecular centres of mass with
     --com) over all time origins (FFT), after unwrapping through the periodic boundaries and
     removing the centre-of-mass drift, with block standard errors at every lag up to half the
@@ -60,11 +61,13 @@ def main(paths, fmt, topology, units, start, stop, stride, memory, species, com,
     """
     paths = trajectories(paths)
     where = claim_result(paths, "msd", output, dat, plot)
-    with whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
+    with parallel.client(workers, scheduler) as dask_client, \
+            whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
         calc = MSD(System.from_dataset(runs[0], paths[0]), species, com, not keep_drift, blocks, fit_start, fit_stop,
                    viscosity, temperature, atoms_per_chunk(max(ds.sizes["frame"] for ds in runs), memory))
+        sources = runs if dask_client is None else parallel.openers(paths, fmt, topology, units, start, stop, stride)
         with tqdm(unit="atom", disable=quiet, file=sys.stderr, desc="msd") as bar:
-            result = calc.compute(runs, bar)
+            result = calc.compute(sources, bar, parallel.mapper(dask_client))
     for line in summary(result):
         click.echo(line, err=True)
     write_result(result, where, plots.draw_result, "lag_time")

@@ -1,5 +1,10 @@
 """--workers N and --scheduler ADDRESS: an analysis spread over dask.distributed workers.
 
+The whole-trajectory analyses (MSD) spread their atom chunks: one task per chunk of atoms
+(of one run), which opens the run itself and returns the chunk's partial sums; the driver
+adds them in the serial order, so the result is bit for bit the serial one (`mapper`,
+`openers`).
+
 The streamed analyses (RDF, orientation) are sums of per-frame partial sums kept in blocks of
 consecutive frames (eqt_analysis.blocks.Blocks). Here the stream of selected frames (of one
 trajectory or of several runs, in order) is cut into pieces that start at multiples of the
@@ -15,6 +20,7 @@ at the end); `--scheduler ADDRESS` uses a running cluster (e.g. one started with
 installed and see the input files at the same paths.
 """
 import contextlib
+import functools
 import os
 
 import click
@@ -63,6 +69,29 @@ def client(workers=None, scheduler=None):
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as dask_client:
         yield dask_client
+
+
+def mapper(dask_client):
+    """map(function, items) for the whole-trajectory analyses: the builtin map without a
+    cluster, else one task per item on the cluster; results in the order of the items."""
+    if dask_client is None:
+        return map
+
+    def cluster_map(function, items):
+        for future in dask_client.map(function, list(items), pure=False):
+            yield future.result()
+    return cluster_map
+
+
+def openers(paths, fmt, topology, units, start=0, stop=None, stride=1):
+    """A function per run that opens it where it is called (on a worker): what the tasks of
+    the whole-trajectory analyses receive instead of a Dataset."""
+    from eqt_analysis import io
+
+    if "-" in paths:
+        raise InputError("--workers and --scheduler read files: not standard input ('-')")
+    return [functools.partial(io.open_trajectory, os.path.abspath(path), fmt, topology, units, start=start, stop=stop,
+                              stride=stride) for path in paths]
 
 
 def selected_counts(paths, fmt, topology, start=0, stop=None, stride=1):

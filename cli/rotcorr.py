@@ -7,7 +7,7 @@ from tqdm import tqdm
 from eqt_analysis.rotcorr import RotationalCorrelation
 from eqt_analysis.system import System
 
-from . import plots
+from . import parallel, plots
 from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, quiet_option,
                      result_options, runs_argument, trajectories, whole_runs,
                      whole_trajectory_options, write_result)
@@ -17,10 +17,12 @@ from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_
 @runs_argument
 @whole_trajectory_options
 @blocks_option
+@parallel.options
 @result_options
 @quiet_option
 @command
-def main(paths, fmt, topology, units, start, stop, stride, memory, blocks, output, dat, plot, quiet):
+def main(paths, fmt, topology, units, start, stop, stride, memory, blocks, workers, scheduler, output, dat, plot,
+         quiet):
     """Dipole-axis time correlations of the waters in TRAJ: C_l(t) = <P_l(u(0)·u(t))> for
     l = 1, 2 over all time origins, with block standard errors at every lag up to half the run,
     and their integrated relaxation times tau_l (ps, integral up to the first zero). Where C_l
@@ -38,12 +40,13 @@ def main(paths, fmt, topology, units, start, stop, stride, memory, blocks, outpu
     """
     paths = trajectories(paths)
     where = claim_result(paths, "rotcorr", output, dat, plot)
-    with whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
-        ds = runs[0]
-        calc = RotationalCorrelation(System.from_dataset(ds, paths[0]), blocks,
+    with parallel.client(workers, scheduler) as dask_client, \
+            whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
+        calc = RotationalCorrelation(System.from_dataset(runs[0], paths[0]), blocks,
                                      atoms_per_chunk(max(r.sizes["frame"] for r in runs), memory) // 3)
+        sources = runs if dask_client is None else parallel.openers(paths, fmt, topology, units, start, stop, stride)
         with tqdm(unit="water", disable=quiet, file=sys.stderr, desc="rotcorr") as bar:
-            result = calc.compute(runs, bar)
+            result = calc.compute(sources, bar, parallel.mapper(dask_client))
     for order in result["order"].values:
         r = result.sel(order=order)
         click.echo(f"tau_{order} = {float(r['tau']):.4g} ps{' (lower bound)' if r['tau_lower_bound'] else ''} "

@@ -14,6 +14,8 @@ molecular centres of mass; errors at every lag from the blocks that hold it
 window, given or chosen from the data (`diffusive_window`); its standard error is the same
 fit on the blocks that hold the window. Optionally the Yeh-Hummer finite-size correction.
 """
+import functools
+
 import numba
 import numpy as np
 import xarray as xr
@@ -182,12 +184,16 @@ class MSD:
         """Series to unwrap and transform (atoms, and molecules for 'com'): the progress total."""
         return sum(len(g) for g in self.groups.values())
 
-    def compute(self, runs, progress=None):
+    def compute(self, runs, progress=None, mapper=map):
         """The `msd` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
         system: their MSDs are averaged over every time origin of every run, lags never
-        spanning a join; lazy eqt Datasets are read atom chunk by chunk). progress: a
-        tqdm-like bar (its total is set here) or None."""
-        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        spanning a join; lazy eqt Datasets are read atom chunk by chunk). A run may also be a
+        function without arguments that opens it (what the workers of a cluster receive).
+        mapper(function, items): the results in order (map: here; a cluster's map spreads the
+        atom chunks over its workers, with the same result). progress: a tqdm-like bar (its
+        total is set here) or None."""
+        sources = [runs] if isinstance(runs, xr.Dataset) or callable(runs) else list(runs)
+        runs = [opened(source) for source in sources]
         if any("time" not in ds.coords for ds in runs):
             raise InputError("the trajectory has no time; the MSD needs the time of each frame", self.source)
         dt = timeseries.runs_time_step(runs, self.source)
@@ -199,14 +205,23 @@ class MSD:
                      self.source)
         if progress is not None:
             progress.total = self.work * len(runs)
-        per_run = []  # [run][group] = (MSD over that run's lags, per-block curves)
-        for r, ds in enumerate(runs):
-            traj = Trajectory(ds)
-            drift = None
-            if self.remove_drift:
-                drift = traj.centre_of_mass(np.arange(ds.sizes["atom"]), self.chunk)
-                drift -= drift[0]
-            per_run.append([self._curves(group, traj, drift, blocks, r, progress) for group in self.groups.values()])
+        drifts = [None] * len(runs)
+        if self.remove_drift:
+            drifts = self._drifts(sources, runs, mapper)
+        groups = list(self.groups.values())
+        items = [(sources[r], r, g, lo, drifts[r], blocks) for r in range(len(runs)) for g in range(len(groups))
+                 for lo in range(0, len(groups[g]), self.chunk)]
+        sums = {}  # (run, group) -> [MSD sum, per-block sums, count], added in the order of the chunks
+        for (_, r, g, _, _, _), (total, per_block, count) in zip(items, mapper(self._chunk, items)):
+            if (r, g) in sums:
+                acc = sums[(r, g)]
+                acc[0], acc[1], acc[2] = acc[0] + total, [a + b for a, b in zip(acc[1], per_block)], acc[2] + count
+            else:
+                sums[(r, g)] = [total, per_block, count]
+            if progress is not None:
+                progress.update(count)
+        per_run = [[(sums[(r, g)][0] / sums[(r, g)][2], [c / sums[(r, g)][2] for c in sums[(r, g)][1]])
+                    for g in range(len(groups))] for r in range(len(runs))]
         curves = [combine_runs([run[g] for run in per_run], n_frames) for g in range(len(self.groups))]
         lag = np.arange(n_frames) * dt
         out = xr.Dataset(
@@ -232,20 +247,38 @@ class MSD:
                               n_blocks=self.n_blocks, drift_removed=int(self.remove_drift),
                               fit_window="given" if self.fit != (None, None) else AUTOMATIC, **params)
 
-    def _curves(self, group, traj, drift, blocks, run, progress):
-        """MSD (T,) of one group in one run and its per-block curves (`LagBlocks.curves`), atom
-        chunk by chunk, minus the centre-of-mass drift (T, 3) unless None."""
-        total, per_block, count = 0.0, None, 0
-        for coords in _group_chunks(traj, group, self.chunk):
-            if drift is not None:
-                coords = coords - drift[:, None, :]
-            total = total + timeseries.msd_fft(coords).sum(axis=1)
-            new = blocks.curves(lambda x: timeseries.msd_fft(x).sum(axis=1), coords, run)
-            per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
-            count += coords.shape[1]
-            if progress is not None:
-                progress.update(coords.shape[1])
-        return total / count, [c / count for c in per_block]
+    def _drifts(self, sources, runs, mapper):
+        """Centre-of-mass motion (T, 3) Å of every run from its first frame, summed over atom chunks."""
+        items = [(sources[r], lo) for r, ds in enumerate(runs) for lo in range(0, ds.sizes["atom"], self.chunk)]
+        runs_of = [r for r, ds in enumerate(runs) for _ in range(0, ds.sizes["atom"], self.chunk)]
+        totals = [0.0] * len(runs)
+        for r, part in zip(runs_of, mapper(self._mass_weighted_sum, items)):
+            totals[r] = totals[r] + part
+        drifts = []
+        for ds, total in zip(runs, totals):
+            drift = total / ds["mass"].values.sum()
+            drifts.append(drift - drift[0])
+        return drifts
+
+    def _mass_weighted_sum(self, item):
+        """Sum of m r(t) (T, 3) over one atom chunk (item: run source, first atom)."""
+        source, lo = item
+        traj = trajectory_of(source)
+        atoms = np.arange(lo, min(lo + self.chunk, traj.ds.sizes["atom"]))
+        return np.einsum("tia,i->ta", traj.positions(atoms), traj.masses[atoms])
+
+    def _chunk(self, item):
+        """(MSD summed over the chunk's atoms (T,), per-block sums, atoms) of one chunk of one
+        group in one run, minus the run's centre-of-mass drift unless None. item: (run source,
+        run index, group index, first atom or molecule of the chunk, drift, LagBlocks)."""
+        source, run, g, lo, drift, blocks = item
+        group = list(self.groups.values())[g]
+        coords = _group_positions(trajectory_of(source), group[lo:lo + self.chunk])
+        if drift is not None:
+            coords = coords - drift[:, None, :]
+        total = timeseries.msd_fft(coords).sum(axis=1)
+        per_block = blocks.curves(lambda x: timeseries.msd_fft(x).sum(axis=1), coords, run)
+        return total, per_block, coords.shape[1]
 
     def _fit(self, name, lag, curve, per_block, blocks):
         """(D, error, start, stop, log-log slope, blocks behind the error) of one group."""
@@ -318,12 +351,30 @@ def _check_window(start, stop, source):
                          f"{'auto' if stop is None else f'{stop:g}'} ps (need finite 0 <= start < stop)", source)
 
 
-def _group_chunks(traj, group, chunk):
-    """Unwrapped positions (T, k, 3) of a group chunk by chunk: atoms (an index array) or
-    molecular centres of mass (a list of index arrays)."""
-    if isinstance(group, list):
-        for lo in range(0, len(group), chunk):
-            yield np.stack([traj.centre_of_mass(m) for m in group[lo:lo + chunk]], axis=1)
+def _group_positions(traj, part):
+    """Unwrapped positions (T, k, 3) of part of a group: atoms (an index array) or molecular
+    centres of mass (a list of index arrays)."""
+    if isinstance(part, list):
+        return np.stack([traj.centre_of_mass(m) for m in part], axis=1)
+    return traj.positions(part)
+
+
+def opened(source):
+    """The Dataset of a run: `source` itself, or what calling it returns (a run's opener)."""
+    return source() if callable(source) else source
+
+
+_LAST = {}
+
+
+def trajectory_of(source):
+    """The Trajectory of a run source, kept for the next call with the same source (the
+    chunks of one run reuse its cells and molecule offsets; a worker keeps its last run)."""
+    if isinstance(source, functools.partial):
+        key = (source.func, source.args, tuple(sorted(source.keywords.items())))
     else:
-        for lo in range(0, len(group), chunk):
-            yield traj.positions(group[lo:lo + chunk])
+        key = id(source)  # the cache holds the source, so the id is not reused meanwhile
+    if key not in _LAST:
+        _LAST.clear()
+        _LAST[key] = (source, Trajectory(opened(source)))
+    return _LAST[key][1]

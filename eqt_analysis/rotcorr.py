@@ -11,6 +11,7 @@ import xarray as xr
 
 from . import results, timeseries
 from .blocks import LagBlocks, combine_runs
+from .diffusion import opened
 from .molecules import water_dipole_axes
 from .resources import check_memory
 from .trajectory import iter_chunks, warn
@@ -50,34 +51,46 @@ class RotationalCorrelation:
         self.waters = system.require_waters("the rotational correlation follows water dipole axes")
         self.source, self.n_blocks, self.chunk = system.source, n_blocks, chunk
 
-    def compute(self, runs, progress=None):
+    def compute(self, runs, progress=None, mapper=map):
         """The `rotcorr` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
         system: C averaged over every time origin of every run, lags never spanning a join,
-        errors from blocks cut within each run). progress: a tqdm-like bar (waters) or None."""
-        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        errors from blocks cut within each run; a run may also be a function without arguments
+        that opens it). mapper(function, items): results in order (map, or a cluster's map over
+        the chunks of waters). progress: a tqdm-like bar (waters) or None."""
+        sources = [runs] if isinstance(runs, xr.Dataset) or callable(runs) else list(runs)
+        runs = [opened(source) for source in sources]
         dt = timeseries.runs_time_step(runs, self.source)
         lengths = [ds.sizes["frame"] for ds in runs]
         n_frames, n = max(lengths), len(self.waters)
         blocks = LagBlocks(lengths, self.n_blocks, self.source)
-        check_memory(8 * n_frames * (3 * n + 8 * 9 * min(n, self.chunk)),
-                     f"dipole axes of {n} waters over {n_frames} frames", self.source)
+        chunk = min(n, self.chunk)
+        check_memory(8 * n_frames * (9 * chunk + 8 * 9 * chunk),
+                     f"dipole axes of {chunk} waters at a time over {n_frames} frames", self.source)
         if progress is not None:
             progress.total = n * len(runs)
-        per_run = []
-        for r, ds in enumerate(runs):
-            u = timeseries.check_series(dipole_axes(ds, self.waters), "dipole axes", self.source)
-            total, per_block = 0.0, None
-            for lo in range(0, n, self.chunk):
-                part = u[:, lo:lo + self.chunk]
-                total = total + legendre_sums(part)
-                new = blocks.curves(legendre_sums, part, r)
-                per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
-                if progress is not None:
-                    progress.update(part.shape[1])
-            per_run.append((total / n, [b / n for b in per_block]))
+        items = [(sources[r], r, lo, blocks) for r in range(len(runs)) for lo in range(0, n, self.chunk)]
+        sums = {}  # run -> [C sums, per-block sums], added in the order of the chunks
+        for (_, r, _, _), (total, per_block, count) in zip(items, mapper(self._chunk, items)):
+            if r in sums:
+                sums[r] = [sums[r][0] + total, [a + b for a, b in zip(sums[r][1], per_block)]]
+            else:
+                sums[r] = [total, per_block]
+            if progress is not None:
+                progress.update(count)
+        per_run = [(sums[r][0] / n, [b / n for b in sums[r][1]]) for r in range(len(runs))]
         c, per_block = combine_runs(per_run, n_frames)
         err, used = blocks.errors([np.moveaxis(b, 1, 2) for b in per_block])
         return self._result(c, err.T, used, dt, n, sum(lengths), len(runs))
+
+    def _chunk(self, item):
+        """(C sums (2, T), per-block sums, waters) of one chunk of waters in one run; item: (run
+        source, run index, first water of the chunk, LagBlocks). Reads only the chunk's atoms."""
+        source, run, lo, blocks = item
+        waters = self.waters[lo:lo + self.chunk]
+        part = opened(source).isel(atom=waters.ravel())
+        u = timeseries.check_series(dipole_axes(part, np.arange(waters.size).reshape(-1, 3)), "dipole axes",
+                                    self.source)
+        return legendre_sums(u), blocks.curves(legendre_sums, u, run), len(waters)
 
     def _result(self, c, err, used, dt, n, n_frames, n_runs):
         lag = np.arange(c.shape[1]) * dt

@@ -1,4 +1,5 @@
-"""--workers and --scheduler (dask.distributed, loopback only): results equal the serial run's.
+"""--workers and --scheduler (dask.distributed, loopback only): results equal the serial run's
+(the streamed RDF and orientation to 1e-12, summed in another order; MSD and C(t) bit for bit).
 
 The block joining and the task cutting are checked without dask; the commands run on one
 LocalCluster of two worker processes started and closed by this module (through --scheduler)
@@ -12,7 +13,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 from eqt_analysis.blocks import Blocks
-from eqt_cli import convert, orient, parallel, rdf
+from eqt_cli import convert, msd, orient, parallel, rdf, rotcorr
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
 
@@ -78,6 +79,8 @@ def _close(a, b, names):
     (rdf, ["--pairs", "O-O,O-H", "--dipole"], ("g", "g_err", "n", "g_inter", "c_L", "c_L_err")),
     (rdf, ["--pairs", "O-O", "--block-frames", 7, "--stride", 2], ("g", "g_err", "n")),
     (orient, ["--bandwidth", 0.2], ("P", "P_err", "P_coarse", "chi2")),
+    (msd, ["--com", "--memory", 16, "--fit-stop", 0.3], ("msd", "msd_err", "D", "D_err")),  # 16-atom chunks
+    (rotcorr, ["--memory", 16], ("C", "C_err", "tau")),
 ])
 def test_analyses_on_a_cluster_equal_the_serial_run(tmp_path, scheduler, halves, cmd, args, names):
     serial = run(cmd, [*halves, *args, "-o", tmp_path / "serial.nc", "-q"])
@@ -86,6 +89,9 @@ def test_analyses_on_a_cluster_equal_the_serial_run(tmp_path, scheduler, halves,
     a, b = xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc")
     assert a.attrs["n_frames"] == b.attrs["n_frames"] and a.attrs.get("n_blocks") == b.attrs.get("n_blocks")
     _close(a, b, names)
+    if cmd in (msd, rotcorr):  # the chunks' sums are added in the serial order
+        for name in names:
+            assert np.array_equal(a[name].values, b[name].values, equal_nan=True)
 
 
 def test_workers_start_their_own_local_cluster(tmp_path, halves):
