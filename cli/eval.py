@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from eqt_analysis.errors import InputError
 
+from . import parallel
 from .common import (claim_result, command, eqt_command, json_option, model_options, output_option, quiet_option,
                      write_result)
 
@@ -23,11 +24,12 @@ from .common import (claim_result, command, eqt_command, json_option, model_opti
 @model_options("Evaluate", "per structure", memory_help="about 100 MB each for 192 atoms of the example model in "
                                                          "float32; Python, JAX and the compiled programs take about "
                                                          "0.4 GB more")
+@parallel.options
 @json_option
 @quiet_option
 @command
 def main(model_file, data, output, energy_key, forces_key, test_split, float64, average, random_rotation, seed,
-         memory, as_json, quiet):
+         memory, workers, scheduler, as_json, quiet):
     """Mean absolute and root-mean-square errors of MODEL (model.pkl) on DATA.xyz: energies per
     structure and per atom (meV), forces over all atoms and per element (meV/Å). The table goes
     to stdout (stderr with -o -); per-structure predictions and errors to a NetCDF file.
@@ -53,8 +55,14 @@ def main(model_file, data, output, energy_key, forces_key, test_split, float64, 
     frames, energies, forces = datamod.read(data, energy_key, forces_key)
     index = potential.test_split(len(frames), data) if test_split else np.arange(len(frames))
     structures = rotvar.structures([frames[i] for i in index])
-    with tqdm(total=len(index), unit="structure", disable=quiet, file=sys.stderr, desc="eval") as bar:
-        predicted = rotvar.predict(potential.energy_and_forces, structures, data, bar.update)
+    if random_rotation and (workers or scheduler):
+        raise InputError("--random-rotation draws one sequence of rotations: it runs serially (drop --workers/"
+                         "--scheduler)")
+    remote = parallel.remote_model("model", model_file, None, memory, float64, average.name if average else None)
+    with parallel.client(workers, scheduler) as dask_client, \
+            tqdm(total=len(index), unit="structure", disable=quiet, file=sys.stderr, desc="eval") as bar:
+        predicted = rotvar.predict(potential.energy_and_forces, structures, data, bar.update,
+                                   parallel.mapper(dask_client), remote if dask_client else None)
     mode = "randomly rotated" if random_rotation else f"averaged on grid {average.name}" if average else "plain"
     ds = rotvar.evaluation(structures, energies[index], [forces[i] for i in index], *predicted, index=index,
                            model=model_file, mode=mode, test_split=int(test_split), float64=int(float64), seed=seed)

@@ -1,6 +1,11 @@
 """--workers N and --scheduler ADDRESS: an analysis spread over dask.distributed workers.
 
-The whole-trajectory analyses (MSD) spread their atom chunks: one task per chunk of atoms
+The model commands (eqt-rotvar, eqt-eval) spread their structures: every worker builds the
+model once (`remote_model`) and evaluates whole structures: the numbers are the serial ones
+(measured: identical in float64; in float32 within float32 rounding, as the padded neighbour
+slots a model has grown to depend on the structures it saw before).
+
+The whole-trajectory analyses (MSD, C(t)) spread their atom chunks: one task per chunk of atoms
 (of one run), which opens the run itself and returns the chunk's partial sums; the driver
 adds them in the serial order, so the result is bit for bit the serial one (`mapper`,
 `openers`).
@@ -92,6 +97,38 @@ def openers(paths, fmt, topology, units, start=0, stop=None, stride=1):
         raise InputError("--workers and --scheduler read files: not standard input ('-')")
     return [functools.partial(io.open_trajectory, os.path.abspath(path), fmt, topology, units, start=start, stop=stop,
                               stride=stride) for path in paths]
+
+
+_MODEL = {}
+
+
+def _built_model(kind, model_file, calculator, memory, x64, average):
+    """The evaluator a worker builds once (kept for the next task of the same model)."""
+    key = (kind, model_file, calculator, memory, x64, average)
+    if key not in _MODEL:
+        import jax
+
+        jax.config.update("jax_enable_x64", x64)
+        from eqt_model.calculator import Potential, ase_evaluator
+
+        from .common import ase_calculator
+
+        if calculator:
+            function = ase_evaluator(ase_calculator(calculator))
+        else:
+            potential = Potential(model_file, average=average, memory=memory)
+            function = potential.over_rotations if kind == "rotations" else potential.energy_and_forces
+        _MODEL.clear()
+        _MODEL[key] = function
+    return _MODEL[key]
+
+
+def remote_model(kind, model_file=None, calculator=None, memory=1024, x64=False, average=None):
+    """A picklable function that builds, on a worker, a model's evaluator: kind "rotations"
+    (evaluate(positions, cell, numbers, pbc, rotations), for eqt-rotvar) or "model"
+    (energy_and_forces, plain or averaged over the grid named `average`, for eqt-eval)."""
+    return functools.partial(_built_model, kind, model_file and os.path.abspath(model_file), calculator, memory,
+                             bool(x64), average)
 
 
 def selected_counts(paths, fmt, topology, start=0, stop=None, stride=1):

@@ -9,6 +9,7 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
+from . import parallel
 from .common import ase_calculator, claim_result, command, eqt_command, json_option, output_option, quiet_option, write_result
 
 
@@ -116,11 +117,13 @@ def _recorded(path, need_grids=True):
               help="Work space of the batched model calls: rotations per call are sized to fit it (about "
                    "200 MB per rotation of 192 atoms for the example model); Python, JAX and the compiled "
                    "programs take about 0.4 GB more.")
+@parallel.options
 @output_option("NetCDF result", "the input's name with .rotvar.nc in the current folder")
 @quiet_option
 @command
 def main(model_file, structures, calculator, properties, columns, skip, n_atoms, grids, n_random, l_max, test_split,
-         max_structures, plan, as_json, tsv, energy_key, forces_key, no_labels, seed, memory, output, quiet):
+         max_structures, plan, as_json, tsv, energy_key, forces_key, no_labels, seed, memory, workers, scheduler,
+         output, quiet):
     """Rotational symmetry breaking of a model on STRUCTURES.xyz: per-structure spread of E and
     of back-rotated forces over random rotations; convergence of |E_grid - E_finest| and
     |F_grid - F_finest| over averaging grids (meV per structure and per atom; meV/Å over all
@@ -169,8 +172,11 @@ def main(model_file, structures, calculator, properties, columns, skip, n_atoms,
     if plan:
         click.echo("\n".join(rotvar.plan(evaluate, items, grids, n_random, l_max)))
         return
-    with tqdm(total=len(items), unit="structure", disable=quiet, file=sys.stderr, desc="rotvar") as bar:
-        out = rotvar.report(evaluate, items, n_random, grids, l_max, seed, bar.update, structures)
+    remote = parallel.remote_model("rotations", model_file, calculator, memory, x64=True)
+    with parallel.client(workers, scheduler) as dask_client, \
+            tqdm(total=len(items), unit="structure", disable=quiet, file=sys.stderr, desc="rotvar") as bar:
+        out = rotvar.report(evaluate, items, n_random, grids, l_max, seed, bar.update, structures,
+                            parallel.mapper(dask_client), remote if dask_client else None)
     ds = rotvar.result(out, items, energies[index], [forces[i] for i in index], index, model=model_file or calculator,
                        n_random=n_random, l_max=l_max, seed=seed, test_split=int(test_split))
     _show(ds, style, where)

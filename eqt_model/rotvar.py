@@ -63,17 +63,17 @@ def channel_variances(energies, rots, weights, l_max):
 
 
 def report(evaluate, structures, n_random=16, grids=rotations.PAPER_GRIDS, l_max=0, seed=0, progress=None,
-           source=None):
+           source=None, mapper=map, remote=None):
     """Per-structure rotational statistics of `evaluate` on structures (positions, cell,
     numbers, pbc); grids: Grid values or names, coarse to fine; source: the file, for messages.
+    mapper(function, items): results in order (map; a cluster's map spreads the structures,
+    each worker building its evaluate with remote(), a picklable function).
 
     Returns a dict: spread_energy (S,) eV, spread_forces (S,) eV/Å, energy {grid: (S,)} eV and
     forces {grid: [(N, 3)]} eV/Å of the averaged models, channel_variance (S, l_max) eV^2.
     The random rotations are drawn in float64 whatever JAX's precision (seeded).
     """
     import jax  # JAX only for model runs: --from-properties starts fast
-
-    from . import averaging
 
     if not 0 <= l_max <= L_MAX:
         raise InputError(f"l_max must be 0..{L_MAX}")
@@ -84,24 +84,42 @@ def report(evaluate, structures, n_random=16, grids=rotations.PAPER_GRIDS, l_max
     fine = rotations.grid(f"L{l_max + 1}") if l_max else None
     out = {"spread_energy": [], "spread_forces": [], "energy": {g.name: [] for g in grids},
            "forces": {g.name: [] for g in grids}, "channel_variance": []}
-
-    def measure(structure):
-        e, f = evaluate(*structure, random_rots)
-        out["spread_energy"].append(float(averaging.spread(e)))
-        out["spread_forces"].append(float(np.mean(averaging.spread(f))))
+    evaluator = remote or (lambda: evaluate)
+    jobs = [(evaluator, k, structure, random_rots, grids, fine, l_max, source) for k, structure in enumerate(structures)]
+    for spread_e, spread_f, energy, forces, variance in mapper(_measure, jobs):
+        out["spread_energy"].append(spread_e)
+        out["spread_forces"].append(spread_f)
         for g in grids:
-            e_g, f_g = averaging.average(evaluate, g)(*structure)
-            out["energy"][g.name].append(e_g)
-            out["forces"][g.name].append(f_g)
-        if fine is not None:
-            e_fine, _ = evaluate(*structure, fine.rotations)
-            out["channel_variance"].append(channel_variances(e_fine, fine.rotations, fine.weights, l_max))
-
-    for k, structure in enumerate(structures):
-        _per_structure(measure, k, source, structure)
+            out["energy"][g.name].append(energy[g.name])
+            out["forces"][g.name].append(forces[g.name])
+        if variance is not None:
+            out["channel_variance"].append(variance)
         if progress:
             progress(1)
     return out
+
+
+def _measure(job):
+    """report's statistics of one structure: (spread of E, mean spread of F, {grid: E}, {grid: F},
+    channel variances or None). job: (evaluator (a function returning the evaluate), index k,
+    structure, random rotations, grids, fine grid or None, l_max, source)."""
+    from . import averaging
+
+    evaluator, k, structure, random_rots, grids, fine, l_max, source = job
+    evaluate = evaluator()
+
+    def measure():
+        e, f = evaluate(*structure, random_rots)
+        energy, forces = {}, {}
+        for g in grids:
+            energy[g.name], forces[g.name] = averaging.average(evaluate, g)(*structure)
+        variance = None
+        if fine is not None:
+            e_fine, _ = evaluate(*structure, fine.rotations)
+            variance = channel_variances(e_fine, fine.rotations, fine.weights, l_max)
+        return float(averaging.spread(e)), float(np.mean(averaging.spread(f))), energy, forces, variance
+
+    return _per_structure(measure, k, source)
 
 
 def plan(evaluate, structures, grids, n_random, l_max):
@@ -121,17 +139,23 @@ def plan(evaluate, structures, grids, n_random, l_max):
 
 # ------------------------------------------------------------------ errors
 
-def predict(energy_and_forces, structures, source=None, progress=None):
+def predict(energy_and_forces, structures, source=None, progress=None, mapper=map, remote=None):
     """Energies (S,) eV and forces [(N, 3)] eV/Å of a model `energy_and_forces(positions,
-    cell, numbers, pbc)` on structures; source: the file, for messages."""
+    cell, numbers, pbc)` on structures; source: the file, for messages. mapper, remote: as
+    for report (remote() builds energy_and_forces on a worker)."""
+    function = remote or (lambda: energy_and_forces)
     energies, forces = [], []
-    for k, structure in enumerate(structures):
-        e, f = _per_structure(energy_and_forces, k, source, *structure)
+    for e, f in mapper(_predict, [(function, k, structure, source) for k, structure in enumerate(structures)]):
         energies.append(e)
         forces.append(f)
         if progress:
             progress(1)
     return np.array(energies), forces
+
+
+def _predict(job):
+    function, k, structure, source = job
+    return _per_structure(function(), k, source, *structure)
 
 
 ENERGY_ERRORS = {"energy_mae": "MAE of the energy per structure", "energy_rmse": "RMSE of the energy per structure",

@@ -114,3 +114,29 @@ def test_bad_requests_exit_2_and_write_nothing(tmp_path, halves, args, message):
     result = CliRunner().invoke(rdf.main, [*args, "-o", str(tmp_path / "out.nc"), "-q"], input=b"")
     assert result.exit_code == 2, result.output
     assert message in result.stderr and not os.path.exists(tmp_path / "out.nc")
+
+
+MODEL = Path(__file__).resolve().parents[1] / "example_data" / "model.pkl"
+
+
+def test_model_commands_on_a_cluster_equal_the_serial_run(tmp_path, scheduler):
+    """eqt-rotvar and eqt-eval with their structures spread over two workers (each building the
+    model once): the same numbers as the serial run."""
+    from eqt_cli import eval as evaluate
+    from eqt_cli import rotvar
+
+    assert run(convert, [EXAMPLE, tmp_path / "three.xyz", "--stop", 2, "--to", "extxyz", "-q"]).exit_code == 0
+    for cmd, args, names in (
+            (rotvar, ["--grids", "1,i", "--n-random", 3, "--no-labels"], ("spread_energy", "spread_forces",
+                                                                          "energy_error", "forces_error")),
+            (evaluate, ["--average", "i", "--float64"], ("energy", "forces", "energy_error"))):
+        base = [MODEL, tmp_path / "three.xyz", *args, "-q"]
+        serial = run(cmd, [*base, "-o", tmp_path / "serial.nc"])
+        spread = run(cmd, [*base, "--scheduler", scheduler, "-o", tmp_path / "spread.nc"])
+        assert serial.exit_code == 0 and spread.exit_code == 0, serial.output + spread.output
+        a, b = xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc")
+        for name in names:
+            if name in a:
+                np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-12,
+                                           atol=1e-12 * np.nanmax(np.abs(a[name].values)))
+        assert any(name in a for name in names[1:])
