@@ -19,8 +19,8 @@ stream order (Blocks.joined), so the result equals the serial one up to the orde
 additions (1e-12 relative, block for block).
 
 dask is an optional extra (`pip install 'eqt[dask]'`), imported only when these options are
-given. `--workers N` starts a loopback-only LocalCluster of N single-threaded processes (closed
-at the end); `--scheduler ADDRESS` uses a running cluster (e.g. one started with
+given. `--workers N` starts a loopback-only LocalCluster of N single-threaded processes (Numba
+and BLAS limited to one thread each; closed at the end); `--scheduler ADDRESS` uses a running cluster (e.g. one started with
 `dask scheduler` and `dask worker`, or by dask-jobqueue on SLURM), whose workers must have eqt
 installed and see the input files at the same paths.
 """
@@ -71,8 +71,10 @@ def client(workers=None, scheduler=None):
         with dask_client:
             yield dask_client
         return
+    one_core = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                       "MKL_NUM_THREADS")}  # a worker per core, not a worker per thread pool
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as dask_client:
+                      dashboard_address="127.0.0.1:0", env=one_core) as cluster, Client(cluster) as dask_client:
         yield dask_client
 
 
