@@ -1,6 +1,7 @@
 """eqt-md: molecular dynamics with an eqt model (plain, averaged, randomly rotated, multiple time stepping) or
 any ASE calculator, streaming an eqt trajectory with a checkpoint for an exact --restart."""
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
+from . import parallel
 from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
                      format_option, quiet_option)
 from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, load_npz, save_npz
@@ -103,11 +105,12 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
 @click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
               help="Work space of one batch of rotations in an averaged evaluation.")
 @click.option("--restart", is_flag=True, help="Continue the run in --output from its checkpoint (bit for bit).")
+@parallel.options
 @quiet_option
 @command
 def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, stride, thermostat, temperature, tau,
          velocities, fix_com, average, mts, random_rotation, record, record_forces, replay, skin, seed, float64,
-         memory, restart, quiet):
+         memory, restart, workers, scheduler, quiet):
     """Molecular dynamics of STRUCTURE (any trajectory format eqt reads; --frame picks the frame) with MODEL
     (model.pkl) or --calculator, NVE or NVT, written to an eqt trajectory every --stride steps. Units: Å, fs
     on the command line, ps/eV/K in the output.
@@ -120,6 +123,8 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     """
     model_file, structure, n_steps = _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts,
                                                     replay, record)
+    if (workers or scheduler) and not replay:
+        raise InputError("--workers and --scheduler spread the frames of a --replay; an MD run is one sequence of steps")
     output = output or default_output(structure, "replay" if replay else "md")
     target = claim({"-o": output}, [structure] + ([model_file] if model_file else []))["-o"]
     if target.kind != "file":
@@ -141,7 +146,9 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     numbers, masses, positions, cell, pbc, v_in = _structure(structure, fmt, frame)
     potentials = _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings)
     if replay:
-        return _replay(structure, fmt, potentials, settings, target, quiet)
+        build = functools.partial(_replay_evaluator, model_file and os.path.abspath(model_file), calculator,
+                                  os.path.abspath(structure), fmt, frame, settings)
+        return _replay(structure, fmt, potentials, settings, target, quiet, build, workers, scheduler)
     simulation.check_structure(positions, cell, pbc, structure)
     if velocities == "input" and v_in is None:
         raise InputError("has no velocities (use --velocities thermal)", structure)
@@ -241,31 +248,86 @@ def _speed(first, last, started, warm, dt_fs):
     return line
 
 
-def _replay(structure, fmt, potentials, settings, target, quiet):
+def _replay(structure, fmt, potentials, settings, target, quiet, build, workers=None, scheduler=None):
     """Plain and averaged energies (and forces) on every frame of a trajectory, atoms not moved; the frames
-    with these variables added go to the output (atomically: it appears when complete)."""
+    with these variables added go to the output (atomically: it appears when complete). With --workers or
+    --scheduler, pieces of the trajectory are evaluated on the workers (each builds the models once with
+    `build`); the frames are written here, in order."""
     from eqt_analysis import io
     from eqt_analysis.io.netcdf import NetCDFWriter
     from eqt_model import simulation
 
     _, _, record, cutoff = potentials
-    evaluate = simulation.replayer(record, cutoff, settings.dtype())
-    with atomic_output(target, ".nc") as tmp, NetCDFWriter(tmp, title="eqt-md --replay", history=command_line()) as writer, \
-            tqdm(total=io.count_frames(structure, fmt), unit="frame", disable=quiet, file=sys.stderr, desc="replay") as bar:
+    n_frames = io.count_frames(structure, fmt)
+    with parallel.client(workers, scheduler) as dask_client, atomic_output(target, ".nc") as tmp, \
+            NetCDFWriter(tmp, title="eqt-md --replay", history=command_line()) as writer, \
+            tqdm(total=n_frames, unit="frame", disable=quiet, file=sys.stderr, desc="replay") as bar:
+        if dask_client is None:
+            evaluate = simulation.replayer(record, cutoff, settings.dtype())
+            values_of = functools.partial(_replay_frames, evaluate)
+        else:
+            values_of = _pieces_in_order(dask_client, build, os.path.abspath(structure), fmt, n_frames)
         for chunk in io.iter_trajectory(structure, fmt):
-            pbc = chunk["pbc"].values
-            values = [evaluate(chunk["positions"].values[i], chunk["cell"].values[i] if "cell" in chunk else None, pbc)
-                      for i in range(chunk.sizes["frame"])]
+            values = values_of(chunk)
             for k, name in enumerate(("plain", "averaged")):
-                chunk[f"energy_{name}"] = ("frame", np.array([float(v[k][0]) for v in values]))
+                chunk[f"energy_{name}"] = ("frame", np.array([v[k][0] for v in values]))
                 chunk[f"energy_{name}"].attrs["units"] = "electronvolt"
                 if settings.record_forces:
-                    chunk[f"forces_{name}"] = (("frame", "atom", "spatial"), np.array([np.asarray(v[k][1], float)
-                                                                                      for v in values]))
+                    chunk[f"forces_{name}"] = (("frame", "atom", "spatial"), np.array([v[k][1] for v in values]))
                     chunk[f"forces_{name}"].attrs["units"] = "electronvolt/angstrom"
             simulation.label(chunk, settings.record)
             writer.write(chunk)
             bar.update(chunk.sizes["frame"])
+
+
+def _replay_frames(evaluate, chunk):
+    """[((E, F) plain, (E, F) averaged)] (eV, eV/Å, NumPy) of every frame of a trajectory chunk."""
+    pbc = chunk["pbc"].values
+    out = []
+    for i in range(chunk.sizes["frame"]):
+        both = evaluate(chunk["positions"].values[i], chunk["cell"].values[i] if "cell" in chunk else None, pbc)
+        out.append(tuple((float(e), np.asarray(f, float)) for e, f in both))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _replay_evaluator(model_file, calculator, structure, fmt, frame, settings):
+    """The replay's evaluate, built once per worker process (as the command builds it)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", bool(settings.float64))
+    from eqt_model import simulation
+
+    numbers, _, positions, cell, pbc, _ = _structure(structure, fmt, frame)
+    _, _, record, cutoff = _potentials(model_file, calculator, structure, numbers, positions, cell, pbc, settings)
+    return simulation.replayer(record, cutoff, settings.dtype())
+
+
+def _replay_piece(job):
+    """One task: the replay values of frames [lo, hi) of the trajectory."""
+    from eqt_analysis import io
+
+    build, structure, fmt, lo, hi = job
+    evaluate = build()
+    return [v for chunk in io.iter_trajectory(structure, fmt, chunk_frames=hi - lo, start=lo, stop=hi)
+            for v in _replay_frames(evaluate, chunk)]
+
+
+def _pieces_in_order(dask_client, build, structure, fmt, n_frames):
+    """values_of(chunk) for the driver's chunks, served in order from tasks over pieces of the frames."""
+    n_workers = max(1, len(dask_client.scheduler_info().get("workers", {})))
+    size = max(1, -(-n_frames // (parallel.TASKS_PER_WORKER * n_workers)))
+    futures = iter(dask_client.map(_replay_piece, [(build, structure, fmt, lo, min(lo + size, n_frames))
+                                                   for lo in range(0, n_frames, size)], pure=False))
+    buffer = []
+
+    def values_of(chunk):
+        while len(buffer) < chunk.sizes["frame"]:
+            buffer.extend(next(futures).result())
+        taken = buffer[:chunk.sizes["frame"]]
+        del buffer[:chunk.sizes["frame"]]
+        return taken
+    return values_of
 
 
 if __name__ == "__main__":

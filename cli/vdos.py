@@ -7,7 +7,7 @@ from tqdm import tqdm
 from eqt_analysis.system import System
 from eqt_analysis.vibrations import VDOS
 
-from . import plots
+from . import parallel, plots
 from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_command, POSITIVE,
                      quiet_option, result_options, runs_argument, trajectories, whole_runs,
                      whole_trajectory_options, write_result)
@@ -23,11 +23,12 @@ from .common import (atoms_per_chunk, blocks_option, command, claim_result, eqt_
 @click.option("--fwhm", type=POSITIVE, default=None,
               help="Extra Gaussian broadening, full width at half maximum (cm^-1).")
 @blocks_option
+@parallel.options
 @result_options
 @quiet_option
 @command
 def main(paths, fmt, topology, units, start, stop, stride, memory, species, mass_weighted, window, fwhm,
-         blocks, output, dat, plot, quiet):
+         blocks, workers, scheduler, output, dat, plot, quiet):
     """Velocity autocorrelation (all origins, block errors at every lag up to half the run) and
     vibrational density of states of every species and of all atoms, frequencies in cm^-1 (and
     THz). Uses stored velocities; without them, central differences of the unwrapped positions
@@ -44,10 +45,11 @@ def main(paths, fmt, topology, units, start, stop, stride, memory, species, mass
     """
     paths = trajectories(paths)
     where = claim_result(paths, "vdos", output, dat, plot)
-    with whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
-        ds = runs[0]
-        calc = VDOS(System.from_dataset(ds, paths[0]), species, mass_weighted, window, fwhm, blocks,
+    with parallel.client(workers, scheduler) as dask_client, \
+            whole_runs(paths, fmt, topology, units, start, stop, stride) as runs:
+        calc = VDOS(System.from_dataset(runs[0], paths[0]), species, mass_weighted, window, fwhm, blocks,
                     atoms_per_chunk(max(r.sizes["frame"] for r in runs), memory))
+        sources = runs if dask_client is None else parallel.openers(paths, fmt, topology, units, start, stop, stride)
         with tqdm(unit="atom", disable=quiet, file=sys.stderr, desc="vdos") as bar:
-            result = calc.compute(runs, bar)
+            result = calc.compute(sources, bar, parallel.mapper(dask_client))
     write_result(result, where, plots.draw_result, "frequency")

@@ -12,7 +12,7 @@ import xarray as xr
 
 from . import results, timeseries, units
 from .blocks import LagBlocks, combine_runs
-from .diffusion import Trajectory
+from .diffusion import opened, trajectory_of
 from .errors import InputError
 from .trajectory import warn
 
@@ -54,60 +54,68 @@ class VDOS:
         self.mass_weighted, self.window, self.fwhm, self.n_blocks, self.chunk = (
             mass_weighted, window, fwhm, n_blocks, chunk)
 
-    def compute(self, runs, progress=None):
+    def compute(self, runs, progress=None, mapper=map):
         """The `vdos` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
         system: the VACF averaged over every time origin of every run, lags never spanning a
         join, errors from blocks cut within each run; lazy eqt Datasets are read atom chunk by
-        chunk). progress: a tqdm-like bar (atoms) or None."""
-        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        chunk; a run may also be a function without arguments that opens it). mapper(function,
+        items): results in order (map, or a cluster's map over the atom chunks). progress: a
+        tqdm-like bar (atoms) or None."""
+        sources = [runs] if isinstance(runs, xr.Dataset) or callable(runs) else list(runs)
+        runs = [opened(source) for source in sources]
         dt = timeseries.runs_time_step(runs, self.source)
         check_sampling(dt, self.source)
         lengths = [ds.sizes["frame"] for ds in runs]
         blocks = LagBlocks(lengths, self.n_blocks, self.source)
-        ds0 = runs[0]
-        weights = units.AMU_A2_PS2 * ds0["mass"].values if self.mass_weighted else np.ones(ds0.sizes["atom"])
-        if progress is not None:
-            progress.total = sum(len(atoms) for atoms in self.groups.values()) * len(runs)
         for name, atoms in self.groups.items():
             if len(atoms) == 0:
                 raise InputError(f"no atoms in group {name}", self.source)
-        per_group = {name: [] for name in self.groups}
-        for r, ds in enumerate(runs):
-            velocities = self._velocities(ds, dt)
-            for name, atoms in self.groups.items():
-                total, per_block = 0.0, None
-                for lo in range(0, len(atoms), self.chunk):
-                    part = atoms[lo:lo + self.chunk]
-                    v = timeseries.check_series(velocities(part), "velocities", self.source)
-
-                    def summed(x, w=weights[part]):
-                        return timeseries.autocorrelation(x).sum(axis=-1) @ w
-
-                    total = total + summed(v)
-                    new = blocks.curves(summed, v, r)
-                    per_block = new if per_block is None else [a + b for a, b in zip(per_block, new)]
-                    if progress is not None:
-                        progress.update(len(part))
-                per_group[name].append((total / len(atoms), [b / len(atoms) for b in per_block]))
+        stored = all("velocities" in ds for ds in runs)
+        if not stored:
+            warn(f"{self.source or 'trajectory'}: no velocities stored; using central differences of positions every "
+                 f"{dt * 1e3:g} fs (store velocities for exact spectra)")
+        if progress is not None:
+            progress.total = sum(len(atoms) for atoms in self.groups.values()) * len(runs)
+        items = [(sources[r], r, name, lo, blocks, dt) for r in range(len(runs)) for name, atoms in self.groups.items()
+                 for lo in range(0, len(atoms), self.chunk)]
+        sums = {}  # (run, group) -> [VACF sum, per-block sums], added in the order of the chunks
+        for (_, r, name, _, _, _), (total, per_block, count) in zip(items, mapper(self._chunk, items)):
+            if (r, name) in sums:
+                acc = sums[(r, name)]
+                sums[(r, name)] = [acc[0] + total, [a + b for a, b in zip(acc[1], per_block)]]
+            else:
+                sums[(r, name)] = [total, per_block]
+            if progress is not None:
+                progress.update(count)
         vacf, err = [], []
-        for name in self.groups:
-            curve, per_block = combine_runs(per_group[name], max(lengths))
+        for name, atoms in self.groups.items():
+            per_run = [(sums[(r, name)][0] / len(atoms), [b / len(atoms) for b in sums[(r, name)][1]])
+                       for r in range(len(runs))]
+            curve, per_block = combine_runs(per_run, max(lengths))
             vacf.append(curve)
             e, used = blocks.errors(per_block)
             err.append(e)
         spectra = [timeseries.spectrum(c, dt, self.window, self.fwhm) for c in vacf]
-        stored = all("velocities" in ds for ds in runs)
         return self._result(np.array(vacf), np.array(err), used, spectra[0][0], np.array([s for _, s in spectra]), dt,
                             "stored" if stored else "central differences of positions", sum(lengths), len(runs))
 
-    def _velocities(self, ds, dt):
-        """atoms -> velocities (T, len(atoms), 3) Å/ps: stored, or central differences."""
+    def _chunk(self, item):
+        """(VACF summed over the chunk's atoms (T,), per-block sums, atoms) of one chunk of one
+        group in one run. item: (run source, run index, group name, first atom, LagBlocks, dt ps)."""
+        source, run, name, lo, blocks, dt = item
+        ds = opened(source)
+        part = self.groups[name][lo:lo + self.chunk]
         if "velocities" in ds:
-            return lambda atoms: ds["velocities"].isel(atom=atoms).values
-        warn(f"{self.source or 'trajectory'}: no velocities stored; using central differences of positions every "
-             f"{dt * 1e3:g} fs (store velocities for exact spectra)")
-        traj = Trajectory(ds)
-        return lambda atoms: finite_difference_velocities(traj.positions(atoms), dt)
+            v = ds["velocities"].isel(atom=part).values
+        else:
+            v = finite_difference_velocities(trajectory_of(source).positions(part), dt)
+        v = timeseries.check_series(v, "velocities", self.source)
+        w = units.AMU_A2_PS2 * ds["mass"].values[part] if self.mass_weighted else np.ones(len(part))
+
+        def summed(x):
+            return timeseries.autocorrelation(x).sum(axis=-1) @ w
+
+        return summed(v), blocks.curves(summed, v, run), len(part)
 
     def _result(self, vacf, err, used, freq, spec, dt, velocities, n_frames, n_runs):
         unit = "electronvolt" if self.mass_weighted else "angstrom^2/picosecond^2"

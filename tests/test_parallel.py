@@ -13,9 +13,10 @@ import xarray as xr
 from click.testing import CliRunner
 
 from eqt_analysis.blocks import Blocks
-from eqt_cli import convert, msd, orient, parallel, rdf, rotcorr
+from eqt_cli import convert, msd, orient, parallel, rdf, rotcorr, vdos
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
+MODEL = Path(__file__).resolve().parents[1] / "example_data" / "model.pkl"
 
 
 def run(cmd, args):
@@ -81,6 +82,7 @@ def _close(a, b, names):
     (orient, ["--bandwidth", 0.2], ("P", "P_err", "P_coarse", "chi2")),
     (msd, ["--com", "--memory", 16, "--fit-stop", 0.3], ("msd", "msd_err", "D", "D_err")),  # 16-atom chunks
     (rotcorr, ["--memory", 16], ("C", "C_err", "tau")),
+    (vdos, ["--memory", 16, "--mass-weighted"], ("vacf", "vacf_err", "vdos")),
 ])
 def test_analyses_on_a_cluster_equal_the_serial_run(tmp_path, scheduler, halves, cmd, args, names):
     serial = run(cmd, [*halves, *args, "-o", tmp_path / "serial.nc", "-q"])
@@ -89,7 +91,7 @@ def test_analyses_on_a_cluster_equal_the_serial_run(tmp_path, scheduler, halves,
     a, b = xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc")
     assert a.attrs["n_frames"] == b.attrs["n_frames"] and a.attrs.get("n_blocks") == b.attrs.get("n_blocks")
     _close(a, b, names)
-    if cmd in (msd, rotcorr):  # the chunks' sums are added in the serial order
+    if cmd in (msd, rotcorr, vdos):  # the chunks' sums are added in the serial order
         for name in names:
             assert np.array_equal(a[name].values, b[name].values, equal_nan=True)
 
@@ -116,7 +118,7 @@ def test_bad_requests_exit_2_and_write_nothing(tmp_path, halves, args, message):
     assert message in result.stderr and not os.path.exists(tmp_path / "out.nc")
 
 
-MODEL = Path(__file__).resolve().parents[1] / "example_data" / "model.pkl"
+
 
 
 def test_model_commands_on_a_cluster_equal_the_serial_run(tmp_path, scheduler):
@@ -140,3 +142,21 @@ def test_model_commands_on_a_cluster_equal_the_serial_run(tmp_path, scheduler):
                 np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-12,
                                            atol=1e-12 * np.nanmax(np.abs(a[name].values)))
         assert any(name in a for name in names[1:])
+
+
+def test_md_replay_on_a_cluster_equals_the_serial_run(tmp_path, scheduler):
+    """eqt-md --replay with its frames spread over two workers: the same energies and forces,
+    written in the order of the frames."""
+    from eqt_cli import md
+
+    assert run(convert, [EXAMPLE, tmp_path / "five.nc", "--stop", 5, "-q"]).exit_code == 0
+    base = [MODEL, tmp_path / "five.nc", "--replay", "--record", "i", "--record-forces", "--float64", "-q"]
+    serial = run(md, [*base, "-o", tmp_path / "serial.nc"])
+    spread = run(md, [*base, "--scheduler", scheduler, "-o", tmp_path / "spread.nc"])
+    assert serial.exit_code == 0 and spread.exit_code == 0, serial.output + spread.output
+    a, b = xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc")
+    np.testing.assert_array_equal(b["coordinates"].values, a["coordinates"].values)
+    for name in ("energy_plain", "energy_averaged", "forces_plain", "forces_averaged"):
+        np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-12, atol=1e-12)
+    refused = run(md, [MODEL, tmp_path / "five.nc", "--steps", 2, "--workers", 2, "-o", tmp_path / "md.nc", "-q"])
+    assert refused.exit_code == 2 and "--replay" in refused.stderr
