@@ -9,7 +9,7 @@ from eqt_analysis.spectra import TCF
 
 from . import plots
 from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, quiet_option,
-                     result_options, write_result)
+                     result_options, trajectories, write_result)
 
 
 def _series(path, fmt, skip, start, stop, stride):
@@ -32,7 +32,7 @@ def _series(path, fmt, skip, start, stop, stride):
 
 
 @eqt_command()
-@click.argument("path", metavar="SERIES")
+@click.argument("paths", metavar="SERIES...", nargs=-1, required=True)
 @click.option("--var", "-v", "name", required=True,
               help="Series: a per-frame variable of an eqt trajectory (e.g. potential_energy) or an i-PI "
                    "property column in eqt naming (e.g. potential_energy, pot_component_raw_0).")
@@ -56,20 +56,26 @@ def _series(path, fmt, skip, start, stop, stride):
 @result_options
 @quiet_option
 @command
-def main(path, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, blocks, output, dat, plot, quiet):
+def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, blocks, output, dat, plot, quiet):
     """Autocorrelation of a scalar series minus its mean, over all origins (block errors at every
     lag up to half the run), and its one-sided power spectrum in cm^-1 (integral = variance;
     units of the series squared per cm^-1); the mean with its block error. Energies from i-PI
     are converted to eV.
 
     \b
+    Several SERIES (paths, or quoted globs): runs of one system with one time step; the series
+    minus its mean over all runs, correlated over every time origin of every run (lags never
+    span a join), errors from blocks cut within each run.
+
+    \b
     Examples:
       eqt-tcf sim.out -v potential_energy --plot cvv.png
       eqt-tcf replay.out -v pot_component_raw_0 --minus pot_component_raw_5 --skip 1 --dt 0.0005
     """
-    where = claim_result(path, "tcf", output, dat, plot)
-    calc = TCF(name, minus, dt, window, fwhm, blocks, path)
-    result = calc.compute(_series(path, fmt, skip, start, stop, stride))
+    paths = trajectories(paths)
+    where = claim_result(paths, "tcf", output, dat, plot)
+    calc = TCF(name, minus, dt, window, fwhm, blocks, paths[0])
+    result = calc.compute([_series(path, fmt, skip, start, stop, stride) for path in paths])
     a = result.attrs
     click.echo(f"{a['series']}: mean {float(result['mean']):.6g} +- {float(result['mean_err']):.2g} "
                f"{a['series_units']}, std {float(result['variance']) ** 0.5:.4g} {a['series_units']}, "

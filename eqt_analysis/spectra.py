@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from . import results, timeseries, units
-from .blocks import LagBlocks, standard_error
+from .blocks import LagBlocks, combine_runs, standard_error
 from .errors import InputError
 
 
@@ -39,27 +39,36 @@ class TCF:
             raise InputError(f"no per-frame variable {name!r}; available: {', '.join(per_frame)}", self.source)
         return ds[name].values, ds[name].attrs.get("units", "")
 
-    def compute(self, ds):
-        """The `tcf` result of the per-frame variable of `ds` (frames on dimension `frame`)."""
-        values, unit = self._series(ds, self.variable)
-        label = self.variable
-        if self.minus:
-            other, other_unit = self._series(ds, self.minus)
-            if other_unit != unit:
-                raise InputError(f"{self.variable} is in {unit!r} but {self.minus} in {other_unit!r}", self.source)
-            values, label = values - other, f"{self.variable} - {self.minus}"
-        x = timeseries.check_series(values, label, self.source)
+    def compute(self, runs):
+        """The `tcf` result of the per-frame variable of `runs` (a Dataset with frames on dimension
+        `frame`, or a list of runs of one system: the series minus its mean over all runs, its
+        autocorrelation averaged over every time origin of every run, lags never spanning a
+        join, errors from blocks cut within each run)."""
+        runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
+        series = [self._difference(ds) for ds in runs]
+        label, unit = series[0][1], series[0][2]
+        if any(u != unit for _, _, u in series):
+            raise InputError(f"runs give {label} in different units ({', '.join(sorted({u for _, _, u in series}))})",
+                             self.source)
+        xs = [x for x, _, _ in series]
         dt = self.dt
         if dt is None:
-            if "time" not in ds.coords:
+            if any("time" not in ds.coords for ds in runs):
                 raise InputError("the input has no time; pass --dt (ps)", self.source)
-            dt = timeseries.time_step(ds["time"].values, self.source)
-        blocks = LagBlocks(len(x), self.n_blocks, self.source)
-        dx = x - x.mean()
-        acf = timeseries.autocorrelation(dx)
-        err, used = blocks.errors(blocks.curves(lambda y: timeseries.autocorrelation(y - y.mean()), x))
-        n, length = blocks.layout[0]
-        mean_err = standard_error(x[:n * length].reshape(n, length).mean(axis=1))
+            dt = timeseries.runs_time_step(runs, self.source)
+        lengths = [len(x) for x in xs]
+        blocks = LagBlocks(lengths, self.n_blocks, self.source)
+        every = np.concatenate(xs)
+        mean = every.mean()
+        per_run = [(timeseries.autocorrelation(x - mean),
+                    blocks.curves(lambda y: timeseries.autocorrelation(y - y.mean()), x, r)) for r, x in enumerate(xs)]
+        acf, per_block = combine_runs(per_run, max(lengths))
+        err, used = blocks.errors(per_block)
+        length = blocks.layout[0][1]
+        block_means = np.concatenate([x[:n * length].reshape(n, length).mean(axis=1)
+                                      for x, n in zip(xs, blocks.per_run[0])])
+        mean_err = standard_error(block_means)
+        dx = every - mean
         freq, spec = timeseries.spectrum(acf, dt, self.window, self.fwhm)
         squared = f"({unit})^2" if unit else "1"
         out = xr.Dataset(
@@ -68,10 +77,22 @@ class TCF:
                                               "errors at this lag (0: none hold it, errors NaN)"),
              "spectrum": results.variable("frequency", spec, f"{squared} cm", f"power spectrum of {label} "
                                           "(integral over cm^-1 = variance)"),
-             **results.with_error("mean", (), x.mean(), mean_err, unit or "1", f"mean of {label}"),
+             **results.with_error("mean", (), mean, mean_err, unit or "1", f"mean of {label}"),
              "variance": results.variable((), dx.var(), squared, f"variance of {label}")},
-            coords={"lag_time": ("lag_time", np.arange(len(x)) * dt, {"units": "picosecond", "long_name": "lag time"}),
+            coords={"lag_time": ("lag_time", np.arange(len(acf)) * dt, {"units": "picosecond", "long_name": "lag time"}),
                     "frequency": ("frequency", freq, {"units": "cm^-1", "long_name": "wavenumber"}),
                     "frequency_THz": ("frequency", freq * units.INV_CM, {"units": "THz", "long_name": "frequency"})})
         return results.finish(out, "tcf", series=label, series_units=unit, time_step_ps=dt, window=self.window,
-                              broadening_fwhm_cm=float(self.fwhm or 0.0), n_blocks=self.n_blocks)
+                              broadening_fwhm_cm=float(self.fwhm or 0.0), n_blocks=self.n_blocks,
+                              n_frames=sum(lengths), n_runs=len(runs))
+
+    def _difference(self, ds):
+        """(series (T,), its label, its unit) of one run: the variable, minus --minus."""
+        values, unit = self._series(ds, self.variable)
+        label = self.variable
+        if self.minus:
+            other, other_unit = self._series(ds, self.minus)
+            if other_unit != unit:
+                raise InputError(f"{self.variable} is in {unit!r} but {self.minus} in {other_unit!r}", self.source)
+            values, label = values - other, f"{self.variable} - {self.minus}"
+        return timeseries.check_series(values, label, self.source), label, unit

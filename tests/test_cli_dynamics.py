@@ -67,6 +67,29 @@ def test_runs_together_weigh_every_time_origin(tmp_path, cmd, extra, name):
     assert (used[:32] == 12).all() and (used[80:] == 0).all()
 
 
+def test_tcf_of_runs_subtracts_one_mean_and_never_correlates_across_the_join(tmp_path):
+    """eqt-tcf on two runs (160 and 240 frames): the series minus its mean over both runs,
+    correlated over the origins of each run (brute force here), weighted by origins."""
+    from eqt_cli import convert
+
+    for part, selection in (("a.nc", ["--stop", 160]), ("b.nc", ["--start", 160, "--stop", 400])):
+        assert run(convert, [EXAMPLE, tmp_path / part, *selection, "-q"]).exit_code == 0
+    result = run(tcf, [tmp_path / "a.nc", tmp_path / "b.nc", "-v", "potential_energy", "-q", "-o", tmp_path / "t.nc"])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(tmp_path / "t.nc")
+    x = [xr.open_dataset(tmp_path / part)["potential_energy"].values.astype(float) for part in ("a.nc", "b.nc")]
+    mean = np.concatenate(x).mean()
+    total, origins = np.zeros(240), np.zeros(240)
+    for series in x:
+        d = series - mean
+        for lag in range(len(d)):
+            total[lag] += np.sum(d[:len(d) - lag] * d[lag:])
+            origins[lag] += len(d) - lag
+    np.testing.assert_allclose(ds["acf"].values, total / origins, rtol=1e-8, atol=1e-12)
+    assert float(ds["mean"]) == pytest.approx(mean, rel=1e-12) and ds.attrs["n_runs"] == 2
+    assert int(ds["error_blocks"].values[0]) == 12  # 5 + 7 blocks of 32 frames
+
+
 def test_msd_result_has_dimensions_and_errors_wherever_it_is_reported(tmp_path):
     out = tmp_path / "m.nc"
     result = run(msd, [EXAMPLE, "--com", "--fit-start", "0.2", "--fit-stop", "0.6", "--viscosity", "0.32", "-o", out])

@@ -206,7 +206,7 @@ TABLE = {
 }
 FUZZED = sorted(set(TABLE) & set(MAIN))
 # positional arguments TABLE knows how to fill (click parameter names)
-ARGUMENTS = {"eqt-convert": ["inputs", "output"], "eqt-info": ["path"], "eqt-tcf": ["path"],
+ARGUMENTS = {"eqt-convert": ["inputs", "output"], "eqt-info": ["path"], "eqt-tcf": ["paths"],
              "eqt-train": ["data"], "eqt-eval": ["model_file", "data"], "eqt-rotvar": ["model_file", "structures"],
              "eqt-md": ["model_file", "structure"], "eqt-opt": ["model_file", "structures"],
              "eqt-driver": ["model_file", "structure"], "eqt-compare": ["path_a", "path_b"], "eqt-plot": ["paths"],
