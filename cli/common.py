@@ -11,6 +11,7 @@ import sys
 import warnings
 
 import click
+import numpy as np
 
 from eqt_analysis.errors import InputError
 from eqt_analysis.trajectory import EqtWarning
@@ -166,9 +167,9 @@ def read_chunks(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk
 
 
 def trajectories(paths):
-    """The TRAJ arguments of a command as files, in order: each path, or the sorted matches of a
-    glob pattern (*, ?, [) that is not itself a file. InputError for a pattern matching nothing
-    or '-' (stdin) given twice."""
+    """The TRAJ arguments of a command as files, in order: each path, or the matches of a glob
+    pattern (*, ?, [) that is not itself a file, sorted by name (run10 before run2). InputError
+    for a pattern matching nothing, or a file (or '-', stdin) given twice."""
     import glob
 
     out = []
@@ -182,6 +183,12 @@ def trajectories(paths):
             out.append(path)
     if out.count("-") > 1:
         raise InputError("standard input ('-') can be read once only")
+    seen = {}
+    for path in out:
+        real = os.path.realpath(path) if path != "-" else path
+        if real in seen:
+            raise InputError(f"given twice (also as {seen[real]}): each run counts once", path)
+        seen[real] = path
     return out
 
 
@@ -206,8 +213,13 @@ def read_runs(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk=2
 def check_same_atoms(first, numbers, first_path, path):
     """InputError (naming `path`) unless the atomic numbers of a run equal those of the first run."""
     if len(numbers) != len(first) or (numbers != first).any():
-        raise InputError(f"holds other atoms than {first_path} ({len(numbers)} against {len(first)}, or another "
-                         "order): runs analysed together must be of one system", path)
+        if len(numbers) != len(first):
+            what = f"{len(numbers)} atoms against {len(first)} in {first_path}"
+        else:
+            k = int(np.flatnonzero(numbers != first)[0])
+            what = f"atom {k} has atomic number {numbers[k]}, {first[k]} in {first_path}"
+        raise InputError(f"not the atoms of the first run ({what}): runs analysed together must be one system, "
+                         "atoms in the same order", path)
 
 
 def runs_argument(func):

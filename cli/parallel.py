@@ -26,7 +26,9 @@ installed and see the input files at the same paths.
 """
 import contextlib
 import functools
+import logging
 import os
+import re
 
 import click
 
@@ -59,22 +61,29 @@ def client(workers=None, scheduler=None):
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise InputError("--workers and --scheduler need dask.distributed: pip install 'eqt[dask]'") from None
-    import logging
-
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     if scheduler is not None:
+        if os.path.isfile(scheduler):
+            kwargs = {"scheduler_file": scheduler}
+        elif "://" in scheduler or re.fullmatch(r"[\w.\-\[\]:]+:\d+", scheduler):
+            kwargs = {"address": scheduler}
+        else:
+            raise InputError("no such scheduler file, and not an address such as tcp://host:8786", scheduler)
         try:
-            kwargs = {"scheduler_file": scheduler} if os.path.isfile(scheduler) else {"address": scheduler}
             dask_client = Client(timeout="10s", **kwargs)
         except (OSError, TimeoutError, ValueError) as err:
             raise InputError(f"cannot reach the dask scheduler ({type(err).__name__}: {err})", scheduler) from None
         with dask_client:
+            if not dask_client.scheduler_info().get("workers"):
+                click.echo(f"waiting for the first worker of the scheduler at {scheduler} (Ctrl-C stops)", err=True)
+                dask_client.wait_for_workers(1)
             yield dask_client
         return
     one_core = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                        "MKL_NUM_THREADS")}  # a worker per core, not a worker per thread pool
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", env=one_core) as cluster, Client(cluster) as dask_client:
+                      dashboard_address="127.0.0.1:0", env=one_core, silence_logs=logging.CRITICAL) as cluster, \
+            Client(cluster) as dask_client:
         yield dask_client
 
 
@@ -157,21 +166,35 @@ def pieces(n_frames, block, n_pieces):
 
 
 def _read_piece(paths, counts, lo, hi, fmt, topology, units, start, stride, chunk):
-    """The chunks of stream frames [lo, hi) (stream: the selected frames of each run, in order)."""
+    """(path, chunk) of stream frames [lo, hi) (stream: the selected frames of each run, in order)."""
     from .common import read_chunks
 
     first = 0
     for path, n in zip(paths, counts):
         a, b = max(lo - first, 0), min(hi - first, n)
         if a < b:
-            yield from read_chunks(path, fmt, topology, units, start + a * stride, start + b * stride, stride, chunk)
+            for ds in read_chunks(path, fmt, topology, units, start + a * stride, start + b * stride, stride, chunk):
+                yield path, ds
         first += n
+
+
+@contextlib.contextmanager
+def blamed(path, first):
+    """An InputError raised while a run's frames are analysed names that run, not the first
+    run (whose name the analysis carries)."""
+    try:
+        yield
+    except InputError as err:
+        if path != first and err.path in (None, str(first)):
+            raise InputError(err.message, path) from None
+        raise
 
 
 def _analyse_piece(analysis, paths, counts, lo, hi, fmt, topology, units, start, stride, chunk):
     """One task: feed stream frames [lo, hi) to a fresh copy of `analysis`; its Blocks."""
-    for ds in _read_piece(paths, counts, lo, hi, fmt, topology, units, start, stride, chunk):
-        analysis.add_chunk(ds)
+    for path, ds in _read_piece(paths, counts, lo, hi, fmt, topology, units, start, stride, chunk):
+        with blamed(path, paths[0]):
+            analysis.add_chunk(ds)
     return analysis.blocks
 
 
@@ -182,14 +205,15 @@ def feed(make, paths, fmt, topology, units, start, stop, stride, chunk, dask_cli
 
     if dask_client is None:
         analysis = None
-        for _, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
+        for k, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
             analysis = analysis or make(ds)
-            analysis.add_chunk(ds)
+            with blamed(paths[k], paths[0]):
+                analysis.add_chunk(ds)
             if bar is not None:
                 bar.update(ds.sizes["frame"])
         return analysis
     counts = selected_counts(paths, fmt, topology, start, stop, stride)
-    firsts = [next(_read_piece([path], [1], 0, 1, fmt, topology, units, start, stride, 1)) for path in paths]
+    firsts = [next(_read_piece([path], [1], 0, 1, fmt, topology, units, start, stride, 1))[1] for path in paths]
     for path, ds in zip(paths[1:], firsts[1:]):
         check_same_atoms(firsts[0]["atomic_number"].values, ds["atomic_number"].values, paths[0], path)
     if bar is not None:
@@ -212,7 +236,10 @@ def stream(dask_client, analysis, paths, counts, fmt, topology, units, start, st
     size = {future.key: hi - lo for future, (lo, hi) in zip(futures, ranges)}
     for future in as_completed(futures):
         if future.status == "error":
-            future.result()  # raises the task's error here (an InputError stays one)
+            try:
+                future.result()  # raises the task's error here (an InputError stays one)
+            finally:
+                dask_client.cancel([f for f in futures if f.key != future.key])
         if progress:
             progress(size[future.key])
     analysis.blocks = analysis.blocks.joined(dask_client.gather(futures), n_frames)

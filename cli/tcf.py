@@ -28,6 +28,7 @@ def _series(path, fmt, skip, start, stop, stride):
     if selected.sizes["frame"] == 0:
         raise InputError(f"after --skip {skip}: {io.no_frames_selected(rest.sizes['frame'], start, stop, stride)}",
                          path)
+    selected.encoding["source"] = path
     return selected
 
 
@@ -79,5 +80,5 @@ def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, b
     a = result.attrs
     click.echo(f"{a['series']}: mean {float(result['mean']):.6g} +- {float(result['mean_err']):.2g} "
                f"{a['series_units']}, std {float(result['variance']) ** 0.5:.4g} {a['series_units']}, "
-               f"{result.sizes['lag_time']} samples every {a['time_step_ps']:g} ps", err=True)
+               f"{a['n_frames']} samples every {a['time_step_ps']:g} ps", err=True)
     write_result(result, where, plots.draw_result, "frequency")

@@ -12,5 +12,6 @@ class InputError(EqtError):
     """
 
     def __init__(self, message, path=None):
+        self.message = message
         self.path = None if path is None else str(path)
         super().__init__(f"{self.path}: {message}" if self.path else message)

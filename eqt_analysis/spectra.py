@@ -33,10 +33,10 @@ class TCF:
         self.variable, self.minus, self.dt, self.window, self.fwhm, self.n_blocks = (
             variable, minus, dt, window, fwhm, n_blocks)
 
-    def _series(self, ds, name):
+    def _series(self, ds, name, where):
         if name not in ds or ds[name].dims != ("frame",):
             per_frame = [n for n, v in ds.data_vars.items() if v.dims == ("frame",)]
-            raise InputError(f"no per-frame variable {name!r}; available: {', '.join(per_frame)}", self.source)
+            raise InputError(f"no per-frame variable {name!r}; available: {', '.join(per_frame)}", where)
         return ds[name].values, ds[name].attrs.get("units", "")
 
     def compute(self, runs):
@@ -47,9 +47,10 @@ class TCF:
         runs = [runs] if isinstance(runs, xr.Dataset) else list(runs)
         series = [self._difference(ds) for ds in runs]
         label, unit = series[0][1], series[0][2]
-        if any(u != unit for _, _, u in series):
-            raise InputError(f"runs give {label} in different units ({', '.join(sorted({u for _, _, u in series}))})",
-                             self.source)
+        for ds, (_, _, other) in zip(runs, series):
+            if other != unit:
+                raise InputError(f"{label} is in {other!r} here but {unit!r} in the first run",
+                                 ds.encoding.get("source", self.source))
         xs = [x for x, _, _ in series]
         dt = self.dt
         if dt is None:
@@ -87,12 +88,14 @@ class TCF:
                               n_frames=sum(lengths), n_runs=len(runs))
 
     def _difference(self, ds):
-        """(series (T,), its label, its unit) of one run: the variable, minus --minus."""
-        values, unit = self._series(ds, self.variable)
+        """(series (T,), its label, its unit) of one run: the variable, minus --minus. Errors name
+        the run's file (the Dataset's encoding['source']), else the source."""
+        where = ds.encoding.get("source", self.source)
+        values, unit = self._series(ds, self.variable, where)
         label = self.variable
         if self.minus:
-            other, other_unit = self._series(ds, self.minus)
+            other, other_unit = self._series(ds, self.minus, where)
             if other_unit != unit:
-                raise InputError(f"{self.variable} is in {unit!r} but {self.minus} in {other_unit!r}", self.source)
+                raise InputError(f"{self.variable} is in {unit!r} but {self.minus} in {other_unit!r}", where)
             values, label = values - other, f"{self.variable} - {self.minus}"
-        return timeseries.check_series(values, label, self.source), label, unit
+        return timeseries.check_series(values, label, where), label, unit

@@ -48,13 +48,17 @@ def time_step(times, source=None, rtol=1e-4):
 
 def runs_time_step(runs, source=None):
     """The time step (ps) common to the runs (eqt Datasets with a time coordinate): InputError
-    when a run has no time, uneven steps, or a step other than the first run's."""
-    if any("time" not in ds.coords for ds in runs):
-        raise InputError("the trajectory has no time; a time correlation needs the time of each frame", source)
-    steps = [time_step(ds["time"].values, source) for ds in runs]
-    if any(abs(step - steps[0]) > 1e-6 * steps[0] for step in steps):
-        raise InputError(f"runs with different time steps ({', '.join(f'{step:g}' for step in steps)} ps): runs "
-                         "analysed together need one time step", source)
+    (naming the run's file, else `source`) when a run has no time, uneven steps, or a step
+    other than the first run's."""
+    steps = []
+    for ds in runs:
+        where = ds.encoding.get("source", source)
+        if "time" not in ds.coords:
+            raise InputError("the trajectory has no time; a time correlation needs the time of each frame", where)
+        steps.append(time_step(ds["time"].values, where))
+        if abs(steps[-1] - steps[0]) > 1e-6 * steps[0]:
+            raise InputError(f"time step {steps[-1]:g} ps, but {steps[0]:g} ps in the first run: runs analysed "
+                             "together need one time step", where)
     return steps[0]
 
 

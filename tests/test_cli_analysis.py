@@ -105,6 +105,7 @@ def _argon(tmp_path):
     (rdf, ["{missing}"]),                                       # missing file
     (rdf, ["{ex}", "{ar}", "--rmax", "4"]),                     # runs of different systems
     (orient, ["{ex}", "{dir}/nothing*.nc"]),                    # a glob matching nothing
+    (rdf, ["{ex}", "{ex}"]),                                    # one run given twice
 ])
 def test_bad_input_exits_2_and_leaves_nothing(tmp_path, cmd, args):
     paths = {"gas": _no_cell(tmp_path), "ex": EXAMPLE, "ar": _argon(tmp_path), "missing": tmp_path / "no.nc",

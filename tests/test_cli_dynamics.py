@@ -65,6 +65,9 @@ def test_runs_together_weigh_every_time_origin(tmp_path, cmd, extra, name):
     assert both.attrs["n_runs"] == 2 and both.attrs["n_frames"] == 400 and both.sizes["lag_time"] == 240
     used = both["error_blocks"].values
     assert (used[:32] == 12).all() and (used[80:] == 0).all()
+    assert run(convert, [EXAMPLE, tmp_path / "slow.nc", "--start", 160, "--stride", 2, "-q"]).exit_code == 0
+    refused = run(cmd, [tmp_path / "a.nc", tmp_path / "slow.nc", *extra, "-q", "-o", tmp_path / "no.nc"])
+    assert refused.exit_code == 2 and f"{tmp_path / 'slow.nc'}: time step 0.02 ps, but 0.01 ps" in refused.stderr
 
 
 def test_tcf_of_runs_subtracts_one_mean_and_never_correlates_across_the_join(tmp_path):

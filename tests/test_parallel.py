@@ -97,11 +97,23 @@ def test_analyses_on_a_cluster_equal_the_serial_run(tmp_path, scheduler, halves,
 
 
 def test_workers_start_their_own_local_cluster(tmp_path, halves):
+    """--workers 2 equals serial; a bad later run is named in one Error line, without the workers' logs."""
     pytest.importorskip("dask.distributed")
     serial = run(rdf, [halves[0], "--pairs", "O-O", "-o", tmp_path / "serial.nc", "-q"])
     spread = run(rdf, [halves[0], "--pairs", "O-O", "--workers", 2, "-o", tmp_path / "spread.nc", "-q"])
     assert serial.exit_code == 0 and spread.exit_code == 0, spread.output
     _close(xr.open_dataset(tmp_path / "serial.nc"), xr.open_dataset(tmp_path / "spread.nc"), ("g", "g_err", "n"))
+    small = tmp_path / "small.xyz"  # the same atoms in a box too small for r_max 6 Å
+    import ase.io
+
+    assert run(convert, [halves[1], small, "--stop", 1, "--to", "extxyz", "-q"]).exit_code == 0
+    atoms = ase.io.read(small)
+    atoms.set_cell(atoms.cell * 0.9, scale_atoms=True)
+    ase.io.write(small, atoms)
+    bad = run(rdf, [halves[0], small, "--pairs", "O-O", "--workers", 2, "-o", tmp_path / "bad.nc", "-q"])
+    assert bad.exit_code == 2, bad.output
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {small}: r_max 6"), bad.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -109,8 +121,10 @@ def test_workers_start_their_own_local_cluster(tmp_path, halves):
     (["-", "--format", "netcdf", "--workers", 1], "standard input"),
     (["{a}", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the dask scheduler"),
     (["{a}", "{missing}", "--workers", 1], "no such file"),
+    (["{a}", "--scheduler", "{missing}"], "no such scheduler file"),
 ])
 def test_bad_requests_exit_2_and_write_nothing(tmp_path, halves, args, message):
+    """One Error line (exit 2), nothing written."""
     pytest.importorskip("dask.distributed")
     args = [str(a).format(a=halves[0], missing=tmp_path / "none.nc") for a in args]
     result = CliRunner().invoke(rdf.main, [*args, "-o", str(tmp_path / "out.nc"), "-q"], input=b"")
