@@ -78,6 +78,22 @@ class LagBlocks:
         return err, used
 
 
+def sum_chunks(keys, parts, progress=None):
+    """{key: (curve sum, per-block sums, count)} of the chunks' (curve, LagBlocks.curves, count),
+    added key by key in the order given (so a cluster's result is the serial one);
+    progress.update(count) after each chunk."""
+    sums = {}
+    for key, (total, per_block, count) in zip(keys, parts):
+        if key in sums:
+            old_total, old_blocks, old_count = sums[key]
+            sums[key] = (old_total + total, [a + b for a, b in zip(old_blocks, per_block)], old_count + count)
+        else:
+            sums[key] = (total, per_block, count)
+        if progress is not None:
+            progress.update(count)
+    return sums
+
+
 def combine_runs(runs, n_frames):
     """(curve over n_frames lags, pooled per-block curves) from the runs' (curve over the
     run's lags, LagBlocks.curves of the run): a curve averaged over time origins (MSD,

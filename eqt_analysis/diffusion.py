@@ -22,7 +22,7 @@ import xarray as xr
 
 from . import cell as cellmod
 from . import molecules, results, timeseries, units
-from .blocks import LagBlocks, combine_runs, standard_error
+from .blocks import LagBlocks, combine_runs, standard_error, sum_chunks
 from .errors import InputError
 from .resources import check_memory
 from .trajectory import warn
@@ -211,15 +211,7 @@ class MSD:
         groups = list(self.groups.values())
         items = [(sources[r], r, g, lo, drifts[r], blocks) for r in range(len(runs)) for g in range(len(groups))
                  for lo in range(0, len(groups[g]), self.chunk)]
-        sums = {}  # (run, group) -> [MSD sum, per-block sums, count], added in the order of the chunks
-        for (_, r, g, _, _, _), (total, per_block, count) in zip(items, mapper(self._chunk, items)):
-            if (r, g) in sums:
-                acc = sums[(r, g)]
-                acc[0], acc[1], acc[2] = acc[0] + total, [a + b for a, b in zip(acc[1], per_block)], acc[2] + count
-            else:
-                sums[(r, g)] = [total, per_block, count]
-            if progress is not None:
-                progress.update(count)
+        sums = sum_chunks([(r, g) for _, r, g, _, _, _ in items], mapper(self._chunk, items), progress)
         per_run = [[(sums[(r, g)][0] / sums[(r, g)][2], [c / sums[(r, g)][2] for c in sums[(r, g)][1]])
                     for g in range(len(groups))] for r in range(len(runs))]
         curves = [combine_runs([run[g] for run in per_run], n_frames) for g in range(len(self.groups))]

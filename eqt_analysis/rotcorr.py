@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from . import results, timeseries
-from .blocks import LagBlocks, combine_runs
+from .blocks import LagBlocks, combine_runs, sum_chunks
 from .diffusion import opened
 from .molecules import water_dipole_axes
 from .resources import check_memory
@@ -69,14 +69,7 @@ class RotationalCorrelation:
         if progress is not None:
             progress.total = n * len(runs)
         items = [(sources[r], r, lo, blocks) for r in range(len(runs)) for lo in range(0, n, self.chunk)]
-        sums = {}  # run -> [C sums, per-block sums], added in the order of the chunks
-        for (_, r, _, _), (total, per_block, count) in zip(items, mapper(self._chunk, items)):
-            if r in sums:
-                sums[r] = [sums[r][0] + total, [a + b for a, b in zip(sums[r][1], per_block)]]
-            else:
-                sums[r] = [total, per_block]
-            if progress is not None:
-                progress.update(count)
+        sums = sum_chunks([r for _, r, _, _ in items], mapper(self._chunk, items), progress)
         per_run = [(sums[r][0] / n, [b / n for b in sums[r][1]]) for r in range(len(runs))]
         c, per_block = combine_runs(per_run, n_frames)
         err, used = blocks.errors([np.moveaxis(b, 1, 2) for b in per_block])

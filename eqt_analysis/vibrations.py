@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from . import results, timeseries, units
-from .blocks import LagBlocks, combine_runs
+from .blocks import LagBlocks, combine_runs, sum_chunks
 from .diffusion import opened, trajectory_of
 from .errors import InputError
 from .trajectory import warn
@@ -78,15 +78,7 @@ class VDOS:
             progress.total = sum(len(atoms) for atoms in self.groups.values()) * len(runs)
         items = [(sources[r], r, name, lo, blocks, dt) for r in range(len(runs)) for name, atoms in self.groups.items()
                  for lo in range(0, len(atoms), self.chunk)]
-        sums = {}  # (run, group) -> [VACF sum, per-block sums], added in the order of the chunks
-        for (_, r, name, _, _, _), (total, per_block, count) in zip(items, mapper(self._chunk, items)):
-            if (r, name) in sums:
-                acc = sums[(r, name)]
-                sums[(r, name)] = [acc[0] + total, [a + b for a, b in zip(acc[1], per_block)]]
-            else:
-                sums[(r, name)] = [total, per_block]
-            if progress is not None:
-                progress.update(count)
+        sums = sum_chunks([(r, name) for _, r, name, _, _, _ in items], mapper(self._chunk, items), progress)
         vacf, err = [], []
         for name, atoms in self.groups.items():
             per_run = [(sums[(r, name)][0] / len(atoms), [b / len(atoms) for b in sums[(r, name)][1]])
