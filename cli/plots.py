@@ -579,24 +579,49 @@ def draw_eval(fig, datasets, labels):
 
 def draw_opt(fig, datasets, labels):
     """Relaxations: energy per molecule relative to the lowest structure, before (open) and
-    after (filled) relaxation, per structure and model; the largest force after relaxation."""
-    _size(fig, 10, 4)
-    a, b = fig.subplots(1, 2)
+    after (filled) relaxation, per structure and model. With several models (eqt-opt --compare,
+    or several inputs): the relaxed relative energies minus the first model's, and the RMS
+    distance between the relaxed structures when the result holds it; with one model: the
+    largest force after relaxation."""
     curves = _combinations(datasets, labels, lambda ds: [str(m) for m in ds["model"].values])
+    ds0 = datasets[0]
+    compared = len(curves) > 1
+    distances = compared and "rms_position_difference" in ds0
+    _size(fig, 15 if distances else 10, 4)
+    axes = fig.subplots(1, 3 if distances else 2)
+    a, b = axes[0], axes[1]
+    first = curves[0][1].sel(model=curves[0][3])
     for k, ds, label, model in curves:
         r = ds.sel(model=model)
         x = _values(ds["structure"])
         name = _legend_name(label, model)
-        a.plot(x, _values(r["relative_energy"]), "o-", color=_colour(k), ms=5, label=f"{name} relaxed")
-        a.plot(x, _values(r["relative_energy_initial"]), "o--", color=_colour(k), mfc="none", ms=5, lw=0.8,
+        size = 7 if k == 0 else 4  # later models drawn smaller, on top: equal values stay visible
+        a.plot(x, _values(r["relative_energy"]), "o-", color=_colour(k), ms=size, label=f"{name} relaxed")
+        a.plot(x, _values(r["relative_energy_initial"]), "o--", color=_colour(k), mfc="none", ms=size, lw=0.8,
                label=f"{name} start")
-        b.semilogy(x, _values(r["max_force"]), "o", color=_colour(k), ms=5, label=name)
-    ds0 = datasets[0]
+        if not compared:
+            b.semilogy(x, _values(r["max_force"]), "o", color=_colour(k), ms=5, label=name)
+        elif k > 0 and r.sizes["structure"] == first.sizes["structure"]:
+            b.plot(x, _values(r["relative_energy"]) - _values(first["relative_energy"]), "o-", color=_colour(k),
+                   ms=5, label=f"{name} − {_legend_name(curves[0][2], curves[0][3])}")  # both relative to their lowest
     a.set(xlabel="structure", ylabel=axis_label("energy per molecule − lowest", ds0["relative_energy"]))
-    b.set(xlabel="structure", ylabel=axis_label("largest force after relaxation", ds0["max_force"]))
-    if "fmax" in ds0.attrs:
-        b.axhline(float(ds0.attrs["fmax"]), color="grey", ls=":", lw=1, label="fmax")
-    for ax in (a, b):
+    if compared:
+        b.axhline(0.0, color="grey", lw=0.8)
+        first_name = _legend_name(curves[0][2], curves[0][3])
+        b.set(xlabel="structure", ylabel=axis_label(f"Δ relaxed relative energy per molecule vs {first_name}",
+                                                    ds0["relative_energy"]))
+    else:
+        b.set(xlabel="structure", ylabel=axis_label("largest force after relaxation", ds0["max_force"]))
+        if "fmax" in ds0.attrs:
+            b.axhline(float(ds0.attrs["fmax"]), color="grey", ls=":", lw=1, label="fmax")
+    if distances:
+        d = ds0["rms_position_difference"]
+        for k, model in enumerate(d["compared"].values):
+            axes[2].plot(_values(ds0["structure"]), _values(d.sel(compared=model)), "o", color=_colour(k + 1), ms=5,
+                         label=f"{model} − {ds0['model'].values[0]}")
+        axes[2].set_ylim(0, None)
+        axes[2].set(xlabel="structure", ylabel=axis_label("RMS distance of the relaxed structures", d))
+    for ax in axes:
         ax.set_xticks(_values(ds0["structure"]))
         _legend(ax)
 

@@ -127,6 +127,23 @@ def test_every_result_type_renders(files, tmp_path, kind):
         plt.close(fig)
 
 
+def test_opt_comparison_panels_show_the_difference_and_the_distance():
+    """eqt-opt --compare: the middle panel is the averaged model's relaxed relative energies minus
+    the plain model's, the third the RMS distance between the relaxed structures."""
+    ds = _opt()
+    ds["rms_position_difference"] = variable(("compared", "structure"), [[0.01, 0.02, 0.005]], "angstrom", "RMS")
+    ds = ds.assign_coords(compared=variable(("compared",), ["2i"], "1", "model"))
+    fig = plt.figure()
+    try:
+        plots.draw_opt(fig, [ds], [None])
+        assert len(fig.axes) == 3
+        difference = [line for line in fig.axes[1].get_lines() if len(line.get_ydata()) == 3]
+        np.testing.assert_allclose(difference[0].get_ydata(), [0.0, -0.5, 0.5])
+        np.testing.assert_allclose(fig.axes[2].get_lines()[0].get_ydata(), [0.01, 0.02, 0.005])
+    finally:
+        plt.close(fig)
+
+
 def test_rotvar_without_forces_and_two_orientation_maps_with_difference(files, tmp_path):
     assert run(plot, [files["rotvar_properties"], "-o", tmp_path / "r.png"]).exit_code == 0
     _png_ok(tmp_path / "r.png")
