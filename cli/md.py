@@ -215,14 +215,14 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
                 save_npz(run.checkpoint(), output + ".ckpt")
             held.enter_context(hold_lock(output))  # while the run writes (a restart holds it from the start)
         started = time.perf_counter()
-        warm = None  # (time, step) at the first frame: compilation done
+        marks = []  # (time, step) at every frame from the first one on: compilation done by then
         try:
             for ds in run.frames(n_steps, stride):
                 with deferred_signals():
                     writer.write(ds)
                     save_npz(run.checkpoint(), output + ".ckpt")
                 _progress(bar, ds, started, first, s.dt, len(run.numbers), run.start_conserved)
-                warm = warm or (time.perf_counter(), int(run.state.step))
+                marks.append((time.perf_counter(), int(run.state.step)))
         except md.Unstable as err:
             raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "
                                        f"and its checkpoint hold the run up to step {int(run.state.step)}") from None
@@ -231,7 +231,7 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
             click.echo(f"Error: interrupted by {signal.Signals(signum).name}; {output} and its checkpoint hold the run "
                        f"up to step {int(run.state.step)} (continue it with --restart)", err=True)
             raise click.exceptions.Exit(128 + signum) from None
-    click.echo(_speed(first, int(run.state.step), started, warm, s.dt), err=True)
+    click.echo(_speed(first, int(run.state.step), started, marks, s.dt), err=True)
 
 
 def _ns_per_day(steps, dt_fs, seconds):
@@ -239,12 +239,15 @@ def _ns_per_day(steps, dt_fs, seconds):
     return steps * dt_fs * 1e-6 / max(seconds, 1e-9) * 86400
 
 
-def _speed(first, last, started, warm, dt_fs):
-    """'eqt-md: N steps in W s; R ns/day after the first frame (compilation excluded)'."""
+def _speed(first, last, started, marks, dt_fs):
+    """'eqt-md: N steps in W s; R ns/day after the first frame (median over M frame intervals;
+    compilation excluded)': the median of the intervals' rates, so that an interval in which a
+    neighbour list grew and the step recompiled does not set the steady-state speed."""
     line = f"eqt-md: {last - first} steps in {time.perf_counter() - started:.1f} s"
-    if warm and last > warm[1]:
-        rate = _ns_per_day(last - warm[1], dt_fs, time.perf_counter() - warm[0])
-        line += f"; {rate:.4g} ns/day after the first frame (compilation excluded)"
+    rates = [_ns_per_day(b[1] - a[1], dt_fs, b[0] - a[0]) for a, b in zip(marks, marks[1:]) if b[1] > a[1]]
+    if rates:
+        line += (f"; {float(np.median(rates)):.4g} ns/day after the first frame (median over {len(rates)} frame "
+                 f"interval{'s' if len(rates) > 1 else ''}; compilation excluded)")
     return line
 
 

@@ -119,7 +119,7 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                 continue  # its speed is (or will be) in its own log; a run made elsewhere gets a short run
             cost = f"cost/bulk_{name}.nc"
             out.append(Step(f"cost bulk {name}", "eqt-md", [
-                model, bulk, "--steps", str(plan.cost_steps), "--stride", str(plan.cost_steps // 4),
+                model, bulk, "--steps", str(plan.cost_steps), "--stride", str(max(10, plan.cost_steps // 10)),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", cost], [cost],
                 plan.cost_steps * per_step + 30, md_steps=plan.cost_steps, alone=True))
     for (kind, name), traj in runs_of.items():

@@ -312,3 +312,15 @@ def test_one_atom_with_fixed_centre_of_mass_is_refused(tmp_path):
     ase.io.write(tmp_path / "o.xyz", Atoms("O", positions=[[0, 0, 0]]))
     result = run([MODEL, tmp_path / "o.xyz", "--steps", 2, "-q", "-o", tmp_path / "o.nc"])
     assert result.exit_code == 2 and "--free-com" in result.output
+
+
+def test_closing_speed_is_the_median_over_frame_intervals():
+    """eqt-md's closing ns/day: 10 steps of 0.5 fs per second in every interval but one slow one
+    (a neighbour list grew and the step recompiled), which the median leaves out."""
+    from eqt_cli.md import _speed
+
+    marks = [(0.0, 10), (1.0, 20), (2.0, 30), (12.0, 40), (13.0, 50)]
+    line = _speed(0, 50, time.perf_counter(), marks, 0.5)
+    rate = 10 * 0.5e-6 * 86400  # ns per day at 10 steps of 0.5 fs per second
+    assert f"{rate:.4g} ns/day after the first frame (median over 4 frame intervals" in line
+    assert "ns/day" not in _speed(0, 10, time.perf_counter(), marks[:1], 0.5)
