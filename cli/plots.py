@@ -100,7 +100,8 @@ def _legend(ax, above=False, **kwargs):
     handles, names = ax.get_legend_handles_labels()
     if handles:
         if above:
-            kwargs.update(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(handles), 2),
+            wide = max(len(name) for name in names) > 30  # two such entries side by side overrun the panel
+            kwargs.update(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=1 if wide else min(len(handles), 2),
                           borderaxespad=0.2)
         ax.legend(fontsize="small", frameon=False, **kwargs)
 

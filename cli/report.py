@@ -84,6 +84,21 @@ def tables(folder, steps=()):
     return out
 
 
+def html_table(text):
+    """An aligned text table (columns apart by spaces, no spaces within a cell) as an HTML table whose
+    headings may wrap at '[' and '_' (wide tables fit the page); as preformatted text when its rows
+    do not all have the same number of cells."""
+    rows = [line.split() for line in text.strip().splitlines()]
+    if len(rows) < 2 or len({len(r) for r in rows}) != 1:
+        return f"<pre>{html.escape(text)}</pre>"
+
+    def heading(cell):
+        return re.sub(r"(_|\[)", r"<wbr>\1", html.escape(cell))
+    return ("<table class='numbers'><tr>" + "".join(f"<th>{heading(c)}</th>" for c in rows[0]) + "</tr>" +
+            "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:]) +
+            "</table>")
+
+
 def _table_title(step):
     """A heading for the table a step printed (its log name, e.g. rotvar_bulk_frames)."""
     words = step.split("_")
@@ -179,7 +194,7 @@ def write(folder, steps, plan, quick):
             f"<li>{html.escape(step)}: {html.escape(line)}</li>" for step, line in notes) + "</ul>"]
     for name, text in tables(folder, steps):
         md += [f"## {name}", "", "```", text, "```", ""]
-        body += [f"<h2>{html.escape(name)}</h2>", f"<pre>{html.escape(text)}</pre>"]
+        body += [f"<h2>{html.escape(name)}</h2>", html_table(text)]
     figs = figures(folder)
     if figs:
         md += ["## Figures", ""]
@@ -198,7 +213,9 @@ def write(folder, steps, plan, quick):
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}"
              "td.ok{background:#e8f5e9}td.bad{background:#ffebee}li.bad{color:#b71c1c}"
-             "figure{display:inline-block;width:48%;margin:.5%;vertical-align:top}figure.wide{width:98%}img{max-width:100%}figcaption{font-size:80%;color:#555}pre{background:#f5f5f5;padding:.5em;overflow-x:auto}code{font-size:85%}")
+             "figure{display:inline-block;width:48%;margin:.5%;vertical-align:top}figure.wide{width:98%}img{max-width:100%}figcaption{font-size:80%;color:#555}pre{background:#f5f5f5;padding:.5em;overflow-x:auto}"
+             "table.numbers{font-size:85%}table.numbers td{text-align:right;font-family:monospace}"
+             "table.numbers th{font-weight:normal;background:#f5f5f5}code{font-size:85%}")
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")
     for name, text in (("index.html", page), ("README.md", "\n".join(md))):

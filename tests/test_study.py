@@ -148,3 +148,15 @@ def test_bad_input_is_refused_before_any_step(tmp_path, args, message):
 def test_an_unreadable_model_is_refused(tmp_path):
     res = CliRunner().invoke(study.main, [__file__, "--bulk", BOX, "-o", str(tmp_path / "r")])
     assert res.exit_code == 2 and "test_study.py" in res.stderr and "refused to load model" in res.stderr
+
+
+def test_report_tables_become_html_tables_that_may_wrap():
+    """An aligned text table becomes an HTML table, every cell kept, headings breakable at '_' and
+    '['; a ragged one stays preformatted text."""
+    from eqt_cli.report import html_table
+
+    text = "grid  energy_error[meV]  ±[meV]\n1       33.563  7.6786\n2i      0.21138  0.050214\n"
+    out = html_table(text)
+    assert out.startswith("<table") and out.count("<tr>") == 3 and out.count("<td>") == 6
+    assert "<td>0.050214</td>" in out and "energy<wbr>_error<wbr>[meV]" in out
+    assert html_table("a b\n1 2 3\n").startswith("<pre>")
