@@ -87,7 +87,7 @@ def main():
         rel = np.max(np.abs(ours[1:] - ref[1:]) / ref[1:])
         same_input = unwrapped.astype(np.float32).astype(float)
         t0 = time.perf_counter()
-        core = timeseries.msd_fft(same_input).mean(axis=1)
+        core = timeseries.msd_fft(same_input) / same_input.shape[1]
         t_core = time.perf_counter() - t0
         rel_core = np.max(np.abs(core[1:] - ref[1:]) / ref[1:])
 

@@ -268,8 +268,8 @@ class MSD:
         coords = _group_positions(trajectory_of(source), group[lo:lo + self.chunk])
         if drift is not None:
             coords = coords - drift[:, None, :]
-        total = timeseries.msd_fft(coords).sum(axis=1)
-        per_block = blocks.curves(lambda x: timeseries.msd_fft(x).sum(axis=1), coords, run)
+        total = timeseries.msd_fft(coords)
+        per_block = blocks.curves(timeseries.msd_fft, coords, run)
         return total, per_block, coords.shape[1]
 
     def _fit(self, name, lag, curve, per_block, blocks):

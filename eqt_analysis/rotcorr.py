@@ -32,9 +32,9 @@ def dipole_axes(ds, waters, frames=256):
 
 def legendre_sums(u):
     """(C1, C2) curves (T,) of unit vectors u (T, n, 3), summed over the n vectors."""
-    c1 = timeseries.autocorrelation(u).sum(axis=-1).sum(axis=1)
+    c1 = timeseries.summed_autocorrelation(u)
     pairs = np.einsum("tni,tnj->tnij", u, u).reshape(len(u), u.shape[1], 9)
-    c2 = 1.5 * timeseries.autocorrelation(pairs).sum(axis=-1).sum(axis=1) - 0.5 * u.shape[1]
+    c2 = 1.5 * timeseries.summed_autocorrelation(pairs) - 0.5 * u.shape[1]
     return np.stack([c1, c2])
 
 

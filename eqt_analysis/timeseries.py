@@ -3,7 +3,6 @@
 Arrays have time as the first axis; every other axis is carried along, so callers chunk
 over atoms to bound memory. Lags are in frames; callers attach the time step.
 """
-import numba
 import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal
@@ -73,48 +72,40 @@ def autocorrelation(x):
     return np.moveaxis(acf / (n - np.arange(n)), -1, 0)
 
 
-@numba.njit(cache=True, parallel=True)
-def _running_term(r):
-    """S1(m) = (1 / (T - m)) sum_t [r^2(t) + r^2(t + m)] for every column of r (T, n, 3)."""
-    n_frames, n = r.shape[0], r.shape[1]
-    out = np.empty((n_frames, n))
-    for i in numba.prange(n):
-        d = np.empty(n_frames)
-        total = 0.0
-        for t in range(n_frames):
-            d[t] = r[t, i, 0] ** 2 + r[t, i, 1] ** 2 + r[t, i, 2] ** 2
-            total += d[t]
-        q = 2.0 * total
-        for m in range(n_frames):
-            if m > 0:
-                q -= d[m - 1] + d[n_frames - m]
-            out[m, i] = q / (n_frames - m)
-    return out
+def summed_autocorrelation(x, weights=None):
+    """Sum over the columns of x (T, ...) of their autocorrelations (T,), each averaged over its
+    T - m origins; with `weights` (x.shape[1:], broadcastable) a weighted sum. The power spectra
+    are added before one inverse FFT: the inverse transforms cost nothing per column."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    columns = x.reshape(n, -1)
+    w = None if weights is None else np.broadcast_to(np.asarray(weights, float), x.shape[1:]).reshape(-1)
+    size = sp_fft.next_fast_len(2 * n, real=True)
+    step = max(1, 2**20 // n)  # FFT work space of ~16 MB per piece of columns: reused, not re-faulted
+    power = np.zeros(size // 2 + 1)
+    for lo in range(0, columns.shape[1], step):
+        spectrum = sp_fft.rfft(np.ascontiguousarray(columns[:, lo:lo + step].T), n=size, axis=-1, workers=-1)
+        part = spectrum.real**2 + spectrum.imag**2
+        power += part.sum(axis=0) if w is None else w[lo:lo + step] @ part
+    return sp_fft.irfft(power, n=size)[:n] / (n - np.arange(n))
 
 
 def msd_fft(positions):
-    """Mean-squared displacement over all origins of unwrapped positions (T, n, 3) -> (T, n), Å².
+    """Mean-squared displacement over all origins of unwrapped positions (T, n, 3), summed over
+    the n atoms -> (T,), Å².
 
     MSD(m) = S1(m) - 2 S2(m) with S1 from running sums of r^2 and S2 the position
-    autocorrelation summed over x, y, z (Calandrini et al.; as MDAnalysis EinsteinMSD(fft=True)).
+    autocorrelation summed over x, y, z and the atoms (Calandrini et al.; as MDAnalysis
+    EinsteinMSD(fft=True), which keeps the atoms apart).
     """
-    r = np.ascontiguousarray(positions, dtype=float)
-    out = _running_term(r)
-    step = max(1, 2**20 // len(r))  # FFT work space of ~16 MB per sub-chunk: reused, not re-faulted
-    for lo in range(0, r.shape[1], step):
-        out[:, lo:lo + step] -= 2 * _summed_autocorrelation(r[:, lo:lo + step])
-    return out
-
-
-def _summed_autocorrelation(r):
-    """S2(m) = sum over x, y, z of <r(t) r(t + m)> (T - m origins) for every atom of r (T, n, 3):
-    the power spectra of the three components are summed before the one inverse FFT per atom."""
+    r = np.asarray(positions, dtype=float)
+    r = r - r.mean(axis=0)  # the MSD does not see a constant shift; small values keep S1 - 2 S2 precise
     n = r.shape[0]
-    size = sp_fft.next_fast_len(2 * n, real=True)
-    spectrum = sp_fft.rfft(np.ascontiguousarray(np.moveaxis(r, 0, -1)), n=size, axis=-1, workers=-1)  # (n, 3, F)
-    power = (spectrum.real**2 + spectrum.imag**2).sum(axis=-2)
-    acf = sp_fft.irfft(power, n=size, axis=-1, workers=-1)[:, :n]
-    return (acf / (n - np.arange(n))).T
+    d = np.einsum("tia,tia->t", r, r)  # sum of r^2 over the atoms, per frame
+    before = np.concatenate([[0.0], np.cumsum(d)])
+    m = np.arange(n)
+    s1 = (2 * before[-1] - before[m] - (before[-1] - before[n - m])) / (n - m)
+    return s1 - 2 * summed_autocorrelation(r)
 
 
 def window(name, n):

@@ -105,7 +105,7 @@ class VDOS:
         w = units.AMU_A2_PS2 * ds["mass"].values[part] if self.mass_weighted else np.ones(len(part))
 
         def summed(x):
-            return timeseries.autocorrelation(x).sum(axis=-1) @ w
+            return timeseries.summed_autocorrelation(x, w[:, None])
 
         return summed(v), blocks.curves(summed, v, run), len(part)
 

@@ -199,3 +199,22 @@ def test_periodic_bulk_is_refused_for_angular_momentum():
     with pytest.raises(InputError, match="periodic system"):
         conservation.isolated_positions(pos, np.repeat(cell[None], 3, 0), np.array([True] * 3),
                                         np.full(30, 18))
+
+
+def test_summed_autocorrelation_and_msd_against_brute_force_sums():
+    """One inverse FFT of the added power spectra equals the sum (or weighted sum) of the columns'
+    own autocorrelations over all origins; the summed MSD equals the direct double sum, far from
+    the origin too (positions near 1000 Å)."""
+    from eqt_analysis import timeseries
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 5, 3))
+    w = rng.random(5)
+    lags = np.arange(120)
+    direct = np.array([(x[:120 - m] * x[m:]).sum(axis=(1, 2)).mean() for m in lags])
+    weighted = np.array([((x[:120 - m] * x[m:]).sum(axis=2) @ w).mean() for m in lags])
+    np.testing.assert_allclose(timeseries.summed_autocorrelation(x), direct, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(timeseries.summed_autocorrelation(x, w[:, None]), weighted, rtol=1e-10, atol=1e-12)
+    walk = 1000.0 + np.cumsum(rng.normal(scale=0.1, size=(400, 7, 3)), axis=0)
+    msd = np.array([((walk[m:] - walk[:400 - m]) ** 2).sum(axis=(1, 2)).mean() for m in range(400)])
+    np.testing.assert_allclose(timeseries.msd_fft(walk), msd, rtol=1e-9, atol=1e-12)
