@@ -87,8 +87,12 @@ class Trajectory:
 
     def positions(self, atoms):
         """Unwrapped positions (T, len(atoms), 3) Å of the atom indices `atoms`."""
-        raw = self.ds["positions"].isel(atom=np.asarray(atoms)).values
-        return unwrap(raw, self.cells) + self.offsets[atoms]
+        atoms = np.asarray(atoms)
+        contiguous = len(atoms) > 0 and np.array_equal(atoms, np.arange(atoms[0], atoms[0] + len(atoms)))
+        pick = slice(int(atoms[0]), int(atoms[0]) + len(atoms)) if contiguous else atoms  # a slab read: ~2x faster
+        out = unwrap(self.ds["positions"].isel(atom=pick).values, self.cells)
+        out += self.offsets[atoms]
+        return out
 
     def centre_of_mass(self, atoms, chunk=512):
         """Centre of mass (T, 3) Å of the atoms, accumulated chunk by chunk."""
