@@ -55,12 +55,17 @@ class LagBlocks:
         self.per_run = [[n * t // shortest for t in runs] for n in counts]  # blocks of each run, per blocking
         self.layout = [(sum(per), shortest // n) for n, per in zip(counts, self.per_run)]  # (blocks, frames per block)
 
-    def curves(self, curve_of, x, run=0):
-        """Per-block curves of every blocking for the frames x (frames first) of run `run`:
-        [(blocks of that run, length, ...) arrays], curve_of mapping a block of x to its curve
-        over lags 0..length-1."""
+    def curves(self, curve_of, x, run=0, blockings=None):
+        """Per-block curves of every blocking (or of the first `blockings`) for the frames x
+        (frames first) of run `run`: [(blocks of that run, length, ...) arrays], curve_of mapping
+        a block of x to its curve over lags 0..length-1."""
         return [np.array([curve_of(x[b * length:(b + 1) * length]) for b in range(per[run])])
-                for (_, length), per in zip(self.layout, self.per_run)]
+                for (_, length), per in list(zip(self.layout, self.per_run))[:blockings]]
+
+    def halves(self, run, n_frames):
+        """True when the last blocking cuts run `run` of n_frames frames into two blocks that hold
+        all of its frames (then the whole run's curve may come from the two halves)."""
+        return self.per_run[-1][run] == 2 and 2 * self.layout[-1][1] == n_frames
 
     def blocking_for(self, lag):
         """Index in `layout` of the blocking with the most blocks that hold lag `lag` (frames),

@@ -272,8 +272,12 @@ class MSD:
         coords = _group_positions(trajectory_of(source), group[lo:lo + self.chunk])
         if drift is not None:
             coords = coords - drift[:, None, :]
-        total = timeseries.msd_fft(coords)
-        per_block = blocks.curves(timeseries.msd_fft, coords, run)
+        if blocks.halves(run, len(coords)):  # the whole run's MSD from the FFTs of the two-block blocking
+            total, halves = timeseries.msd_fft_halves(coords)
+            per_block = blocks.curves(timeseries.msd_fft, coords, run, len(blocks.layout) - 1) + [np.array(halves)]
+        else:
+            total = timeseries.msd_fft(coords)
+            per_block = blocks.curves(timeseries.msd_fft, coords, run)
         return total, per_block, coords.shape[1]
 
     def _fit(self, name, lag, curve, per_block, blocks):

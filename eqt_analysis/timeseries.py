@@ -91,6 +91,15 @@ def summed_autocorrelation(x, weights=None):
     return sp_fft.irfft(power, n=size)[:n] / (n - np.arange(n))
 
 
+def _running_term(r):
+    """S1(m) = (1 / (T - m)) sum_t [r^2(t) + r^2(t + m)] (T,), summed over the columns of r (T, ...)."""
+    n = r.shape[0]
+    d = np.einsum("ti,ti->t", r.reshape(n, -1), r.reshape(n, -1))
+    before = np.concatenate([[0.0], np.cumsum(d)])
+    m = np.arange(n)
+    return (before[n - m] + before[-1] - before[m]) / (n - m)
+
+
 def msd_fft(positions):
     """Mean-squared displacement over all origins of unwrapped positions (T, n, 3), summed over
     the n atoms -> (T,), Å².
@@ -101,12 +110,38 @@ def msd_fft(positions):
     """
     r = np.asarray(positions, dtype=float)
     r = r - r.mean(axis=0)  # the MSD does not see a constant shift; small values keep S1 - 2 S2 precise
+    return _running_term(r) - 2 * summed_autocorrelation(r)
+
+
+def msd_fft_halves(positions):
+    """(msd_fft of the whole run (T,), [msd_fft of its first and of its second half (T/2,)]) for an
+    even number of frames T, from the FFTs of the halves alone: the whole run's position
+    correlation is the halves' own plus their cross-correlation (one more inverse FFT)."""
+    r = np.asarray(positions, dtype=float)
+    r = r - r.mean(axis=0)
     n = r.shape[0]
-    d = np.einsum("tia,tia->t", r, r)  # sum of r^2 over the atoms, per frame
-    before = np.concatenate([[0.0], np.cumsum(d)])
-    m = np.arange(n)
-    s1 = (2 * before[-1] - before[m] - (before[-1] - before[n - m])) / (n - m)
-    return s1 - 2 * summed_autocorrelation(r)
+    half = n // 2
+    if n != 2 * half or half < 1:
+        raise ValueError(f"msd_fft_halves needs an even number of frames, not {n}")
+    columns = r.reshape(n, -1)
+    size = sp_fft.next_fast_len(2 * half, real=True)
+    step = max(1, 2**20 // n)
+    powers = np.zeros((2, size // 2 + 1))
+    cross = np.zeros(size // 2 + 1, dtype=complex)
+    for lo in range(0, columns.shape[1], step):
+        first, second = (sp_fft.rfft(columns[k * half:(k + 1) * half, lo:lo + step], n=size, axis=0, workers=-1)
+                         for k in (0, 1))
+        for k, spectrum in enumerate((first, second)):
+            parts = spectrum.view(float).reshape(len(spectrum), -1)
+            powers[k] += np.einsum("fc,fc->f", parts, parts)
+        cross += np.einsum("fc,fc->f", first.conj(), second)
+    own = sp_fft.irfft(powers, n=size, axis=-1)[:, :half]  # sums over origins within each half
+    between = sp_fft.irfft(cross, n=size)  # [s] = sum_t x1(t) x2(t + s), s negative at size + s
+    lags = np.arange(n)
+    whole = between[(lags - half) % size] * (lags > 0)
+    whole[:half] += own.sum(axis=0)
+    halves = [_running_term(r[k * half:(k + 1) * half]) - 2 * own[k] / (half - np.arange(half)) for k in (0, 1)]
+    return _running_term(r) - 2 * whole / (n - lags), halves
 
 
 def window(name, n):

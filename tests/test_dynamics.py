@@ -218,3 +218,19 @@ def test_summed_autocorrelation_and_msd_against_brute_force_sums():
     walk = 1000.0 + np.cumsum(rng.normal(scale=0.1, size=(400, 7, 3)), axis=0)
     msd = np.array([((walk[m:] - walk[:400 - m]) ** 2).sum(axis=(1, 2)).mean() for m in range(400)])
     np.testing.assert_allclose(timeseries.msd_fft(walk), msd, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("frames", [2, 10, 600])
+def test_msd_of_the_whole_run_from_its_halves(frames):
+    """The whole run's MSD from the FFTs of its two halves (plus their cross-correlation) equals
+    the direct FFT MSD, and the halves' own curves equal theirs."""
+    from eqt_analysis import timeseries
+
+    walk = 50.0 + np.cumsum(np.random.default_rng(frames).normal(scale=0.2, size=(frames, 5, 3)), axis=0)
+    whole, halves = timeseries.msd_fft_halves(walk)
+    np.testing.assert_allclose(whole, timeseries.msd_fft(walk), rtol=1e-10, atol=1e-12)
+    for k, curve in enumerate(halves):
+        np.testing.assert_allclose(curve, timeseries.msd_fft(walk[k * frames // 2:(k + 1) * frames // 2]),
+                                   rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError):
+        timeseries.msd_fft_halves(walk[:-1] if frames > 2 else walk[:1])
