@@ -2,9 +2,9 @@
 
 A model enters as `evaluate(positions, cell, numbers, pbc, rotations) -> (energies (n,) eV,
 forces (n, N, 3) eV/Å)`: its values on the structure rotated by each R_k (positions and cell
-x R_k^T), the forces rotated back (F R_k). `over_rotations` is that for eqt models, in vmapped,
-jitted calls sized to a memory budget (`per_call`; default 1024 MB of work space: 4 rotations per
-call for 192 water atoms in float64, 1 for 1536); calculator.ase_evaluator for any ASE
+x R_k^T), the forces rotated back (F R_k). `over_rotations` is that for eqt models, in one jitted call
+that loops over groups of MAP_BATCH rotations (fewer when a memory budget, `per_call`, does not
+hold them; default 1024 MB of work space: 4 rotations for 192 water atoms in float64, 1 for 1536); calculator.ase_evaluator for any ASE
 calculator. The transforms:
 
     average(evaluate, grid) -> energy_and_forces(positions, cell, numbers, pbc) -> (E, F)
@@ -32,9 +32,13 @@ def _rotated_energy_and_forces(params, config, graph, rotation):
     return e, f @ rotation
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _batch(params, config, graph, rotations):
-    return jax.vmap(_rotated_energy_and_forces, in_axes=(None, None, None, 0))(params, config, graph, rotations)
+@functools.partial(jax.jit, static_argnums=(1, 4))
+def _batch(params, config, graph, rotations, batch):
+    """All rotations in one call: a loop (lax.map) over groups of `batch` rotations evaluated together
+    (vmapped). On a 2-core CPU this costs 23-27 plain evaluations for the 36 rotations of grid 2i
+    (64 and 512 waters), against 41-52 for vmapped calls of as many rotations as fit the memory
+    budget and 38 for one call per rotation (benchmarks/bench_model.py)."""
+    return jax.lax.map(lambda r: _rotated_energy_and_forces(params, config, graph, r), rotations, batch_size=batch)
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -45,6 +49,7 @@ def _single(params, config, graph, rotation):
 
 
 DEFAULT_MEMORY_MB = 1024  # work space (MB = 2**20 bytes) of one batched call, without the process itself
+MAP_BATCH = 2  # rotations evaluated together inside the loop of _batch: the fastest on CPUs (1, 2 and 4 measured)
 
 # Work space of one evaluation with forces, in values kept per token (one token per atom and
 # per neighbour slot or central slot: N x (K + 1) of them), d = d_model, H = n_heads, M message
@@ -79,24 +84,17 @@ def rotations_per_call(graph, config, memory=DEFAULT_MEMORY_MB):
 
 
 def over_rotations(params, config, graph, rotations, chunk=None, memory=DEFAULT_MEMORY_MB):
-    """Energies (n,) and back-rotated forces (n, N, 3) of the structure under each rotation,
-    in batched calls of `chunk` rotations (default: as many as fit `memory` MB of work space).
-    The numbers do not depend on the chunking."""
+    """Energies (n,) and back-rotated forces (n, N, 3) of the structure under each rotation, in one
+    call that evaluates `chunk` rotations at a time (default: MAP_BATCH, fewer if `memory` MB of
+    work space does not hold them). The numbers do not depend on the chunking. One compilation per
+    number of rotations."""
     rotations = jnp.asarray(rotations, dtype=graph.positions.dtype)
     if len(rotations) == 1:  # the plain or a randomly rotated model
         e, f = _single(params, config, graph, rotations[0])
         return np.asarray(e), np.asarray(f)
-    chunk = chunk or rotations_per_call(graph, config, memory)
-    es, fs = [], []
-    for lo in range(0, len(rotations), chunk):
-        part = rotations[lo:lo + chunk]
-        if len(part) < chunk and len(rotations) > chunk:  # keep one shape: pad with the identity
-            part = jnp.concatenate([part, jnp.broadcast_to(jnp.eye(3, dtype=part.dtype), (chunk - len(part), 3, 3))])
-        e, f = _batch(params, config, graph, part)
-        n = min(chunk, len(rotations) - lo)
-        es.append(np.asarray(e)[:n])
-        fs.append(np.asarray(f)[:n])
-    return np.concatenate(es), np.concatenate(fs)
+    batch = min(len(rotations), chunk or min(MAP_BATCH, rotations_per_call(graph, config, memory)))
+    e, f = _batch(params, config, graph, rotations, batch)
+    return np.asarray(e), np.asarray(f)
 
 
 def mean(values, weights):
