@@ -118,6 +118,29 @@ def _pad(nb, n_max, capacity):
         np.concatenate([nb.reverse, np.zeros((extra, capacity), np.int32)]))
 
 
+def slots_needed(ds):
+    """Neighbour slots each structure needs (S,): its largest neighbour count rounded up as
+    eqt_model.neighbors.slots_for rounds it."""
+    counts = ds.neighbors.mask.sum(axis=-1).max(axis=-1, initial=0)
+    return np.array([min(ds.neighbors.mask.shape[2], nbmod.slots_for(max(1, int(c)))) for c in counts])
+
+
+def trim(ds):
+    """The Dataset with its neighbour slots cut to the most that any of its structures needs
+    (slots_needed): the used slots come first in every row (eqt_model.neighbors), so nothing is
+    lost; the reverse-edge indices j * K + k are re-encoded for the new K. Fewer padded slots,
+    a cheaper model: attention costs about K^2."""
+    k_old = ds.neighbors.mask.shape[2]
+    k = int(slots_needed(ds).max(initial=1))
+    if k == k_old:
+        return ds
+    nb = ds.neighbors
+    reverse = (nb.reverse // k_old) * k + nb.reverse % k_old
+    cut = nbmod.Neighbors(nb.neighbors[..., :k], nb.shifts[..., :k, :], nb.mask[..., :k],
+                          reverse[..., :k].astype(nb.reverse.dtype))
+    return ds._replace(neighbors=cut)
+
+
 def subset(ds, index):
     """The structures `index` of a Dataset."""
     index = np.asarray(index)

@@ -22,7 +22,7 @@ import optax
 from eqt_analysis.errors import InputError
 
 from . import averaging, model
-from .data import subset
+from .data import slots_needed, subset, trim
 from .rotations import random_rotations
 
 TRAIN_MEMORY_MB = 2048  # default work space of eqt-train: a batch of 4 structures of 192 water atoms fits
@@ -107,6 +107,36 @@ def train_step(params, config, optimizer, opt_state, key, batch, energy_weight, 
     return optax.apply_updates(params, updates), opt_state, loss, jnp.stack(mses)
 
 
+BUCKET = 8  # batches formed from one chunk of the shuffled structures, sorted by the slots they need
+
+
+def batches(order, slots, batch_size, rng):
+    """The index arrays of one epoch's steps from a shuffled order of the structures. Every chunk of
+    BUCKET batches is sorted by the neighbour slots its structures need (data.slots_needed), so
+    structures of similar slots share a batch (little padding), and its batches come in random order.
+    A short last batch is filled up from the start of the order (one batch size)."""
+    steps = []
+    chunk = BUCKET * batch_size
+    for lo in range(0, len(order), chunk):
+        part = order[lo:lo + chunk]
+        part = part[np.argsort(slots[part], kind="stable")]
+        group = [part[b:b + batch_size] for b in range(0, len(part), batch_size)]
+        if len(group[-1]) < batch_size:
+            group[-1] = np.concatenate([group[-1], order[:batch_size - len(group[-1])]])
+        steps += [group[i] for i in rng.permutation(len(group))]
+    return steps
+
+
+def batch_arrays(ds, index, dtype=None):
+    """The structures `index` of a Dataset with their neighbour slots trimmed to what they need
+    (data.trim), as the batch (graph, atom_mask, energy, forces, n_atoms) of train_step."""
+    part = trim(subset(ds, index))
+    graph = graphs(part)
+    dtype = graph.positions.dtype if dtype is None else dtype
+    return (graph, jnp.asarray(part.atom_mask), jnp.asarray(part.energy, dtype), jnp.asarray(part.forces, dtype),
+            jnp.asarray(part.n_atoms, dtype))
+
+
 def evaluate(params, config, ds, batch_size=8, memory=averaging.DEFAULT_MEMORY_MB):
     """Predicted energies (S,) and forces (S, N, 3) of a Dataset, in batches of batch_size
     structures or fewer, as many as fit `memory` MB of work space."""
@@ -114,7 +144,7 @@ def evaluate(params, config, ds, batch_size=8, memory=averaging.DEFAULT_MEMORY_M
     batch_size = min(batch_size, averaging.per_call(memory, config, *ds.neighbors.mask.shape[1:], itemsize))
     es, fs = [], []
     for lo in range(0, len(ds.energy), batch_size):
-        part = subset(ds, np.arange(lo, min(lo + batch_size, len(ds.energy))))
+        part = trim(subset(ds, np.arange(lo, min(lo + batch_size, len(ds.energy)))))
         e, f = predict(params, config, graphs(part), jnp.asarray(part.atom_mask))
         es.append(np.asarray(e))
         fs.append(np.asarray(f))
@@ -188,27 +218,21 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
         best = (float(state["best_forces_mae"]), state["best_params"])
     rng = np.random.default_rng(seed + first_epoch)
     key = jax.random.PRNGKey(seed)
-    all_train = graphs(train)
     n_atoms, n_slots = train.neighbors.mask.shape[1:]
-    most = averaging.per_call(memory, config, n_atoms, n_slots, all_train.positions.dtype.itemsize, averaging.TRAIN_FACTOR)
+    dtype = jnp.result_type(float)
+    most = averaging.per_call(memory, config, n_atoms, n_slots, jnp.dtype(dtype).itemsize, averaging.TRAIN_FACTOR)
     if batch_size > most:
         raise InputError(f"a training batch of {batch_size} structures of {n_atoms} atoms ({n_slots} neighbour slots) "
                          f"needs more than --memory {memory} MB of work space (at most {most} fit): "
                          "lower --batch-size or raise --memory")
+    slots = slots_needed(train)
     for epoch in range(first_epoch, epochs):
-        order = rng.permutation(len(train.energy))
         losses = []
-        for b in range(steps_per_epoch):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            if len(idx) < batch_size:  # keep one batch shape: one compilation
-                idx = np.concatenate([idx, order[:batch_size - len(idx)]])
-            batch = (jax.tree_util.tree_map(lambda a: a[idx], all_train), jnp.asarray(train.atom_mask[idx]),
-                     jnp.asarray(train.energy[idx]), jnp.asarray(train.forces[idx]),
-                     jnp.asarray(train.n_atoms[idx], dtype=all_train.positions.dtype))
+        for idx in batches(rng.permutation(len(train.energy)), slots, batch_size, rng):
             key, sub = jax.random.split(jax.random.fold_in(key, epoch))
-            params, opt_state, loss, mses = train_step(params, config, optimizer, opt_state, sub, batch,
-                                                       energy_weight, jnp.asarray(norms, all_train.positions.dtype),
-                                                       inversion, augment)
+            params, opt_state, loss, mses = train_step(params, config, optimizer, opt_state, sub,
+                                                       batch_arrays(train, idx, dtype), energy_weight,
+                                                       jnp.asarray(norms, dtype), inversion, augment)
             norms = NORM_DECAY * norms + (1 - NORM_DECAY) * np.asarray(mses)
             losses.append(float(loss))
         e, f = evaluate(params, config, val, memory=memory)

@@ -1,0 +1,109 @@
+"""eqt_model.training's fast path: neighbour slots trimmed to what a batch needs, slot-sorted batches."""
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)  # exact comparisons, not float32 noise
+
+import jax.numpy as jnp  # noqa: E402
+
+from eqt_model import data as datamod  # noqa: E402
+from eqt_model import model, training  # noqa: E402
+from eqt_model.config import ModelConfig  # noqa: E402
+
+from .conftest import water_molecules, wrap  # noqa: E402
+
+CONFIG = ModelConfig(species=(1, 8), d_model=16, n_message_layers=2, n_transformer_layers=1, n_heads=2,
+                     d_feedforward=32, cutoff=3.5, cutoff_width=0.3, n_radial=4)
+
+
+def _boxes():
+    """Six periodic water boxes of 8 molecules at densities from 0.5 to 1.3 g/cm^3 (triclinic and
+    orthorhombic), labelled by ASE's Lennard-Jones: structures that need different numbers of neighbour slots."""
+    from ase import Atoms
+    from ase.calculators.lj import LennardJones
+
+    rng = np.random.default_rng(7)
+    frames, energies, forces = [], [], []
+    for k, density in enumerate((0.5, 0.7, 0.8, 1.0, 1.15, 1.3)):
+        edge = (8 * 18.015 / 0.6022 / density) ** (1 / 3)
+        cell = np.eye(3) * edge if k % 2 else np.array([[edge, 0, 0], [0.3 * edge, edge, 0], [0.1 * edge, -0.2 * edge, edge]])
+        cell *= (8 * 18.015 / 0.6022 / density / abs(np.linalg.det(cell))) ** (1 / 3)
+        pos, numbers = water_molecules(8, cell, rng)
+        atoms = Atoms(numbers=numbers, positions=wrap(pos, cell), cell=cell, pbc=True)
+        atoms.calc = LennardJones(sigma=2.5, epsilon=0.01, rc=4.0)
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+        frames.append(atoms)
+    return frames, np.array(energies), forces
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    frames, energies, forces = _boxes()
+    return datamod.build(frames, energies, forces, CONFIG.species, CONFIG.cutoff, capacity=64)
+
+
+def test_trimmed_slots_give_the_same_energies_and_forces(dataset):
+    """Cutting the padded slots to what the structures need changes nothing but the cost; the
+    reverse edges stay each other's reverse after re-encoding."""
+    needed = datamod.slots_needed(dataset)
+    assert len(set(needed)) > 2 and needed.max() < 64  # the boxes differ, all less than the padding
+    params = model.init(jax.random.PRNGKey(0), CONFIG, zero_heads=False)
+    e_full, f_full = training.predict(params, CONFIG, training.graphs(dataset), jnp.asarray(dataset.atom_mask))
+    for k in (int(np.argmin(needed)), int(np.argmax(needed))):
+        one = datamod.trim(datamod.subset(dataset, [k]))
+        assert one.neighbors.mask.shape[2] == needed[k]
+        e, f = training.predict(params, CONFIG, training.graphs(one), jnp.asarray(one.atom_mask))
+        np.testing.assert_allclose(e, e_full[k:k + 1], rtol=1e-12)
+        np.testing.assert_allclose(f[0], f_full[k], rtol=1e-9, atol=1e-11)
+        nb = one.neighbors
+        n, slots = nb.mask.shape[1:]
+        flat_rev = nb.reverse[0][nb.mask[0]]
+        assert np.array_equal(nb.reverse[0].reshape(-1)[flat_rev], np.flatnonzero(nb.mask[0].reshape(-1)))
+        assert np.array_equal(nb.neighbors[0].reshape(-1)[flat_rev], np.repeat(np.arange(n), nb.mask[0].sum(1)))
+
+
+def test_batches_cover_the_epoch_and_group_similar_structures():
+    slots = np.array([40, 28, 36, 28, 44, 32, 40, 28, 36, 32, 44, 28, 36, 40, 32])
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(slots))
+    steps = training.batches(order, slots, 2, rng)
+    assert len(steps) == 8 and all(len(s) == 2 for s in steps)
+    counts = np.bincount(np.concatenate(steps), minlength=len(slots))
+    assert counts.min() == 1 and counts.sum() == 16  # every structure, one twice to fill the short batch
+    full = [s for s in steps if not (set(s) & {order[0]})]  # batches without the repeated structure
+    paired = [order[b:b + 2] for b in range(0, 14, 2)]
+    spread = sum(slots[s].max() - slots[s].min() for s in full)
+    assert spread <= 4 * len(full)  # sorted: neighbours in slot order share a batch
+    assert spread < sum(slots[s].max() - slots[s].min() for s in paired)
+
+
+def test_a_training_step_on_trimmed_slots_equals_the_padded_step(dataset):
+    """train_step on the trimmed batch (what fit does) gives the parameters of the padded batch."""
+    reference, scale = training.fit_output(dataset, 2)
+    config = dataclasses.replace(CONFIG, n_message_layers=1)  # one layer: a quicker compilation
+    params = model.init(jax.random.PRNGKey(1), config, zero_heads=False)
+    params["output"] = {"scale": jnp.asarray(scale), "reference": jnp.asarray(reference)}
+    optimizer = training.make_optimizer(1e-2, 10, 1)
+    idx = np.array([1, 4])
+    padded = datamod.subset(dataset, idx)
+    batches = {"padded": (training.graphs(padded), jnp.asarray(padded.atom_mask), jnp.asarray(padded.energy),
+                          jnp.asarray(padded.forces), jnp.asarray(padded.n_atoms, float)),
+               "trimmed": training.batch_arrays(dataset, idx)}
+    assert batches["trimmed"][0].mask.shape[2] < batches["padded"][0].mask.shape[2]
+    out = {}
+    for name, batch in batches.items():
+        p, state = params, optimizer.init(params)
+        for step in range(3):
+            p, state, loss, mses = training.train_step(p, config, optimizer, state, jax.random.PRNGKey(step), batch,
+                                                       0.1, jnp.asarray([1.0, 1.0]), False, True)
+        out[name] = (p, float(loss))
+    assert out["trimmed"][1] == pytest.approx(out["padded"][1], rel=1e-10)
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in
+             zip(jax.tree_util.tree_leaves(out["padded"][0]), jax.tree_util.tree_leaves(params))]
+    assert max(moved) > 1e-3  # the steps did change the parameters
+    for a, b in zip(jax.tree_util.tree_leaves(out["trimmed"][0]), jax.tree_util.tree_leaves(out["padded"][0])):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)  # key biases: zero gradient, Adam-amplified noise
