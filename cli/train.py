@@ -41,6 +41,10 @@ from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, 
 @click.option("--forces-key", default="forces", show_default=True, help="Name of the forces label (eV/Å) in DATA.xyz.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a checkpoint (OUTPUT.ckpt of an earlier run).")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None, metavar="MODEL",
+              help="Start from this model file (its architecture and parameters; --preset and --cutoff are "
+                   "then its own) with a new optimizer and schedule: a further training stage. It must have been "
+                   "trained with the same split (--seed, --n-test, --val-fraction) when DATA is its data.")
 @click.option("--memory", type=click.IntRange(min=16), default=2048, show_default=True, metavar="MB",
               help="Work space of one training step and of the evaluation batches: a --batch-size whose "
                    "step needs more is refused (a step needs about 0.3 GB per structure of 192 atoms "
@@ -49,7 +53,7 @@ from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, 
 @quiet_option
 @command
 def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, no_augment,
-         inversion, n_test, val_fraction, seed, float64, energy_key, forces_key, resume, memory, quiet):
+         inversion, n_test, val_fraction, seed, float64, energy_key, forces_key, resume, init, memory, quiet):
     """Train an eqt model on the energies (eV) and forces (eV/Å) of DATA.xyz (extxyz).
 
     \b
@@ -59,18 +63,21 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
     rotation of every structure at every step; best model by validation force MAE, its
     reference energies re-fitted to the training energies at the end; the
     validation set's rotational spread is reported every epoch (symmetry monitor). Writes
-    OUTPUT (model.pkl) and OUTPUT.ckpt (resumable).
+    OUTPUT (model.pkl) and OUTPUT.ckpt (resumable). The model's metadata lists its training
+    stages (--init continues a model as a new stage) with their epochs and CPU seconds.
 
     \b
     Example:
       eqt-train water.xyz --epochs 200 -o model.pkl
     """
+    if resume and init:
+        raise click.UsageError("give --resume (continue a stage) or --init (start a new one), not both")
     if output is None and not resume and os.path.lexists("model.pkl"):
         raise InputError("exists; give -o to name the new model (or -o model.pkl to replace it)", "model.pkl")
     output = output or "model.pkl"
     if output == "-":
         raise InputError("eqt-train writes a model file and its checkpoint; give a file name", "-")
-    targets = claim({"-o": output, "checkpoint": output + ".ckpt"}, [data])
+    targets = claim({"-o": output, "checkpoint": output + ".ckpt"}, [data] + ([init] if init else []))
     if not os.path.exists(data):
         raise InputError("no such file", data)
     import jax
@@ -89,7 +96,7 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
     with tqdm(total=epochs, unit="epoch", disable=quiet, file=sys.stderr, desc="train") as bar:
         err = training.run(data, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, not no_augment,
                            inversion, n_test, val_fraction, seed, energy_key, forces_key, resume, memory, save,
-                           functools.partial(_progress, bar), {"command": command_line(), "float64": float64})
+                           functools.partial(_progress, bar), {"command": command_line(), "float64": float64}, init)
     if err:
         click.echo(f"test ({n_test} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "
                    f"({err['energy_per_atom_mae'] * 1e3:.2f} meV/atom), force MAE {err['forces_mae'] * 1e3:.1f} meV/Å "

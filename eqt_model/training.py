@@ -252,14 +252,18 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
 def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rate=1e-3, energy_weight=0.01,
         augment=True, inversion=False, n_test=20, val_fraction=0.1, seed=0, energy_key="energy",
         forces_key="forces", resume=None, memory=2 * averaging.DEFAULT_MEMORY_MB, save=None, progress=None,
-        record=None):
+        record=None, init=None):
     """The whole training job on the labelled structures of `path` (extxyz): read, split, fit,
     re-fit the reference energies, test. `save(config, params, meta, state)` is called after
     every epoch (state = the resumable training state) and once at the end (state None);
     `progress(message or epoch record)` reports; `resume` is a checkpoint file; `record` extra
-    metadata (command line, ...). Returns the test errors (eV, eV/Å) or None without a test set."""
+    metadata (command line, ...); `init` a model file to start from (its architecture and parameters; a
+    new optimizer and schedule: a further training stage). The metadata lists the stages (epochs, CPU
+    and wall seconds, command) of the model's whole history and their totals.
+    Returns the test errors (eV, eV/Å) or None without a test set."""
     import hashlib
     import os
+    import time
 
     from . import data as datamod
     from . import modelfile
@@ -267,31 +271,55 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
 
     frames, energies, forces = datamod.read(path, energy_key, forces_key)
     config = make_config(preset, sorted({int(z) for a in frames for z in a.numbers}), cutoff=cutoff)
-    state = None
+    state, earlier, start = None, [], None
+    if init:
+        config, start, init_meta = modelfile.load(init)
+        earlier = list(init_meta.get("stages") or [{"epochs": init_meta.get("epochs"), "cpu_s": None,
+                                                     "command": init_meta.get("command")}])
     if resume:
-        config, state, _ = modelfile.load_checkpoint(resume)
+        config, state, ckpt_meta = modelfile.load_checkpoint(resume)
+        earlier = list(ckpt_meta.get("stages", [{}])[:-1])
         state = {**state, "params": jax.tree_util.tree_map(jnp.asarray, state["params"]),
                  "best_params": jax.tree_util.tree_map(jnp.asarray, state["best_params"])}
     ds = datamod.build(frames, energies, forces, config.species, config.cutoff)
     train_idx, val_idx, test_idx = split(len(frames), n_test, val_fraction, seed)
     train, val = subset(ds, train_idx), subset(ds, val_idx)
-    reference, scale = fit_output(train, len(config.species))
-    params = model.init(jax.random.PRNGKey(seed), config)
-    params["output"] = {"scale": np.asarray(scale), "reference": np.asarray(reference)}
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
-    meta = {"data": os.path.abspath(path), "data_sha256": digest, **(record or {}),
-            "split": {"train": train_idx.tolist(), "validation": val_idx.tolist(), "test": test_idx.tolist()},
+    the_split = {"train": train_idx.tolist(), "validation": val_idx.tolist(), "test": test_idx.tolist()}
+    if start is not None:
+        if init_meta.get("data_sha256") == digest and init_meta.get("split", the_split) != the_split:
+            raise InputError("was trained on another split of these structures: training on would use its test "
+                             "structures; give the --seed, --n-test and --val-fraction it was trained with", init)
+        params = jax.tree_util.tree_map(jnp.asarray, start)
+        reference, scale = np.asarray(start["output"]["reference"], float), float(start["output"]["scale"])
+    else:
+        reference, scale = fit_output(train, len(config.species))
+        params = model.init(jax.random.PRNGKey(seed), config)
+        params["output"] = {"scale": np.asarray(scale), "reference": np.asarray(reference)}
+    meta = {"data": os.path.abspath(path), "data_sha256": digest, **(record or {}), "split": the_split,
             "seed": seed, "augment": augment, "inversion": inversion, "energy_weight": energy_weight,
             "reference_energies_eV": reference.tolist(), "output_scale": scale}
     report = progress or (lambda _: None)
     report(f"{len(frames)} structures: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} test; "
-           f"species {list(config.species)}; preset {preset}")
+           f"species {list(config.species)}; " + (f"from {init}" if init else f"preset {preset}"))
+    clock = (time.process_time(), time.perf_counter(), (state or {}).get("cpu_s", 0.0), (state or {}).get("wall_s", 0.0))
+
+    def stages(st, n_epochs):
+        """The training stages so far (earlier models' and this run's) and their totals."""
+        cpu_s, wall_s = clock[2] + time.process_time() - clock[0], clock[3] + time.perf_counter() - clock[1]
+        if st is not None:
+            st["cpu_s"], st["wall_s"] = cpu_s, wall_s
+        done = earlier + [{"epochs": n_epochs, "cpu_s": cpu_s, "wall_s": wall_s, "command": meta.get("command")}]
+        return {"stages": done, "cumulative_epochs": sum(int(d.get("epochs") or 0) for d in done),
+                "cumulative_cpu_s": sum(float(d.get("cpu_s") or 0.0) for d in done),
+                "cpu_s_recorded": all(d.get("cpu_s") is not None for d in done)}
 
     def on_epoch(rec, best, st):
         report(rec)
         if save:
-            save(config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"]}, st)
+            save(config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"],
+                                   **stages(st, rec["epoch"])}, st)
 
     best, history, _ = fit(params, config, train, val, epochs, batch_size, learning_rate, energy_weight,
                            augment, inversion, seed, state, on_epoch, memory)
@@ -302,5 +330,5 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
         test = subset(ds, test_idx)
         err = meta["test_errors"] = errors(test, *evaluate(best, config, test, memory=memory))
     if save:
-        save(config, best, {**meta, "history": history, "epochs": epochs}, None)
+        save(config, best, {**meta, "history": history, "epochs": epochs, **stages(None, epochs)}, None)
     return err

@@ -107,3 +107,40 @@ def test_a_training_step_on_trimmed_slots_equals_the_padded_step(dataset):
     assert max(moved) > 1e-3  # the steps did change the parameters
     for a, b in zip(jax.tree_util.tree_leaves(out["trimmed"][0]), jax.tree_util.tree_leaves(out["padded"][0])):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)  # key biases: zero gradient, Adam-amplified noise
+
+
+def test_init_starts_a_recorded_new_stage_and_keeps_the_split(tmp_path):
+    """eqt-train --init MODEL continues MODEL's parameters as a new stage: the metadata lists both stages
+    with their epochs and CPU seconds; another split of the same data (a leak of test structures) and
+    overwriting MODEL itself are refused."""
+    import ase.io
+    from click.testing import CliRunner
+
+    from eqt_cli import train as train_cli
+    from eqt_model import modelfile
+
+    from .test_model import _tiny_dataset
+
+    frames, energies, forces = _tiny_dataset(8, seed=4)
+    for atoms in frames:
+        atoms.calc.atoms = atoms
+    ase.io.write(tmp_path / "d.xyz", frames)
+    args = [str(tmp_path / "d.xyz"), "--n-test", "2", "--val-fraction", "0.2", "--batch-size", "2", "--cutoff", "3.0", "-q"]
+    first, second = tmp_path / "a.pkl", tmp_path / "b.pkl"
+    assert CliRunner().invoke(train_cli.main, args + ["-o", str(first), "--epochs", "2"]).exit_code == 0
+    result = CliRunner().invoke(train_cli.main, args + ["-o", str(second), "--epochs", "1", "--init", str(first)])
+    assert result.exit_code == 0, result.output
+    _, params_a, meta_a = modelfile.load(first)
+    _, params_b, meta_b = modelfile.load(second)
+    assert [s["epochs"] for s in meta_b["stages"]] == [2, 1] and meta_b["cumulative_epochs"] == 3
+    assert meta_b["stages"][0]["cpu_s"] == meta_a["stages"][0]["cpu_s"] > 0 and meta_b["cpu_s_recorded"]
+    assert meta_b["cumulative_cpu_s"] == pytest.approx(meta_a["cumulative_cpu_s"] + meta_b["stages"][1]["cpu_s"])
+    assert meta_b["split"] == meta_a["split"]
+    assert any(np.abs(np.asarray(a) - np.asarray(b)).max() > 0 for a, b in
+               zip(jax.tree_util.tree_leaves(params_a["layers"]), jax.tree_util.tree_leaves(params_b["layers"])))
+    leak = CliRunner().invoke(train_cli.main, args[:-1] + ["--seed", "1", "-q", "-o", str(tmp_path / "c.pkl"),
+                                                          "--epochs", "1", "--init", str(first)])
+    assert leak.exit_code == 2 and "another split" in leak.stderr and not (tmp_path / "c.pkl").exists()
+    before = first.read_bytes()
+    same = CliRunner().invoke(train_cli.main, args + ["-o", str(first), "--epochs", "1", "--init", str(first)])
+    assert same.exit_code == 2 and first.read_bytes() == before
