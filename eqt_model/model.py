@@ -177,20 +177,23 @@ reverse_edges.defvjp(_reverse_edges_fwd, _reverse_edges_bwd)
 
 # ----------------------------------------------------------------------------- the model
 def _attention(block, x, weights, n_heads):
-    """Multi-head self-attention over the token axis, weights (N, L) multiplying the softmax."""
+    """Multi-head self-attention over the token axis, weights (N, L) multiplying the softmax:
+    out_l = sum_m e_lm w_m v_m / sum_m e_lm w_m with e_lm = exp(q_l . k_m / sqrt(d_h)). Written as two
+    matrix products (numerator and denominator) so no (N, H, L, L) array of weights is formed: on a CPU
+    the force training step (the derivative of the forces) is ~1.2x faster, the forces ~1.3x."""
     n, length, d = x.shape
     dh = d // n_heads
 
     def heads(t):
         return t.reshape(n, length, n_heads, dh).transpose(0, 2, 1, 3)
 
-    q, k, v = (heads(_dense(block[name], x)) for name in ("query", "key", "value"))
-    scores = q @ k.transpose(0, 1, 3, 2) / float(np.sqrt(dh))  # (N, H, L, L); a Python float keeps float32 under x64
-    scores = scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True))
-    a = jnp.exp(scores) * weights[:, None, None, :]
-    a = a / a.sum(-1, keepdims=True)
-    out = (a @ v).transpose(0, 2, 1, 3).reshape(n, length, d)
-    return _dense(block["out"], out)
+    q = heads(_dense(block["query"], x) * (1 / float(np.sqrt(dh))))  # a Python float keeps float32 under x64
+    k, v = heads(_dense(block["key"], x)), heads(_dense(block["value"], x))
+    scores = q @ k.transpose(0, 1, 3, 2)  # (N, H, L, L)
+    e = jnp.exp(scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True)))
+    w = weights[:, None, :, None]
+    out = (e @ (v * w)) / (e @ w)
+    return _dense(block["out"], out.transpose(0, 2, 1, 3).reshape(n, length, d))
 
 
 def edge_vectors(graph):
