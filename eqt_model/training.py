@@ -305,11 +305,9 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
            f"species {list(config.species)}; " + (f"from {init}" if init else f"preset {preset}"))
     clock = (time.process_time(), time.perf_counter(), (state or {}).get("cpu_s", 0.0), (state or {}).get("wall_s", 0.0))
 
-    def stages(st, n_epochs):
+    def stages(n_epochs):
         """The training stages so far (earlier models' and this run's) and their totals."""
         cpu_s, wall_s = clock[2] + time.process_time() - clock[0], clock[3] + time.perf_counter() - clock[1]
-        if st is not None:
-            st["cpu_s"], st["wall_s"] = cpu_s, wall_s
         done = earlier + [{"epochs": n_epochs, "cpu_s": cpu_s, "wall_s": wall_s, "command": meta.get("command")}]
         return {"stages": done, "cumulative_epochs": sum(int(d.get("epochs") or 0) for d in done),
                 "cumulative_cpu_s": sum(float(d.get("cpu_s") or 0.0) for d in done),
@@ -318,8 +316,9 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
     def on_epoch(rec, best, st):
         report(rec)
         if save:
-            save(config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"],
-                                   **stages(st, rec["epoch"])}, st)
+            so_far = stages(rec["epoch"])
+            st["cpu_s"], st["wall_s"] = so_far["stages"][-1]["cpu_s"], so_far["stages"][-1]["wall_s"]  # for --resume
+            save(config, best[1], {**meta, "history": st["history"], "epochs": rec["epoch"], **so_far}, st)
 
     best, history, _ = fit(params, config, train, val, epochs, batch_size, learning_rate, energy_weight,
                            augment, inversion, seed, state, on_epoch, memory)
@@ -330,5 +329,5 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
         test = subset(ds, test_idx)
         err = meta["test_errors"] = errors(test, *evaluate(best, config, test, memory=memory))
     if save:
-        save(config, best, {**meta, "history": history, "epochs": epochs, **stages(None, epochs)}, None)
+        save(config, best, {**meta, "history": history, "epochs": epochs, **stages(epochs)}, None)
     return err
