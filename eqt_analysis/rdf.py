@@ -68,48 +68,61 @@ def _histogram(d, values, r_max, out):
                 out[v, k] += values[p, v]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
 def _image(sorted_b, q, sa0, sa1, sa2, h):
-    """Minimum-image Cartesian vector (Å) from fractional sa to sorted_b[q], both in [0, 1)."""
-    s0 = sorted_b[q, 0] - sa0
-    s1 = sorted_b[q, 1] - sa1
-    s2 = sorted_b[q, 2] - sa2
-    s0 += (s0 < -0.5) - (s0 >= 0.5)
-    s1 += (s1 < -0.5) - (s1 >= 0.5)
-    s2 += (s2 < -0.5) - (s2 >= 0.5)
+    """Minimum-image Cartesian vector (Å) from fractional sa to column q of sorted_b (3, n), both
+    in [0, 1) (differences in (-1, 1): subtracting the nearest integer gives the minimum image)."""
+    s0 = sorted_b[0, q] - sa0
+    s1 = sorted_b[1, q] - sa1
+    s2 = sorted_b[2, q] - sa2
+    s0 -= np.rint(s0)
+    s1 -= np.rint(s1)
+    s2 -= np.rint(s2)
     return (s0 * h[0, 0] + s1 * h[1, 0] + s2 * h[2, 0],
             s0 * h[0, 1] + s1 * h[1, 1] + s2 * h[2, 1],
             s0 * h[0, 2] + s1 * h[1, 2] + s2 * h[2, 2])
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
-def _squared_distances(sorted_b, cand, first, m, sa0, sa1, sa2, h, orthorhombic, dd):
-    """dd[t] = squared minimum-image distance (Å^2) from fractional sa to candidate t: rows
-    first + t of sorted_b when first >= 0 (contiguous, vectorizable), else rows cand[t]."""
-    h00, h11, h22 = h[0, 0], h[1, 1], h[2, 2]
-    if first >= 0 and orthorhombic:
+def _collect(sorted_b, lo, hi, sa0, sa1, sa2, h, orthorhombic, r2, dd, hit_q, hit_d, n_hits):
+    """Append to hit_q, hit_d (from index n_hits) the columns q in [lo, hi) of sorted_b (3, n)
+    within squared distance r2 (Å^2) of fractional sa, and their squared minimum-image
+    distances; returns the new n_hits. The distances are computed in one vectorizable loop
+    into dd, then compacted without branches."""
+    m = hi - lo
+    if m <= 0:
+        return n_hits
+    if orthorhombic:
+        h00, h11, h22 = h[0, 0], h[1, 1], h[2, 2]
         for t in range(m):
-            s0 = sorted_b[first + t, 0] - sa0
-            s1 = sorted_b[first + t, 1] - sa1
-            s2 = sorted_b[first + t, 2] - sa2
-            x = (s0 + (s0 < -0.5) - (s0 >= 0.5)) * h00
-            y = (s1 + (s1 < -0.5) - (s1 >= 0.5)) * h11
-            z = (s2 + (s2 < -0.5) - (s2 >= 0.5)) * h22
-            dd[t] = x * x + y * y + z * z
-    elif orthorhombic:
-        for t in range(m):
-            q = cand[t]
-            s0 = sorted_b[q, 0] - sa0
-            s1 = sorted_b[q, 1] - sa1
-            s2 = sorted_b[q, 2] - sa2
-            x = (s0 + (s0 < -0.5) - (s0 >= 0.5)) * h00
-            y = (s1 + (s1 < -0.5) - (s1 >= 0.5)) * h11
-            z = (s2 + (s2 < -0.5) - (s2 >= 0.5)) * h22
+            s0 = sorted_b[0, lo + t] - sa0
+            s1 = sorted_b[1, lo + t] - sa1
+            s2 = sorted_b[2, lo + t] - sa2
+            x = (s0 - np.rint(s0)) * h00
+            y = (s1 - np.rint(s1)) * h11
+            z = (s2 - np.rint(s2)) * h22
             dd[t] = x * x + y * y + z * z
     else:
         for t in range(m):
-            x, y, z = _image(sorted_b, first + t if first >= 0 else cand[t], sa0, sa1, sa2, h)
+            x, y, z = _image(sorted_b, lo + t, sa0, sa1, sa2, h)
             dd[t] = x * x + y * y + z * z
+    for t in range(m):
+        hit_q[n_hits] = lo + t
+        hit_d[n_hits] = dd[t]
+        n_hits += dd[t] < r2
+    return n_hits
+
+
+@numba.njit(cache=True)
+def _share_molecules(idx_a, idx_b, same, molecule):
+    """Whether some pair (i in idx_a, j in idx_b, i != j) lies within one molecule."""
+    seen = np.zeros(molecule.max() + 1, np.int64)
+    for i in idx_a:
+        seen[molecule[i]] += 1
+    for j in idx_b:
+        if seen[molecule[j]] > (1 if same else 0):
+            return True
+    return False
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "contract"})
@@ -123,17 +136,21 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
 
     n_cells (F, 3): cell-list cells per direction (cells of at least r_cut); with fewer than
     4 along some direction one cell holds everything (checking all pairs is then faster).
-    For each atom a: gather candidate b's, compute their minimum-image vectors in a tight
-    (vectorizable) loop, then spread the ones within r_cut. Fractional coordinates are
-    wrapped into [0, 1), so differences lie in (-1, 1) and one shift gives the minimum image.
+    The b atoms are sorted by cell, so the 3 neighbouring cells along the last direction are
+    one or two contiguous ranges; for each atom a the distances to those ranges are computed
+    in tight vectorizable loops, and only the pairs within r_cut are spread. For a-a pairs
+    the atoms are visited in cell order and each unordered pair once (sorted index q > p).
+    Fractional coordinates are wrapped into [0, 1), so differences lie in (-1, 1) and the
+    nearest integer gives the minimum image.
     """
     weight = 2.0 if same else 1.0
     n_values = out.shape[1]
     norm = weight / (bandwidth * SQRT_2PI) if bandwidth > 0.0 else weight
     r2 = r_cut * r_cut
-    n_b = idx_b.shape[0]
+    n_a, n_b = idx_a.shape[0], idx_b.shape[0]
     n_bins = counts.shape[1]
     histogram_only = n_values == 1 and bandwidth == 0.0
+    shared = _share_molecules(idx_a, idx_b, same, molecule)
     for f in numba.prange(positions.shape[0]):
         h = cells[f]
         u_f, out_f, counts_f, intra_f = u[f], out[f], counts[f], intra[f]
@@ -144,58 +161,66 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
         frac_b = positions[f][idx_b] @ h_inv
         frac_b -= np.floor(frac_b)
         nb = n_cells[f].copy()
-        brute = nb[0] < 4 or nb[1] < 4 or nb[2] < 4
-        if brute:
+        if nb[0] < 4 or nb[1] < 4 or nb[2] < 4:
             nb[:] = 1
-            order = np.arange(n_b)
-        else:
-            order, start = cell_list(frac_b, nb)
-        sorted_b = frac_b[order]
-        cand = np.empty(n_b, np.int64)
+        order, start = cell_list(frac_b, nb)
+        sorted_b = np.ascontiguousarray(frac_b[order].T)
+        molecule_b = molecule[idx_b[order]]
         dd = np.empty(n_b)
+        hit_q = np.empty(n_b, np.int64)
+        hit_d = np.empty(n_b)
         orthorhombic = (h[0, 1] == 0.0 and h[0, 2] == 0.0 and h[1, 0] == 0.0 and h[1, 2] == 0.0
                         and h[2, 0] == 0.0 and h[2, 1] == 0.0)
-        for ia in range(idx_a.shape[0]):
+        for p in range(n_a):
+            ia = order[p] if same else p  # a-a: in cell order, so that atom ia is column p of sorted_b
             i = idx_a[ia]
             sa0, sa1, sa2 = frac_a[ia, 0], frac_a[ia, 1], frac_a[ia, 2]
-            b0 = min(int(sa0 * nb[0]), nb[0] - 1)
-            b1 = min(int(sa1 * nb[1]), nb[1] - 1)
-            b2 = min(int(sa2 * nb[2]), nb[2] - 1)
-            if brute:  # candidates are the contiguous range [first, n_b) of frac_b
-                first = ia + 1 if same else 0
-                m = n_b - first
+            first = p + 1 if same else 0  # a-a: only the columns after p
+            n_hits = 0
+            if nb[0] == 1:
+                n_hits = _collect(sorted_b, first, n_b, sa0, sa1, sa2, h, orthorhombic, r2, dd, hit_q, hit_d, 0)
             else:
-                first, m = -1, 0
+                b0 = min(int(sa0 * nb[0]), nb[0] - 1)
+                b1 = min(int(sa1 * nb[1]), nb[1] - 1)
+                b2 = min(int(sa2 * nb[2]), nb[2] - 1)
                 for o0 in range(-1, 2):
                     c0 = (b0 + o0) % nb[0]
                     for o1 in range(-1, 2):
-                        c1 = (b1 + o1) % nb[1]
-                        for o2 in range(-1, 2):
-                            c = (c0 * nb[1] + c1) * nb[2] + (b2 + o2) % nb[2]
-                            for q in range(start[c], start[c + 1]):
-                                if not (same and order[q] <= ia):
-                                    cand[m] = q
-                                    m += 1
-            _squared_distances(sorted_b, cand, first, m, sa0, sa1, sa2, h, orthorhombic, dd)
-            for t in range(m):
-                if dd[t] >= r2:
-                    continue
-                q = first + t if brute else cand[t]
-                j = idx_b[order[q]]
-                within = molecule[i] == molecule[j]
+                        row = ((c0 * nb[1] + (b1 + o1) % nb[1])) * nb[2]
+                        if b2 == 0:  # cells nb2 - 1, 0, 1 of this row
+                            ranges = ((start[row + nb[2] - 1], start[row + nb[2]]), (start[row], start[row + 2]))
+                        elif b2 == nb[2] - 1:  # cells nb2 - 2, nb2 - 1, 0
+                            ranges = ((start[row + b2 - 1], start[row + nb[2]]), (start[row], start[row + 1]))
+                        else:
+                            ranges = ((start[row + b2 - 1], start[row + b2 + 2]), (0, 0))
+                        for lo, hi in ranges:
+                            n_hits = _collect(sorted_b, max(lo, first), hi, sa0, sa1, sa2, h, orthorhombic, r2,
+                                              dd, hit_q, hit_d, n_hits)
+            if histogram_only:  # the common case, kept lean: bins in a vectorizable loop, one sum
+                for s in range(n_hits):
+                    hit_d[s] = np.sqrt(hit_d[s]) * n_bins / r_max  # the bins of _add_pair, to the last bit
+                for s in range(n_hits):
+                    k = int(hit_d[s])
+                    if k < n_bins:
+                        if not shared:
+                            counts_f[k] += weight
+                        elif molecule[i] != molecule_b[hit_q[s]]:
+                            counts_f[k] += weight
+                        elif not exclude:
+                            counts_f[k] += weight
+                            intra_f[0, k] += norm
+                continue
+            for s in range(n_hits):
+                q = hit_q[s]
+                within = molecule[i] == molecule_b[q]
                 if exclude and within:
                     continue
-                if histogram_only:  # the common case, kept lean: the kernel runs ~1.35x faster
-                    k = int(np.sqrt(dd[t]) * n_bins / r_max)  # the bins of _add_pair, to the last bit
-                    if k < n_bins:
-                        counts_f[k] += weight
-                        out_f[0, k] += norm
-                        if within:
-                            intra_f[0, k] += norm
-                    continue
+                j = idx_b[order[q]]
                 x, y, z = _image(sorted_b, q, sa0, sa1, sa2, h) if n_values == 3 else (0.0, 0.0, 0.0)
-                _add_pair(np.sqrt(dd[t]), x, y, z, u_f[i], u_f[j], within, weight, norm, grid, bandwidth,
+                _add_pair(np.sqrt(hit_d[s]), x, y, z, u_f[i], u_f[j], within, weight, norm, grid, bandwidth,
                           r_max, amplitudes, out_f, counts_f, intra_f)
+        if histogram_only:
+            out_f[0] += counts_f  # norm == weight: the same sums
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
