@@ -176,26 +176,25 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
             i = idx_a[ia]
             sa0, sa1, sa2 = frac_a[ia, 0], frac_a[ia, 1], frac_a[ia, 2]
             first = p + 1 if same else 0  # a-a: only the columns after p
+            b0 = min(int(sa0 * nb[0]), nb[0] - 1)
+            b1 = min(int(sa1 * nb[1]), nb[1] - 1)
+            b2 = min(int(sa2 * nb[2]), nb[2] - 1)
             n_hits = 0
-            if nb[0] == 1:
-                n_hits = _collect(sorted_b, first, n_b, sa0, sa1, sa2, h, orthorhombic, r2, dd, hit_q, hit_d, 0)
-            else:
-                b0 = min(int(sa0 * nb[0]), nb[0] - 1)
-                b1 = min(int(sa1 * nb[1]), nb[1] - 1)
-                b2 = min(int(sa2 * nb[2]), nb[2] - 1)
-                for o0 in range(-1, 2):
-                    c0 = (b0 + o0) % nb[0]
-                    for o1 in range(-1, 2):
-                        row = ((c0 * nb[1] + (b1 + o1) % nb[1])) * nb[2]
-                        if b2 == 0:  # cells nb2 - 1, 0, 1 of this row
-                            ranges = ((start[row + nb[2] - 1], start[row + nb[2]]), (start[row], start[row + 2]))
-                        elif b2 == nb[2] - 1:  # cells nb2 - 2, nb2 - 1, 0
-                            ranges = ((start[row + b2 - 1], start[row + nb[2]]), (start[row], start[row + 1]))
-                        else:
-                            ranges = ((start[row + b2 - 1], start[row + b2 + 2]), (0, 0))
-                        for lo, hi in ranges:
-                            n_hits = _collect(sorted_b, max(lo, first), hi, sa0, sa1, sa2, h, orthorhombic, r2,
-                                              dd, hit_q, hit_d, n_hits)
+            for row_offset in range(1 if nb[0] == 1 else 9):  # the rows (o0, o1) of neighbouring cells
+                if nb[0] == 1:  # one cell: every atom
+                    ranges = ((0, n_b), (0, 0))
+                else:
+                    c0 = (b0 + row_offset // 3 - 1) % nb[0]
+                    row = (c0 * nb[1] + (b1 + row_offset % 3 - 1) % nb[1]) * nb[2]
+                    if b2 == 0:  # cells nb2 - 1, 0, 1 of this row
+                        ranges = ((start[row + nb[2] - 1], start[row + nb[2]]), (start[row], start[row + 2]))
+                    elif b2 == nb[2] - 1:  # cells nb2 - 2, nb2 - 1, 0
+                        ranges = ((start[row + b2 - 1], start[row + nb[2]]), (start[row], start[row + 1]))
+                    else:
+                        ranges = ((start[row + b2 - 1], start[row + b2 + 2]), (0, 0))
+                for lo, hi in ranges:
+                    n_hits = _collect(sorted_b, max(lo, first), hi, sa0, sa1, sa2, h, orthorhombic, r2, dd, hit_q,
+                                      hit_d, n_hits)
             if histogram_only:  # the common case, kept lean: bins in a vectorizable loop, one sum
                 for s in range(n_hits):
                     hit_d[s] = np.sqrt(hit_d[s]) * n_bins / r_max  # the bins of _add_pair, to the last bit
