@@ -141,6 +141,44 @@ def trim(ds):
     return ds._replace(neighbors=cut)
 
 
+def blocked(ds, fractions):
+    """The Dataset with every structure's atoms sorted by neighbour count (stable) and split into
+    blocks of the given fractions of the atoms (the same sizes in every structure), each with the
+    slots its atoms need in any structure (slots_for): the atoms that have few neighbours no longer
+    pay for the slots of the most crowded one (attention costs about K^2). Positions, species, masks
+    and forces follow the new atom order (the model is permutation invariant); the neighbour fields
+    become tuples of blocks (eqt_model.model.Graph), reverse indexing all blocks' edges flattened."""
+    nb = ds.neighbors
+    s, n, k_old = nb.mask.shape
+    counts = nb.mask.sum(axis=-1)
+    perm = np.argsort(counts, axis=1, kind="stable")
+    inverse = np.argsort(perm, axis=1)
+    rows = np.arange(s)[:, None]
+    sizes = np.diff(np.round(np.cumsum([0.0] + list(fractions)) / sum(fractions) * n).astype(int))
+    sizes = sizes[sizes > 0]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    sorted_counts = counts[rows, perm]
+    slots = [min(k_old, nbmod.slots_for(max(1, int(sorted_counts[:, b - 1].max())))) for b in starts[1:]]
+    edge_start = np.concatenate([[0], np.cumsum(sizes * np.array(slots))])
+    neighbors = inverse[rows[..., None], nb.neighbors[rows, perm]]  # new indices, rows in the new order
+    shifts, mask = nb.shifts[rows, perm], nb.mask[rows, perm]
+    old_reverse = nb.reverse[rows, perm]
+    j_new, slot = inverse[rows[..., None], old_reverse // k_old], old_reverse % k_old
+    block_of = np.searchsorted(starts, j_new, side="right") - 1
+    reverse = edge_start[block_of] + (j_new - starts[block_of]) * np.array(slots)[block_of] + slot
+    reverse = np.where(mask, reverse, 0)
+
+    def cut(a):
+        return tuple(a[:, lo:hi, :k] for lo, hi, k in zip(starts[:-1], starts[1:], slots))
+
+    blocks = nbmod.Neighbors(cut(neighbors.astype(nb.neighbors.dtype)), cut(shifts), cut(mask),
+                             cut(reverse.astype(nb.reverse.dtype)))
+    species, atom_mask = ds.species[rows, perm], ds.atom_mask[rows, perm]
+    numbers = [np.asarray(z)[p[p < len(z)]] for z, p in zip(ds.numbers, perm)]
+    return ds._replace(positions=ds.positions[rows, perm], species=species, atom_mask=atom_mask, neighbors=blocks,
+                       forces=ds.forces[rows, perm], numbers=numbers)
+
+
 def subset(ds, index):
     """The structures `index` of a Dataset."""
     index = np.asarray(index)

@@ -31,6 +31,15 @@ class Graph(NamedTuple):
     shifts: jnp.ndarray  # (N, K, 3) integer lattice shifts
     mask: jnp.ndarray  # (N, K) bool
     reverse: jnp.ndarray  # (N, K) flat index of the reverse edge
+    # Or atoms in blocks of their own slot counts (eqt_model.data.blocks): the last four fields
+    # are then tuples of (n_b, k_b[, 3]) arrays, block b holding the next n_b atoms, and reverse
+    # indexes the edges of all blocks, flattened one after another.
+
+
+def blocks_of(graph):
+    """(neighbors, shifts, mask, reverse) of a Graph as tuples of blocks (one block: N, K)."""
+    fields = graph.neighbors, graph.shifts, graph.mask, graph.reverse
+    return fields if isinstance(graph.neighbors, tuple) else tuple((f,) for f in fields)
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -124,14 +133,19 @@ def init(key, config, zero_heads=True):
 # is again a gather through `reverse`: these pairs of custom derivatives give the same numbers
 # (forces, and the force gradients of training) several times faster. They assume, as the model
 # guarantees, that nothing flows out of padded edge slots.
+def _flat(blocks):
+    """The per-edge rows of all blocks, (n_b, k_b, C) each, as one (sum n_b k_b, C) array."""
+    return jnp.concatenate([e.reshape(-1, e.shape[-1]) for e in blocks])
+
+
 @jax.custom_vjp
 def gather_neighbors(x, neighbors, reverse, mask):
-    """x[neighbors]: per-atom rows (N, C) -> per-edge rows (N, K, C)."""
-    return x[neighbors]
+    """x[neighbors] for each block: per-atom rows (N, C) -> per-edge rows (n_b, k_b, C)."""
+    return tuple(x[nb] for nb in neighbors)
 
 
 def _gather_neighbors_fwd(x, neighbors, reverse, mask):
-    return x[neighbors], (neighbors, reverse, mask)
+    return gather_neighbors(x, neighbors, reverse, mask), (neighbors, reverse, mask)
 
 
 def _gather_neighbors_bwd(res, g):
@@ -140,9 +154,10 @@ def _gather_neighbors_bwd(res, g):
 
 @jax.custom_vjp
 def sum_over_reverse(g, neighbors, reverse, mask):
-    """The transpose of gather_neighbors: out[j] = sum of g over the valid edges i -> j."""
-    n, k = mask.shape
-    return jnp.sum(jnp.where(mask[..., None], g.reshape(n * k, -1)[reverse], 0), axis=1)
+    """The transpose of gather_neighbors: out[j] = sum of g over the valid edges i -> j (the atoms
+    of the blocks, in order, are the atoms 0..N-1)."""
+    flat = _flat(g)
+    return jnp.concatenate([jnp.sum(jnp.where(m[..., None], flat[r], 0), axis=1) for r, m in zip(reverse, mask)])
 
 
 def _sum_over_reverse_fwd(g, neighbors, reverse, mask):
@@ -151,15 +166,15 @@ def _sum_over_reverse_fwd(g, neighbors, reverse, mask):
 
 def _sum_over_reverse_bwd(res, c):
     neighbors, reverse, mask = res
-    return jnp.where(mask[..., None], gather_neighbors(c, *res), 0), None, None, None
+    return tuple(jnp.where(m[..., None], e, 0) for e, m in zip(gather_neighbors(c, *res), mask)), None, None, None
 
 
 @jax.custom_vjp
 def reverse_edges(e, reverse, mask):
-    """Per-edge rows (N, K, C) of the reverse edges, zero on padded slots. Symmetric: its own
+    """Per-edge rows (n_b, k_b, C) of the reverse edges, zero on padded slots. Symmetric: its own
     transpose, as `reverse` is an involution on the valid edges."""
-    n, k = mask.shape
-    return jnp.where(mask[..., None], e.reshape(n * k, -1)[reverse], 0)
+    flat = _flat(e)
+    return tuple(jnp.where(m[..., None], flat[r], 0) for r, m in zip(reverse, mask))
 
 
 def _reverse_edges_fwd(e, reverse, mask):
@@ -197,41 +212,56 @@ def _attention(block, x, weights, n_heads):
 
 
 def edge_vectors(graph):
-    """Displacements r_ij = x_j - x_i + S @ cell (N, K, 3) Å; padded slots hold (1, 0, 0)."""
+    """Displacements r_ij = x_j - x_i + S @ cell, (n_b, k_b, 3) Å per block; padded slots hold (1, 0, 0)."""
     x = graph.positions
-    vec = gather_neighbors(x, graph.neighbors, graph.reverse, graph.mask) - x[:, None, :] + graph.shifts @ graph.cell
-    return jnp.where(graph.mask[..., None], vec, jnp.array([1.0, 0.0, 0.0], dtype=x.dtype))
+    neighbors, shifts, mask, reverse = blocks_of(graph)
+    gathered = gather_neighbors(x, neighbors, reverse, mask)
+    out, start = [], 0
+    for xj, s, m in zip(gathered, shifts, mask):
+        vec = xj - x[start:start + len(m), None, :] + s @ graph.cell
+        out.append(jnp.where(m[..., None], vec, jnp.array([1.0, 0.0, 0.0], dtype=x.dtype)))
+        start += len(m)
+    return tuple(out)
 
 
 def atomic_energies(params, config, graph):
     """Energy contribution (eV) of every atom, composition reference included."""
     act = _activation(config.activation)
-    vec = edge_vectors(graph)
-    r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
-    fc = cutoff_function(r, config.cutoff, config.cutoff_width) * graph.mask
-    geometry_in = jnp.concatenate([vec, r[..., None], radial_basis(r, config)], axis=-1)
-    n, k = graph.neighbors.shape
-    central0 = params["embed_central"][graph.species]
-    neighbor0 = params["embed_neighbor"][graph.species[graph.neighbors]]
-    weights = jnp.concatenate([jnp.ones((n, 1), dtype=fc.dtype), fc], axis=1)
-    energy = jnp.zeros(n, dtype=vec.dtype)
+    neighbors, _, mask, reverse = blocks_of(graph)
+    n_atoms = [len(m) for m in mask]
+    starts = np.cumsum([0] + n_atoms)
+    species = [graph.species[a:b] for a, b in zip(starts[:-1], starts[1:])]
+    fc, geometry_in, neighbor0, weights = [], [], [], []
+    for vec, nb, m, z in zip(edge_vectors(graph), neighbors, mask, species):
+        r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
+        fc.append(cutoff_function(r, config.cutoff, config.cutoff_width) * m)
+        geometry_in.append(jnp.concatenate([vec, r[..., None], radial_basis(r, config)], axis=-1))
+        neighbor0.append(params["embed_neighbor"][graph.species[nb]])
+        weights.append(jnp.concatenate([jnp.ones((len(m), 1), dtype=fc[-1].dtype), fc[-1]], axis=1))
+    central0 = [params["embed_central"][z] for z in species]
+    energy = [jnp.zeros(n, dtype=graph.positions.dtype) for n in n_atoms]
     prev_central, prev_edges = None, None
     for layer in params["layers"]:
-        edges = _mlp(layer["geometry"], geometry_in, act) + neighbor0
-        central = central0
-        if prev_edges is not None:
-            edges = edges + _dense(layer["reverse"], reverse_edges(prev_edges, graph.reverse, graph.mask))
-            central = central + _dense(layer["central"], prev_central)
-        tokens = jnp.concatenate([central[:, None, :], edges], axis=1)
-        for block in layer["transformer"]:
-            tokens = tokens + _attention(block, _norm(block["norm_attention"], tokens), weights, config.n_heads)
-            tokens = tokens + _mlp(block["feedforward"], _norm(block["norm_feedforward"], tokens), act)
-        tokens = _norm(layer["norm_out"], tokens)
-        prev_central, prev_edges = tokens[:, 0], tokens[:, 1:]
-        energy = energy + _mlp(layer["atomic_head"], prev_central, act)[:, 0]
-        energy = energy + jnp.sum(_mlp(layer["bond_head"], prev_edges, act)[..., 0] * fc, axis=1)
+        reversed_edges = None if prev_edges is None else reverse_edges(tuple(prev_edges), reverse, mask)
+        centrals, edges_out = [], []
+        for b in range(len(mask)):
+            edges = _mlp(layer["geometry"], geometry_in[b], act) + neighbor0[b]
+            central = central0[b]
+            if prev_edges is not None:
+                edges = edges + _dense(layer["reverse"], reversed_edges[b])
+                central = central + _dense(layer["central"], prev_central[b])
+            tokens = jnp.concatenate([central[:, None, :], edges], axis=1)
+            for block in layer["transformer"]:
+                tokens = tokens + _attention(block, _norm(block["norm_attention"], tokens), weights[b], config.n_heads)
+                tokens = tokens + _mlp(block["feedforward"], _norm(block["norm_feedforward"], tokens), act)
+            tokens = _norm(layer["norm_out"], tokens)
+            centrals.append(tokens[:, 0])
+            edges_out.append(tokens[:, 1:])
+            energy[b] = energy[b] + _mlp(layer["atomic_head"], centrals[b], act)[:, 0]
+            energy[b] = energy[b] + jnp.sum(_mlp(layer["bond_head"], edges_out[b], act)[..., 0] * fc[b], axis=1)
+        prev_central, prev_edges = centrals, edges_out
     out = jax.lax.stop_gradient(params["output"])  # fitted from data, not trained
-    return out["scale"] * energy + out["reference"][graph.species]
+    return out["scale"] * jnp.concatenate(energy) + out["reference"][graph.species]
 
 
 def energy(params, config, graph):

@@ -81,8 +81,9 @@ def test_batches_cover_the_epoch_and_group_similar_structures():
     assert spread < sum(slots[s].max() - slots[s].min() for s in paired)
 
 
-def test_a_training_step_on_trimmed_slots_equals_the_padded_step(dataset):
-    """train_step on the trimmed batch (what fit does) gives the parameters of the padded batch."""
+def test_a_training_step_on_trimmed_slots_and_on_blocks_equals_the_padded_step(dataset):
+    """train_step on the trimmed batch and on the batch in blocks of atoms sorted by neighbour count
+    (what fit does) gives the parameters of the padded batch."""
     reference, scale = training.fit_output(dataset, 2)
     config = dataclasses.replace(CONFIG, n_message_layers=1)  # one layer: a quicker compilation
     params = model.init(jax.random.PRNGKey(1), config, zero_heads=False)
@@ -92,8 +93,13 @@ def test_a_training_step_on_trimmed_slots_equals_the_padded_step(dataset):
     padded = datamod.subset(dataset, idx)
     batches = {"padded": (training.graphs(padded), jnp.asarray(padded.atom_mask), jnp.asarray(padded.energy),
                           jnp.asarray(padded.forces), jnp.asarray(padded.n_atoms, float)),
-               "trimmed": training.batch_arrays(dataset, idx)}
-    assert batches["trimmed"][0].mask.shape[2] < batches["padded"][0].mask.shape[2]
+               "trimmed": training.batch_arrays(dataset, idx, blocks=(1.0,)),
+               "blocks": training.batch_arrays(dataset, idx)}
+    k_padded = batches["padded"][0].mask.shape[2]
+    assert batches["trimmed"][0].mask[0].shape[2] < k_padded
+    blocks = batches["blocks"][0].mask
+    assert len(blocks) > 1 and blocks[0].shape[2] < blocks[-1].shape[2] <= k_padded
+    assert not np.array_equal(batches["blocks"][0].positions, batches["padded"][0].positions)  # atoms reordered
     out = {}
     for name, batch in batches.items():
         p, state = params, optimizer.init(params)
@@ -101,12 +107,14 @@ def test_a_training_step_on_trimmed_slots_equals_the_padded_step(dataset):
             p, state, loss, mses = training.train_step(p, config, optimizer, state, jax.random.PRNGKey(step), batch,
                                                        0.1, jnp.asarray([1.0, 1.0]), False, True)
         out[name] = (p, float(loss))
-    assert out["trimmed"][1] == pytest.approx(out["padded"][1], rel=1e-10)
+    for name in ("trimmed", "blocks"):
+        assert out[name][1] == pytest.approx(out["padded"][1], rel=1e-10)
     moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in
              zip(jax.tree_util.tree_leaves(out["padded"][0]), jax.tree_util.tree_leaves(params))]
     assert max(moved) > 1e-3  # the steps did change the parameters
-    for a, b in zip(jax.tree_util.tree_leaves(out["trimmed"][0]), jax.tree_util.tree_leaves(out["padded"][0])):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)  # key biases: zero gradient, Adam-amplified noise
+    for name in ("trimmed", "blocks"):
+        for a, b in zip(jax.tree_util.tree_leaves(out[name][0]), jax.tree_util.tree_leaves(out["padded"][0])):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)  # key biases: zero gradient, Adam-amplified noise
 
 
 def test_init_starts_a_recorded_new_stage_and_keeps_the_split(tmp_path):
