@@ -141,42 +141,68 @@ def trim(ds):
     return ds._replace(neighbors=cut)
 
 
-def blocked(ds, fractions):
+def _block_starts(n_atoms, fractions):
+    """First atom of every block (and n_atoms): the given fractions of n_atoms, empty blocks dropped."""
+    sizes = np.diff(np.round(np.cumsum([0.0] + list(fractions)) / sum(fractions) * n_atoms).astype(int))
+    return np.concatenate([[0], np.cumsum(sizes[sizes > 0])])
+
+
+def _sorted_counts(ds):
+    """(order (S, N) of every structure's atoms by neighbour count, stable; the sorted counts)."""
+    counts = ds.neighbors.mask.sum(axis=-1)
+    order = np.argsort(counts, axis=1, kind="stable")
+    return order, np.take_along_axis(counts, order, axis=1)
+
+
+def block_slots(ds, fractions):
+    """{k: slots of each block} for every slot count k that a batch of ds may need (slots_needed): the
+    slots that hold the atoms of every structure needing at most k slots, block by block. Batches that
+    take their blocks' slots from here compile once per k, as trimmed batches do."""
+    starts = _block_starts(ds.neighbors.mask.shape[1], fractions)
+    need = slots_needed(ds)
+    sorted_counts = _sorted_counts(ds)[1]
+    return {int(k): tuple(min(int(k), nbmod.slots_for(max(1, int(sorted_counts[need <= k, b - 1].max()))))
+                          for b in starts[1:]) for k in np.unique(need)}
+
+
+def blocked(ds, fractions, slots=None):
     """The Dataset with every structure's atoms sorted by neighbour count (stable) and split into
     blocks of the given fractions of the atoms (the same sizes in every structure), each with the
-    slots its atoms need in any structure (slots_for): the atoms that have few neighbours no longer
-    pay for the slots of the most crowded one (attention costs about K^2). Positions, species, masks
-    and forces follow the new atom order (the model is permutation invariant); the neighbour fields
-    become tuples of blocks (eqt_model.model.Graph), reverse indexing all blocks' edges flattened."""
+    slots its atoms need in any structure (slots_for), or the given `slots` per block (block_slots):
+    the atoms that have few neighbours no longer pay for the slots of the most crowded one
+    (attention costs about K^2). Positions, species, masks, forces and numbers follow the new atom
+    order (the model is permutation invariant); the neighbour fields become tuples of blocks
+    (eqt_model.model.Graph), reverse indexing all blocks' edges flattened."""
     nb = ds.neighbors
     s, n, k_old = nb.mask.shape
-    counts = nb.mask.sum(axis=-1)
-    perm = np.argsort(counts, axis=1, kind="stable")
+    perm, sorted_counts = _sorted_counts(ds)
     inverse = np.argsort(perm, axis=1)
     rows = np.arange(s)[:, None]
-    sizes = np.diff(np.round(np.cumsum([0.0] + list(fractions)) / sum(fractions) * n).astype(int))
-    sizes = sizes[sizes > 0]
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    sorted_counts = counts[rows, perm]
-    slots = [min(k_old, nbmod.slots_for(max(1, int(sorted_counts[:, b - 1].max())))) for b in starts[1:]]
-    edge_start = np.concatenate([[0], np.cumsum(sizes * np.array(slots))])
+    starts = _block_starts(n, fractions)
+    needed = [min(k_old, nbmod.slots_for(max(1, int(sorted_counts[:, b - 1].max())))) for b in starts[1:]]
+    if slots is None:
+        slots = needed
+    elif len(slots) != len(needed) or any(k < need or k > k_old for k, need in zip(slots, needed)):
+        raise ValueError(f"block slots {tuple(slots)} do not hold these structures (they need {tuple(needed)}, "
+                         f"at most {k_old})")
+    slots = np.array(slots)
+    edge_start = np.concatenate([[0], np.cumsum(np.diff(starts) * slots)])
     neighbors = inverse[rows[..., None], nb.neighbors[rows, perm]]  # new indices, rows in the new order
     shifts, mask = nb.shifts[rows, perm], nb.mask[rows, perm]
     old_reverse = nb.reverse[rows, perm]
     j_new, slot = inverse[rows[..., None], old_reverse // k_old], old_reverse % k_old
     block_of = np.searchsorted(starts, j_new, side="right") - 1
-    reverse = edge_start[block_of] + (j_new - starts[block_of]) * np.array(slots)[block_of] + slot
-    reverse = np.where(mask, reverse, 0)
+    reverse = np.where(mask, edge_start[block_of] + (j_new - starts[block_of]) * slots[block_of] + slot, 0)
 
     def cut(a):
         return tuple(a[:, lo:hi, :k] for lo, hi, k in zip(starts[:-1], starts[1:], slots))
 
     blocks = nbmod.Neighbors(cut(neighbors.astype(nb.neighbors.dtype)), cut(shifts), cut(mask),
                              cut(reverse.astype(nb.reverse.dtype)))
-    species, atom_mask = ds.species[rows, perm], ds.atom_mask[rows, perm]
     numbers = [np.asarray(z)[p[p < len(z)]] for z, p in zip(ds.numbers, perm)]
-    return ds._replace(positions=ds.positions[rows, perm], species=species, atom_mask=atom_mask, neighbors=blocks,
-                       forces=ds.forces[rows, perm], numbers=numbers)
+    return ds._replace(positions=ds.positions[rows, perm], species=ds.species[rows, perm],
+                       atom_mask=ds.atom_mask[rows, perm], neighbors=blocks, forces=ds.forces[rows, perm],
+                       numbers=numbers)
 
 
 def subset(ds, index):

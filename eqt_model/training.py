@@ -22,7 +22,7 @@ import optax
 from eqt_analysis.errors import InputError
 
 from . import averaging, model
-from .data import blocked, slots_needed, subset, trim
+from .data import block_slots, blocked, slots_needed, subset, trim
 from .rotations import random_rotations
 
 TRAIN_MEMORY_MB = 2048  # default work space of eqt-train: a batch of 4 structures of 192 water atoms fits
@@ -130,13 +130,14 @@ def batches(order, slots, batch_size, rng):
 BLOCKS = (0.4, 0.3, 0.2, 0.1)  # training batches: fractions of the atoms in blocks of their own slot counts
 
 
-def batch_arrays(ds, index, dtype=None, blocks=BLOCKS):
+def batch_arrays(ds, index, dtype=None, blocks=BLOCKS, slots=None):
     """The structures `index` of a Dataset, their atoms sorted by neighbour count in `blocks`, each
-    block with the slots its atoms need (data.blocked), as the batch (graph, atom_mask, energy,
-    forces, n_atoms) of train_step. On the example model's data a step is 1.3-1.9x faster than with
-    one block trimmed to the batch's slots (data.trim), with the same loss; a batch compiles once
-    per combination of block slots (about 20 in the first epochs)."""
-    part = blocked(subset(ds, index), blocks)
+    block with the slots its atoms need (data.blocked), or with slots[k] for a batch needing k slots
+    (data.block_slots: one shape per k), as the batch (graph, atom_mask, energy, forces, n_atoms) of
+    train_step. On the example model's data a step is 1.3-1.9x faster than with one block trimmed
+    to the batch's slots (data.trim), with the same loss."""
+    part = subset(ds, index)
+    part = blocked(part, blocks, None if slots is None else slots[int(slots_needed(part).max())])
     graph = graphs(part)
     dtype = graph.positions.dtype if dtype is None else dtype
     return (graph, jnp.asarray(part.atom_mask), jnp.asarray(part.energy, dtype), jnp.asarray(part.forces, dtype),
@@ -231,13 +232,13 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
         raise InputError(f"a training batch of {batch_size} structures of {n_atoms} atoms ({n_slots} neighbour slots) "
                          f"needs more than --memory {memory} MB of work space (at most {most} fit): "
                          "lower --batch-size or raise --memory")
-    slots = slots_needed(train)
+    slots, shapes = slots_needed(train), block_slots(train, BLOCKS)
     for epoch in range(first_epoch, epochs):
         losses = []
         for idx in batches(rng.permutation(len(train.energy)), slots, batch_size, rng):
             key, sub = jax.random.split(jax.random.fold_in(key, epoch))
             params, opt_state, loss, mses = train_step(params, config, optimizer, opt_state, sub,
-                                                       batch_arrays(train, idx, dtype), energy_weight,
+                                                       batch_arrays(train, idx, dtype, slots=shapes), energy_weight,
                                                        jnp.asarray(norms, dtype), inversion, augment)
             norms = NORM_DECAY * norms + (1 - NORM_DECAY) * np.asarray(mses)
             losses.append(float(loss))
