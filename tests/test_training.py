@@ -81,6 +81,42 @@ def test_batches_cover_the_epoch_and_group_similar_structures():
     assert spread < sum(slots[s].max() - slots[s].min() for s in paired)
 
 
+def test_blocks_hold_every_edge_once_with_its_reverse(dataset):
+    """data.blocked: atoms sorted by neighbour count, the same edges (as vectors) in every structure, the
+    reverse of every valid edge is valid and reverses back; block_slots holds every batch of its
+    slot count, and slots that are too few are refused."""
+    ladder = datamod.block_slots(dataset, training.BLOCKS)
+    needed = datamod.slots_needed(dataset)
+    assert sorted(ladder) == sorted(set(needed.tolist()))
+    for index in ([0, 1], [2, 5], list(range(len(needed)))):
+        part = datamod.subset(dataset, index)
+        for slots in (None, ladder[int(needed[index].max())]):
+            blocks = datamod.blocked(part, training.BLOCKS, slots)
+            masks, reverse = blocks.neighbors.mask, blocks.neighbors.reverse
+            counts = np.concatenate([m.sum(-1) for m in masks], axis=1)
+            assert np.all(np.diff(counts, axis=1) >= 0)  # sorted by neighbour count
+            flat_mask = np.concatenate([m.reshape(len(index), -1) for m in masks], axis=1)
+            flat_rev = np.concatenate([r.reshape(len(index), -1) for r in reverse], axis=1)
+            for s in range(len(index)):
+                valid = np.flatnonzero(flat_mask[s])
+                assert np.all(flat_mask[s][flat_rev[s][valid]])
+                assert np.array_equal(flat_rev[s][flat_rev[s][valid]], valid)
+            vec_old = [np.sort(np.linalg.norm(part.positions[s][part.neighbors.neighbors[s]] - part.positions[s][:, None]
+                                              + part.neighbors.shifts[s] @ part.cells[s], axis=-1)[part.neighbors.mask[s]])
+                       for s in range(len(index))]
+            for s in range(len(index)):
+                x = blocks.positions[s]
+                d = np.concatenate([np.linalg.norm(x[nb[s]] - x[lo:lo + len(nb[s]), None] + sh[s] @ blocks.cells[s],
+                                                   axis=-1)[m[s]]
+                                    for nb, sh, m, lo in zip(blocks.neighbors.neighbors, blocks.neighbors.shifts, masks,
+                                                             np.cumsum([0] + [m.shape[1] for m in masks])[:-1])])
+                np.testing.assert_allclose(np.sort(d), vec_old[s], rtol=1e-12)
+    part = datamod.subset(dataset, [int(np.argmax(needed))])
+    too_few = tuple(max(1, k - 4) for k in ladder[int(needed.max())])
+    with pytest.raises(ValueError, match="do not hold"):
+        datamod.blocked(part, training.BLOCKS, too_few)
+
+
 def test_a_training_step_on_trimmed_slots_and_on_blocks_equals_the_padded_step(dataset):
     """train_step on the trimmed batch and on the batch in blocks of atoms sorted by neighbour count
     (what fit does) gives the parameters of the padded batch."""
