@@ -5,7 +5,7 @@
 # and its resumable checkpoint example_data/model-stage2.pkl.ckpt after every epoch. The run spans several
 # working sessions: continue it with
 #     bash example_data/train_stage2.sh --resume example_data/model-stage2.pkl.ckpt
-# (about 35 s per epoch on this 2-core CPU). It replaces model.pkl only when its held-out errors are better and
+# (about 25-30 s per epoch on this 2-core CPU since training batches come in blocks of atoms). It replaces model.pkl only when its held-out errors are better and
 # the README's tables are refreshed for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
