@@ -134,8 +134,8 @@ def batch_arrays(ds, index, dtype=None, blocks=BLOCKS, slots=None):
     """The structures `index` of a Dataset, their atoms sorted by neighbour count in `blocks`, each
     block with the slots its atoms need (data.blocked), or with slots[k] for a batch needing k slots
     (data.block_slots: one shape per k), as the batch (graph, atom_mask, energy, forces, n_atoms) of
-    train_step. On the example model's data a step is 1.3-1.9x faster than with one block trimmed
-    to the batch's slots (data.trim), with the same loss."""
+    train_step. The same loss as one block trimmed to the batch's slots (data.trim); on the example
+    model's data epochs ran 2.09x faster than at 18d646e (1.51x with one trimmed block)."""
     part = subset(ds, index)
     part = blocked(part, blocks, None if slots is None else slots[int(slots_needed(part).max())])
     graph = graphs(part)
