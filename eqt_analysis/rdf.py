@@ -201,13 +201,11 @@ def _pair_sums(positions, cells, n_cells, idx_a, idx_b, same, r_cut, r_max, band
                 for s in range(n_hits):
                     k = int(hit_d[s])
                     if k < n_bins:
-                        if not shared:
-                            counts_f[k] += weight
-                        elif molecule[i] != molecule_b[hit_q[s]]:
-                            counts_f[k] += weight
-                        elif not exclude:
-                            counts_f[k] += weight
+                        if shared and molecule[i] == molecule_b[hit_q[s]]:
+                            if exclude:
+                                continue
                             intra_f[0, k] += norm
+                        counts_f[k] += weight
                 continue
             for s in range(n_hits):
                 q = hit_q[s]

@@ -154,6 +154,11 @@ def _sorted_counts(ds):
     return order, np.take_along_axis(counts, order, axis=1)
 
 
+def _slots_of_blocks(sorted_counts, starts, most):
+    """Slots each block needs (slots_for of its largest count, at most `most`) over the structures given."""
+    return tuple(min(most, nbmod.slots_for(max(1, int(sorted_counts[:, b - 1].max())))) for b in starts[1:])
+
+
 def block_slots(ds, fractions):
     """{k: slots of each block} for every slot count k that a batch of ds may need (slots_needed): the
     slots that hold the atoms of every structure needing at most k slots, block by block. Batches that
@@ -161,8 +166,7 @@ def block_slots(ds, fractions):
     starts = _block_starts(ds.neighbors.mask.shape[1], fractions)
     need = slots_needed(ds)
     sorted_counts = _sorted_counts(ds)[1]
-    return {int(k): tuple(min(int(k), nbmod.slots_for(max(1, int(sorted_counts[need <= k, b - 1].max()))))
-                          for b in starts[1:]) for k in np.unique(need)}
+    return {int(k): _slots_of_blocks(sorted_counts[need <= k], starts, int(k)) for k in np.unique(need)}
 
 
 def blocked(ds, fractions, slots=None):
@@ -179,11 +183,11 @@ def blocked(ds, fractions, slots=None):
     inverse = np.argsort(perm, axis=1)
     rows = np.arange(s)[:, None]
     starts = _block_starts(n, fractions)
-    needed = [min(k_old, nbmod.slots_for(max(1, int(sorted_counts[:, b - 1].max())))) for b in starts[1:]]
+    needed = _slots_of_blocks(sorted_counts, starts, k_old)
     if slots is None:
         slots = needed
     elif len(slots) != len(needed) or any(k < need or k > k_old for k, need in zip(slots, needed)):
-        raise ValueError(f"block slots {tuple(slots)} do not hold these structures (they need {tuple(needed)}, "
+        raise ValueError(f"block slots {tuple(slots)} do not hold these structures (they need {needed}, "
                          f"at most {k_old})")
     slots = np.array(slots)
     edge_start = np.concatenate([[0], np.cumsum(np.diff(starts) * slots)])
