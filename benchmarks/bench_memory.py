@@ -36,7 +36,7 @@ def hwm():
 k = int(sys.argv[2])
 pot = Potential(sys.argv[3])
 a = ase.io.read(sys.argv[1], 0)
-g = pot.graph(a.positions, a.cell.array, a.numbers, a.pbc)
+g = pot.graph(a.positions, a.cell.array, a.numbers, a.pbc)[0]
 rots = jnp.asarray(rotations.random_rotations(jax.random.PRNGKey(0), k))
 compiled = averaging._batch.lower(pot.params, pot.config, g, rots).compile()
 before = hwm()
@@ -95,10 +95,10 @@ def main():
         print(f"structures: {structures(two)}; model {MODEL}")
         pot = Potential(MODEL)
         a = ase.io.read(two, 0)
-        g = pot.graph(a.positions, a.cell.array, a.numbers, a.pbc)
-        n, slots = g.neighbors.shape
+        g = pot.graph(a.positions, a.cell.array, a.numbers, a.pbc)[0]
+        n, slots = len(a), max(m.shape[1] for m in g.mask)  # as averaging.rotations_per_call counts blocks
         estimate = 1e6 / averaging.per_call(1e6, pot.config, n, slots, 8)  # MB per rotation (to 0.1 %)
-        print(f"\n1. work space of one batched call (float64, {n} atoms, {slots} neighbour slots), fresh process each")
+        print(f"\n1. work space of one batched call (float64, {n} atoms in blocks of up to {slots} neighbour slots), fresh process each")
         print(f"   {'rotations':>9} {'peak RSS increase MB':>21} {'per rotation MB':>16} {'per_call estimate MB':>21}")
         for k in (1, 2, 4, 8):
             out = subprocess.run([sys.executable, "-c", CALIBRATE, two, str(k), MODEL], capture_output=True, text=True)

@@ -62,7 +62,7 @@ def main():
             modelfile.save(os.path.join(tmp, "m.pkl"), config, params)
             for label, atoms in systems().items():
                 pot = Potential(os.path.join(tmp, "m.pkl"))
-                graph = pot.graph(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
+                graph = pot.graph(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)[0]
                 t0 = time.perf_counter()
                 jax.block_until_ready(plain_function()(pot.params, pot.config, graph))
                 compile_s = time.perf_counter() - t0

@@ -78,8 +78,10 @@ def per_call(memory_mb, config, n_atoms, n_slots, itemsize=8, factor=1):
 
 
 def rotations_per_call(graph, config, memory=DEFAULT_MEMORY_MB):
-    """Rotations of one structure (a Graph) per batched call within `memory` MB of work space."""
-    n, k = graph.neighbors.shape
+    """Rotations of one structure (a Graph) per batched call within `memory` MB of work space (for a
+    Graph in blocks of atoms, as if every atom had the most slots of any block: an upper bound)."""
+    mask = model.blocks_of(graph)[2]
+    n, k = sum(m.shape[0] for m in mask), max(m.shape[1] for m in mask)
     return per_call(memory, config, n, k, graph.positions.dtype.itemsize)
 
 

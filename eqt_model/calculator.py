@@ -7,7 +7,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from eqt_analysis.errors import InputError
 
-from . import averaging, model, modelfile, rotations
+from . import averaging, data, model, modelfile, rotations
 from . import neighbors as nbmod
 
 
@@ -20,8 +20,7 @@ class Potential:
     paper's "rnd" model (with `average`: the grid turned by it). memory: MB of work space for
     the batched rotations of one call (averaging.per_call). The model file is loaded once; its
     training record (split, errors, ...) is `training`. The neighbour list is rebuilt at every
-    call (ASE's O(N) search, outside jit); its padded capacity only grows (rounded up to
-    multiples of 4), so jit recompiles rarely.
+    call (ASE's O(N) search, outside jit), the atoms in blocks of their own slot counts (graph).
     """
 
     def __init__(self, model_file, average=None, seed=0, memory=averaging.DEFAULT_MEMORY_MB, random_rotation=False):
@@ -30,6 +29,7 @@ class Potential:
         self.memory = memory
         self.params = jax.tree_util.tree_map(jnp.asarray, params)
         self.capacity = 8
+        self._slots = None  # slots of each block of atoms (graph)
         if isinstance(average, str):
             average = rotations.grid(average)
         self.grid = rotations.IDENTITY if average is None else average
@@ -38,6 +38,11 @@ class Potential:
         self._energy_and_forces = averaging.average(evaluate, self.grid)
 
     def graph(self, positions, cell, numbers, pbc):
+        """(Graph, order): the structure as the model's input, its atoms sorted by neighbour count in
+        blocks of their own slot counts (data.block_neighbors: ~1.5-1.7x faster than one block padded
+        to the most crowded atom), and the input index of every graph atom (graph forces f give the
+        input's forces[order] = f). Each block's slots only grow (rounded up to multiples of 4), so
+        jit recompiles rarely."""
         known = {z: i for i, z in enumerate(self.config.species)}
         unknown = sorted(set(int(z) for z in numbers) - set(known))
         if unknown:
@@ -49,17 +54,27 @@ class Potential:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
         nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity, grow=True)
         self.capacity = nb.neighbors.shape[1]
+        needed = data.slots_of_blocks(nb.mask[None], data.BLOCKS)
+        slots = needed if self._slots is None or len(self._slots) != len(needed) else np.maximum(self._slots, needed)
+        self._slots = slots = tuple(int(k) for k in np.minimum(slots, self.capacity))
+        order, blocks = data.block_neighbors(nbmod.Neighbors(*[a[None] for a in nb]), data.BLOCKS, slots)
+        order = order[0]
         dtype = jnp.result_type(float)
-        return model.Graph(jnp.asarray(positions, dtype), jnp.asarray(cell if periodic else np.zeros((3, 3)), dtype),
-                           jnp.asarray([known[int(z)] for z in numbers]), jnp.asarray(nb.neighbors),
-                           jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask), jnp.asarray(nb.reverse))
+        species = np.array([known[int(z)] for z in numbers])[order]
+        graph = model.Graph(jnp.asarray(np.asarray(positions)[order], dtype),
+                            jnp.asarray(cell if periodic else np.zeros((3, 3)), dtype), jnp.asarray(species),
+                            *(tuple(jnp.asarray(b[0], dtype if name == "shifts" else None) for b in field)
+                              for name, field in zip(nbmod.Neighbors._fields, blocks)))
+        return graph, order
 
     def over_rotations(self, positions, cell, numbers, pbc, rots):
         """The model as an averaging evaluator: energies (n,) and back-rotated forces (n, N, 3)
         of the structure under each rotation, float64 NumPy."""
-        graph = self.graph(positions, cell, numbers, pbc)
+        graph, order = self.graph(positions, cell, numbers, pbc)
         e, f = averaging.over_rotations(self.params, self.config, graph, rots, memory=self.memory)
-        return e.astype(np.float64), f.astype(np.float64)
+        forces = np.empty(f.shape)
+        forces[:, order] = f
+        return e.astype(np.float64), forces
 
     def energy_and_forces(self, positions, cell, numbers, pbc=(True, True, True)):
         """(energy eV, forces (N, 3) eV/Å) as NumPy float64, averaged and rotated as configured."""

@@ -147,9 +147,9 @@ def _block_starts(n_atoms, fractions):
     return np.concatenate([[0], np.cumsum(sizes[sizes > 0])])
 
 
-def _sorted_counts(ds):
-    """(order (S, N) of every structure's atoms by neighbour count, stable; the sorted counts)."""
-    counts = ds.neighbors.mask.sum(axis=-1)
+def _sorted_counts(mask):
+    """(order (S, N) of every structure's atoms by neighbour count (mask (S, N, K)), stable; the sorted counts)."""
+    counts = mask.sum(axis=-1)
     order = np.argsort(counts, axis=1, kind="stable")
     return order, np.take_along_axis(counts, order, axis=1)
 
@@ -159,27 +159,33 @@ def _slots_of_blocks(sorted_counts, starts, most):
     return tuple(min(most, nbmod.slots_for(max(1, int(sorted_counts[:, b - 1].max())))) for b in starts[1:])
 
 
+def slots_of_blocks(mask, fractions):
+    """Slots each block of atoms needs (block_neighbors) in the structures of mask (S, N, K)."""
+    return _slots_of_blocks(_sorted_counts(mask)[1], _block_starts(mask.shape[1], fractions), mask.shape[2])
+
+
 def block_slots(ds, fractions):
     """{k: slots of each block} for every slot count k that a batch of ds may need (slots_needed): the
     slots that hold the atoms of every structure needing at most k slots, block by block. Batches that
     take their blocks' slots from here compile once per k, as trimmed batches do."""
     starts = _block_starts(ds.neighbors.mask.shape[1], fractions)
     need = slots_needed(ds)
-    sorted_counts = _sorted_counts(ds)[1]
+    sorted_counts = _sorted_counts(ds.neighbors.mask)[1]
     return {int(k): _slots_of_blocks(sorted_counts[need <= k], starts, int(k)) for k in np.unique(need)}
 
 
-def blocked(ds, fractions, slots=None):
-    """The Dataset with every structure's atoms sorted by neighbour count (stable) and split into
-    blocks of the given fractions of the atoms (the same sizes in every structure), each with the
-    slots its atoms need in any structure (slots_for), or the given `slots` per block (block_slots):
-    the atoms that have few neighbours no longer pay for the slots of the most crowded one
-    (attention costs about K^2). Positions, species, masks, forces and numbers follow the new atom
-    order (the model is permutation invariant); the neighbour fields become tuples of blocks
-    (eqt_model.model.Graph), reverse indexing all blocks' edges flattened."""
-    nb = ds.neighbors
+BLOCKS = (0.4, 0.3, 0.2, 0.1)  # fractions of the atoms in blocks of their own slot counts (training and inference)
+
+
+def block_neighbors(nb, fractions, slots=None):
+    """Neighbour lists (arrays with a leading structure axis S) with every structure's atoms sorted by
+    neighbour count (stable) and split into blocks of the given fractions of the atoms (the same sizes
+    in every structure), each with the slots its atoms need in any structure (slots_for), or the given
+    `slots` per block (block_slots). Returns (order (S, N): the old index of every new atom, Neighbors
+    whose fields are tuples of blocks in new atom indices, reverse indexing all blocks' edges flattened:
+    eqt_model.model.Graph)."""
     s, n, k_old = nb.mask.shape
-    perm, sorted_counts = _sorted_counts(ds)
+    perm, sorted_counts = _sorted_counts(nb.mask)
     inverse = np.argsort(perm, axis=1)
     rows = np.arange(s)[:, None]
     starts = _block_starts(n, fractions)
@@ -201,8 +207,16 @@ def blocked(ds, fractions, slots=None):
     def cut(a):
         return tuple(a[:, lo:hi, :k] for lo, hi, k in zip(starts[:-1], starts[1:], slots))
 
-    blocks = nbmod.Neighbors(cut(neighbors.astype(nb.neighbors.dtype)), cut(shifts), cut(mask),
-                             cut(reverse.astype(nb.reverse.dtype)))
+    return perm, nbmod.Neighbors(cut(neighbors.astype(nb.neighbors.dtype)), cut(shifts), cut(mask),
+                                 cut(reverse.astype(nb.reverse.dtype)))
+
+
+def blocked(ds, fractions, slots=None):
+    """The Dataset in blocks of atoms (block_neighbors): the atoms that have few neighbours no longer
+    pay for the slots of the most crowded one (attention costs about K^2). Positions, species, masks,
+    forces and numbers follow the new atom order (the model is permutation invariant)."""
+    perm, blocks = block_neighbors(ds.neighbors, fractions, slots)
+    rows = np.arange(len(perm))[:, None]
     numbers = [np.asarray(z)[p[p < len(z)]] for z, p in zip(ds.numbers, perm)]
     return ds._replace(positions=ds.positions[rows, perm], species=ds.species[rows, perm],
                        atom_mask=ds.atom_mask[rows, perm], neighbors=blocks, forces=ds.forces[rows, perm],

@@ -50,7 +50,7 @@ def test_calls_shrink_with_the_budget_and_never_reach_zero():
 def test_rotations_per_call_follows_the_budget(system):
     pos, numbers, path = system
     pot = Potential(path)
-    graph = pot.graph(pos, TRICLINIC, numbers, [True] * 3)
+    graph = pot.graph(pos, TRICLINIC, numbers, [True] * 3)[0]
     counts = [averaging.rotations_per_call(graph, CONFIG, m) for m in (TINY, 1, 4, 16, 64, 256, HUGE)]
     assert counts[0] == 1 and all(a <= b for a, b in zip(counts, counts[1:])) and counts[-1] > 100
 
@@ -58,7 +58,7 @@ def test_rotations_per_call_follows_the_budget(system):
 def test_over_rotations_do_not_depend_on_the_budget(system):
     pos, numbers, path = system
     pot = Potential(path)
-    graph = pot.graph(pos, TRICLINIC, numbers, [True] * 3)
+    graph = pot.graph(pos, TRICLINIC, numbers, [True] * 3)[0]
     rots = rotations.grid("2").rotations  # 18 rotations: 18 calls of 1, or one call of 18
     assert averaging.rotations_per_call(graph, CONFIG, TINY) == 1
     e_one, f_one = averaging.over_rotations(pot.params, CONFIG, graph, rots, memory=TINY)

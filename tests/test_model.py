@@ -220,6 +220,33 @@ def test_ase_calculator_matches_the_jax_function(tmp_path, system):
         Potential(tmp_path / "m.pkl").energy_and_forces(np.zeros((1, 3)), None, [6], [False] * 3)
 
 
+def test_potential_in_blocks_of_atoms_matches_one_padded_block(tmp_path, system):
+    """Potential.graph sorts the atoms by neighbour count into blocks with their own slots (the input
+    order comes back through `order`); energies and forces equal one block padded to the most crowded
+    atom, and the blocks' slots only grow (a denser structure, then the first one again)."""
+    from eqt_analysis import io
+
+    params = system[3]
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params)
+    frame = io.open_trajectory(os.path.join(os.path.dirname(__file__), "..", "example_data", "water64_tip3p.nc"))
+    frame = frame.isel(frame=0).load()
+    pos, cell, numbers = (frame[k].values.astype(float) for k in ("positions", "cell", "atomic_number"))
+    pot = Potential(tmp_path / "m.pkl")
+    seen = []
+    for scale in (1.0, 0.9, 1.0):
+        x, box = wrap(pos, cell) * scale, cell * scale
+        graph, order = pot.graph(x, box, numbers, [True] * 3)
+        slots = [m.shape[1] for m in graph.mask]
+        assert len(slots) == len(datamod.BLOCKS) and slots == sorted(slots) and slots[0] < slots[-1]
+        assert sorted(order) == list(range(len(numbers)))
+        seen.append(slots)
+        e, f = _ef(params, _graph(x, numbers, box, capacity=64))
+        e_b, f_b = pot.energy_and_forces(x, box, numbers)
+        assert e_b == pytest.approx(float(e), rel=1e-12)
+        np.testing.assert_allclose(f_b, f, rtol=0, atol=1e-10)
+    assert all(a < b for a, b in zip(seen[0], seen[1])) and seen[2] == seen[1]
+
+
 def test_eval_command_and_bad_input(tmp_path, system):
     import json
 
