@@ -11,6 +11,16 @@ from . import averaging, data, model, modelfile, rotations
 from . import neighbors as nbmod
 
 
+# Structures of at least BLOCK_FROM_ATOMS atoms are evaluated in blocks of these fractions of their atoms,
+# sorted by neighbour count (Potential.graph). Measured on this 2-core CPU (water, 4 Å cutoff, at most
+# 37 neighbours), compile s / evaluation ms for one block, then 2, 3 and 4: 192 atoms, small preset
+# 2.5/61, 5.3/45, 7.6/53, 11.4/47; 1536 atoms 3.0/621, 5.2/482, 6.8/344, 10.0/339; 192 atoms, paper
+# preset 4.9/1070, 6.9/689, 11.3/598, 15.1/588. Small structures keep one block: they gain little and
+# would pay the longer compilation.
+BLOCKS = (0.5, 0.3, 0.2)
+BLOCK_FROM_ATOMS = 96
+
+
 class Potential:
     """A loaded model: `energy_and_forces(positions, cell, numbers, pbc)` in Å, eV, eV/Å.
 
@@ -39,8 +49,8 @@ class Potential:
 
     def graph(self, positions, cell, numbers, pbc):
         """(Graph, order): the structure as the model's input, its atoms sorted by neighbour count in
-        blocks of their own slot counts (data.block_neighbors: ~1.5-1.7x faster than one block padded
-        to the most crowded atom), and the input index of every graph atom (graph forces f give the
+        blocks of their own slot counts (data.block_neighbors, BLOCKS: 1.3-1.8x faster than one block
+        padded to the most crowded atom), and the input index of every graph atom (graph forces f give the
         input's forces[order] = f). Each block's slots only grow (rounded up to multiples of 4), so
         jit recompiles rarely."""
         known = {z: i for i, z in enumerate(self.config.species)}
@@ -54,10 +64,11 @@ class Potential:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
         nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity, grow=True)
         self.capacity = nb.neighbors.shape[1]
-        needed = data.slots_of_blocks(nb.mask[None], data.BLOCKS)
+        fractions = BLOCKS if len(numbers) >= BLOCK_FROM_ATOMS else (1.0,)
+        needed = data.slots_of_blocks(nb.mask[None], fractions)
         slots = needed if self._slots is None or len(self._slots) != len(needed) else np.maximum(self._slots, needed)
         self._slots = slots = tuple(int(k) for k in np.minimum(slots, self.capacity))
-        order, blocks = data.block_neighbors(nbmod.Neighbors(*[a[None] for a in nb]), data.BLOCKS, slots)
+        order, blocks = data.block_neighbors(nbmod.Neighbors(*[a[None] for a in nb]), fractions, slots)
         order = order[0]
         dtype = jnp.result_type(float)
         species = np.array([known[int(z)] for z in numbers])[order]

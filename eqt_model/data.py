@@ -174,9 +174,6 @@ def block_slots(ds, fractions):
     return {int(k): _slots_of_blocks(sorted_counts[need <= k], starts, int(k)) for k in np.unique(need)}
 
 
-BLOCKS = (0.4, 0.3, 0.2, 0.1)  # fractions of the atoms in blocks of their own slot counts (training and inference)
-
-
 def block_neighbors(nb, fractions, slots=None):
     """Neighbour lists (arrays with a leading structure axis S) with every structure's atoms sorted by
     neighbour count (stable) and split into blocks of the given fractions of the atoms (the same sizes

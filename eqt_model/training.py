@@ -22,7 +22,7 @@ import optax
 from eqt_analysis.errors import InputError
 
 from . import averaging, model
-from .data import BLOCKS, block_slots, blocked, slots_needed, subset, trim
+from .data import block_slots, blocked, slots_needed, subset, trim
 from .rotations import random_rotations
 
 TRAIN_MEMORY_MB = 2048  # default work space of eqt-train: a batch of 4 structures of 192 water atoms fits
@@ -125,6 +125,9 @@ def batches(order, slots, batch_size, rng):
             group[-1] = np.concatenate([group[-1], order[:batch_size - len(group[-1])]])
         steps += [group[i] for i in rng.permutation(len(group))]
     return steps
+
+
+BLOCKS = (0.4, 0.3, 0.2, 0.1)  # training batches: fractions of the atoms in blocks of their own slot counts
 
 
 def batch_arrays(ds, index, dtype=None, blocks=BLOCKS, slots=None):

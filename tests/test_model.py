@@ -15,6 +15,7 @@ from eqt_analysis.errors import InputError  # noqa: E402
 from eqt_model import data as datamod  # noqa: E402
 from eqt_model import averaging, model, modelfile, rotations, training  # noqa: E402
 from eqt_model import neighbors as nbmod  # noqa: E402
+from eqt_model import calculator  # noqa: E402
 from eqt_model.calculator import EQTCalculator, Potential  # noqa: E402
 from eqt_model.config import ModelConfig  # noqa: E402
 
@@ -237,7 +238,7 @@ def test_potential_in_blocks_of_atoms_matches_one_padded_block(tmp_path, system)
         x, box = wrap(pos, cell) * scale, cell * scale
         graph, order = pot.graph(x, box, numbers, [True] * 3)
         slots = [m.shape[1] for m in graph.mask]
-        assert len(slots) == len(datamod.BLOCKS) and slots == sorted(slots) and slots[0] < slots[-1]
+        assert len(slots) == len(calculator.BLOCKS) and slots == sorted(slots) and slots[0] < slots[-1]
         assert sorted(order) == list(range(len(numbers)))
         seen.append(slots)
         e, f = _ef(params, _graph(x, numbers, box, capacity=64))
@@ -245,6 +246,8 @@ def test_potential_in_blocks_of_atoms_matches_one_padded_block(tmp_path, system)
         assert e_b == pytest.approx(float(e), rel=1e-12)
         np.testing.assert_allclose(f_b, f, rtol=0, atol=1e-10)
     assert all(a < b for a, b in zip(seen[0], seen[1])) and seen[2] == seen[1]
+    small = pot.graph(system[0], system[2], system[1], [True] * 3)[0]  # 24 atoms: one block
+    assert len(small.mask) == 1 and small.mask[0].shape[0] == 24
 
 
 def test_eval_command_and_bad_input(tmp_path, system):

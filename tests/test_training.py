@@ -85,13 +85,13 @@ def test_blocks_hold_every_edge_once_with_its_reverse(dataset):
     """data.blocked: atoms sorted by neighbour count, the same edges (as vectors) in every structure, the
     reverse of every valid edge is valid and reverses back; block_slots holds every batch of its
     slot count, and slots that are too few are refused."""
-    ladder = datamod.block_slots(dataset, datamod.BLOCKS)
+    ladder = datamod.block_slots(dataset, training.BLOCKS)
     needed = datamod.slots_needed(dataset)
     assert sorted(ladder) == sorted(set(needed.tolist()))
     for index in ([0, 1], [2, 5], list(range(len(needed)))):
         part = datamod.subset(dataset, index)
         for slots in (None, ladder[int(needed[index].max())]):
-            blocks = datamod.blocked(part, datamod.BLOCKS, slots)
+            blocks = datamod.blocked(part, training.BLOCKS, slots)
             masks, reverse = blocks.neighbors.mask, blocks.neighbors.reverse
             counts = np.concatenate([m.sum(-1) for m in masks], axis=1)
             assert np.all(np.diff(counts, axis=1) >= 0)  # sorted by neighbour count
@@ -114,7 +114,7 @@ def test_blocks_hold_every_edge_once_with_its_reverse(dataset):
     part = datamod.subset(dataset, [int(np.argmax(needed))])
     too_few = tuple(max(1, k - 4) for k in ladder[int(needed.max())])
     with pytest.raises(ValueError, match="do not hold"):
-        datamod.blocked(part, datamod.BLOCKS, too_few)
+        datamod.blocked(part, training.BLOCKS, too_few)
 
 
 def test_a_training_step_on_trimmed_slots_and_on_blocks_equals_the_padded_step(dataset):
