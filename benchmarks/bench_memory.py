@@ -38,7 +38,7 @@ pot = Potential(sys.argv[3])
 a = ase.io.read(sys.argv[1], 0)
 g = pot.graph(a.positions, a.cell.array, a.numbers, a.pbc)[0]
 rots = jnp.asarray(rotations.random_rotations(jax.random.PRNGKey(0), k))
-compiled = averaging._batch.lower(pot.params, pot.config, g, rots).compile()
+compiled = averaging._batch.lower(pot.params, pot.config, g, rots, k).compile()  # k rotations at once
 before = hwm()
 jax.block_until_ready(compiled(pot.params, g, rots))
 print(json.dumps({"k": k, "work_mb": hwm() - before}))

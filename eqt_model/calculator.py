@@ -39,7 +39,7 @@ class Potential:
         self.memory = memory
         self.params = jax.tree_util.tree_map(jnp.asarray, params)
         self.capacity = 8
-        self._slots = None  # slots of each block of atoms (graph)
+        self._slots = {}  # atom count -> slots of each block of atoms (graph)
         if isinstance(average, str):
             average = rotations.grid(average)
         self.grid = rotations.IDENTITY if average is None else average
@@ -51,8 +51,8 @@ class Potential:
         """(Graph, order): the structure as the model's input, its atoms sorted by neighbour count in
         blocks of their own slot counts (data.block_neighbors, BLOCKS: 1.3-1.8x faster than one block
         padded to the most crowded atom), and the input index of every graph atom (graph forces f give the
-        input's forces[order] = f). Each block's slots only grow (rounded up to multiples of 4), so
-        jit recompiles rarely."""
+        input's forces[order] = f). Structures of fewer than BLOCK_FROM_ATOMS atoms are one block. For each
+        atom count the blocks' slots only grow (rounded up to multiples of 4), so jit recompiles rarely."""
         known = {z: i for i, z in enumerate(self.config.species)}
         unknown = sorted(set(int(z) for z in numbers) - set(known))
         if unknown:
@@ -66,8 +66,9 @@ class Potential:
         self.capacity = nb.neighbors.shape[1]
         fractions = BLOCKS if len(numbers) >= BLOCK_FROM_ATOMS else (1.0,)
         needed = data.slots_of_blocks(nb.mask[None], fractions)
-        slots = needed if self._slots is None or len(self._slots) != len(needed) else np.maximum(self._slots, needed)
-        self._slots = slots = tuple(int(k) for k in np.minimum(slots, self.capacity))
+        seen = self._slots.get(len(numbers))
+        slots = needed if seen is None else np.maximum(seen, needed)
+        self._slots[len(numbers)] = slots = tuple(int(k) for k in np.minimum(slots, self.capacity))
         order, blocks = data.block_neighbors(nbmod.Neighbors(*[a[None] for a in nb]), fractions, slots)
         order = order[0]
         dtype = jnp.result_type(float)

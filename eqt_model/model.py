@@ -31,7 +31,7 @@ class Graph(NamedTuple):
     shifts: jnp.ndarray  # (N, K, 3) integer lattice shifts
     mask: jnp.ndarray  # (N, K) bool
     reverse: jnp.ndarray  # (N, K) flat index of the reverse edge
-    # Or atoms in blocks of their own slot counts (eqt_model.data.blocks): the last four fields
+    # Or atoms in blocks of their own slot counts (eqt_model.data.block_neighbors): the last four fields
     # are then tuples of (n_b, k_b[, 3]) arrays, block b holding the next n_b atoms, and reverse
     # indexes the edges of all blocks, flattened one after another.
 
