@@ -17,8 +17,9 @@ from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, 
 @click.option("--output", "-o", default=None, metavar="PATH",
               help="Model file to write (and PATH.ckpt beside it). Default: model.pkl, which must not "
                    "exist yet unless --resume is given.")
-@click.option("--preset", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="Architecture: 'small' trains on a laptop CPU; 'paper' is the 2024 study's PET size.")
+@click.option("--preset", type=click.Choice(["small", "medium", "paper"]), default="small", show_default=True,
+              help="Architecture: 'small' trains on a laptop CPU; 'medium' is twice as wide and one layer "
+                   "deeper; 'paper' is the 2024 study's PET size.")
 @click.option("--cutoff", type=POSITIVE, default=4.0, show_default=True, help="Cutoff radius (Å).")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Passes over the training structures (with --resume: the total, counting earlier epochs).")
