@@ -7,6 +7,10 @@ Systems: the 64-water box (192 atoms) of example_data and a 512-water box (1536 
 ../shared/data/init-512_h2o.xyz when present, else 8 copies of the 64-water box). Presets
 'small' and 'paper' with random parameters (the cost does not depend on the values), float32.
 metatrain's PET at the same sizes: benchmarks/bench_pet_metatrain.py (a separate PyTorch venv).
+'mm GFLOP' counts the matrix products of one evaluation (2 m n k per dot_general of the traced
+program, forces included; element-wise work apart), as torch's FlopCounterMode counts PET's, and
+'GFLOP/s' divides it by the evaluation time; the first line gives this machine's rate for one plain
+float32 matrix product of the model's typical shape, the ceiling of that column.
 
 Run: python benchmarks/bench_model.py [--repeats 5]
 """
@@ -15,6 +19,40 @@ import functools
 import os
 import time
 
+
+
+def matmul_flops(jaxpr):
+    """Floating-point operations (2 m n k each) of the matrix products in a jaxpr, sub-jaxprs included."""
+    import numpy as np
+
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            (contracting, _), _ = eqn.params["dimension_numbers"]
+            k = int(np.prod([eqn.invars[0].aval.shape[i] for i in contracting]))
+            total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * k
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else [value]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    total += matmul_flops(inner)
+    return total
+
+
+def matmul_rate(m=6400, k=128, n=512, repeats=20):
+    """GFLOP/s of one jitted float32 (m, k) @ (k, n) product, best of `repeats`."""
+    import jax
+    import jax.numpy as jnp
+
+    a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
+    product = jax.jit(jnp.matmul)
+    jax.block_until_ready(product(a, b))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(product(a, b))
+        best = min(best, time.perf_counter() - t0)
+    return 2 * m * k * n / best / 1e9
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,7 +91,8 @@ def main():
 
     import tempfile
     print(f"eqt model evaluation (energy + forces), {os.cpu_count()} CPUs, jax {jax.__version__} {jax.devices()[0].platform}")
-    print(f"  {'preset':<7} {'system':<26} {'compile s':>10} {'eval ms':>10} {'us/atom':>9}")
+    print(f"  float32 matrix product (6400, 128) @ (128, 512): {matmul_rate():.0f} GFLOP/s")
+    print(f"  {'preset':<7} {'system':<26} {'compile s':>10} {'eval ms':>10} {'us/atom':>9} {'mm GFLOP':>9} {'GFLOP/s':>8}")
     averaged = {}
     for name in ("small", "paper"):
         config = preset(name, [1, 8])
@@ -72,7 +111,10 @@ def main():
                     jax.block_until_ready(plain_function()(pot.params, pot.config, graph))
                     times.append(time.perf_counter() - t0)
                 best = min(times)
-                print(f"  {name:<7} {label:<26} {compile_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}")
+                traced = jax.make_jaxpr(lambda p, g: model.energy_and_forces(p, pot.config, g))(pot.params, graph)
+                gflop = matmul_flops(traced.jaxpr) / 1e9
+                print(f"  {name:<7} {label:<26} {compile_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}"
+                      f" {gflop:9.2f} {gflop / best:8.1f}")
                 if name == "small":
                     averaged[label] = (best, *time_averaged(pot, graph, args.repeats))
     print("\n  rotational average over grid 2i (36 rotations), small preset")

@@ -29,6 +29,9 @@ Environment (kept apart from the project venv; torch 2.13.0+cpu is a local wheel
     python3 -m venv /tmp/mtt-venv
     /tmp/mtt-venv/bin/pip install torch==2.13.0
     /tmp/mtt-venv/bin/pip install metatrain ase
+'mm GFLOP' is torch.utils.flop_counter.FlopCounterMode's count of the matrix products of one
+energy + forces evaluation (element-wise work apart), as bench_model.py counts eqt's; the first
+line gives torch's rate for one plain float32 matrix product of the model's typical shape.
 Run (from the repository root): /tmp/mtt-venv/bin/python benchmarks/bench_pet_metatrain.py
 [--repeats 5] [--threads 2]. torch's OpenMP threads wait by spinning: with another process busy
 on this 2-core machine, 2 threads ran 15-25x slower than 1 (small preset, 192 atoms: 1.5-1.9 s
@@ -75,6 +78,20 @@ def build(name):
     return PET(hypers, info).eval()
 
 
+def matmul_rate(m=6400, k=128, n=512, repeats=20):
+    """GFLOP/s of one float32 (m, k) @ (k, n) product in torch, best of `repeats`."""
+    import torch
+
+    a, b = torch.ones(m, k), torch.ones(k, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * m * k * n / best / 1e9
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -90,7 +107,10 @@ def main():
     outputs = {"energy": ModelOutput(sample_kind="system")}
     print(f"metatrain PET evaluation (energy + forces), {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, metatrain {metatrain.__version__}")
-    print(f"  {'preset':<7} {'system':<26} {'first s':>10} {'eval ms':>10} {'us/atom':>9}")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    print(f"  float32 matrix product (6400, 128) @ (128, 512): {matmul_rate():.0f} GFLOP/s")
+    print(f"  {'preset':<7} {'system':<26} {'first s':>10} {'eval ms':>10} {'us/atom':>9} {'mm GFLOP':>9} {'GFLOP/s':>8}")
     for name in PRESETS:
         model = build(name)
         for label, atoms in systems().items():
@@ -113,7 +133,11 @@ def main():
                 energy_and_forces()
                 times.append(time.perf_counter() - t0)
             best = min(times)
-            print(f"  {name:<7} {label:<26} {first_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}")
+            with FlopCounterMode(display=False) as counter:
+                energy_and_forces()
+            gflop = counter.get_total_flops() / 1e9
+            print(f"  {name:<7} {label:<26} {first_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}"
+                  f" {gflop:9.2f} {gflop / best:8.1f}")
 
 
 if __name__ == "__main__":
