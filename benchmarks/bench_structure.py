@@ -422,6 +422,13 @@ def main():
         t_cached = min(run_timed(cmd_small, env_cold)[0] for _ in range(R))
         t_import = min(run_timed([sys.executable, "-c", "import eqt_analysis.rdf"], env)[0] for _ in range(R))
         t_pass = min(run_timed([sys.executable, "-c", "pass"], env)[0] for _ in range(R))
+        t_numba, t_xarray = (min(run_timed([sys.executable, "-c", f"import {m}"], env)[0] for _ in range(R))
+                             for m in ("numba", "xarray"))
+        # as a plain `pip install eqt` (no dask) sees it: xarray imports dask.array whenever dask is
+        # installed (its duck-array check on every new Variable) and dask.distributed in to_netcdf
+        no_dask = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
+                   f"from eqt_cli.rdf import main; main({cmd_small[1:]!r})")
+        t_no_dask = min(run_timed([sys.executable, "-c", no_dask], env_cold)[0] for _ in range(R))
 
         # ---------------------------------------------------------------- 2
         print(f"\n2. end to end, .nc file ({F} frames, float32), fresh subprocess each, best of {R}")
@@ -530,7 +537,10 @@ def main():
         print(f"\n5. start-up, fresh subprocesses (best of {R} except the cold run)")
         print(f"  eqt-rdf small.nc (5 frames), empty NUMBA_CACHE_DIR (compiles) {t_cold:7.2f} s")
         print(f"  eqt-rdf small.nc (5 frames), cached                          {t_cached:7.2f} s")
+        print(f"  same, dask not importable (a plain install, without eqt[dask]) {t_no_dask:7.2f} s")
         print(f"  python -c 'import eqt_analysis.rdf'                           {t_import:7.2f} s")
+        print(f"  python -c 'import numba'                                      {t_numba:7.2f} s")
+        print(f"  python -c 'import xarray'                                     {t_xarray:7.2f} s")
         print(f"  python -c pass                                                {t_pass:7.2f} s")
         print(f"  compile time (cold - cached) {t_cold - t_cached:.2f} s; cached start-up {t_cached:.2f} s")
 
