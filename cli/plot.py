@@ -12,6 +12,11 @@ from .common import atomic_output, claim, command, command_line, eqt_command
 
 # the per-frame series of an eqt trajectory that eqt-plot draws (the rest is never loaded)
 SERIES = ("time", "conserved_energy", "temperature")
+# the per-epoch validation errors of a model's training history that eqt-plot draws: history key ->
+# (long name, units); eqt-train records them in eV, eV/Å, drawn in meV, meV/Å
+LEARNING_CURVE = {"forces_mae": ("validation force MAE", "meV/Å"),
+                  "energy_per_atom_mae": ("validation energy MAE per atom", "meV/atom"),
+                  "rot_std_forces": ("spread of the forces over rotations", "meV/Å")}
 
 
 def load(path):
@@ -28,8 +33,10 @@ def load(path):
             magic = handle.read(8)
     except OSError as err:
         raise InputError(f"cannot read ({err.strerror})", path) from None
+    if magic.startswith(b"\x80"):  # a pickle: an eqt model (modelfile's restricted loader decides)
+        return _learning_curve(path)
     if not magic.startswith((b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")):
-        raise InputError("not a NetCDF file (eqt results and trajectories are NetCDF)", path)
+        raise InputError("neither a NetCDF file (eqt results and trajectories) nor an eqt model", path)
     try:
         with xr.open_dataset(path, decode_times=False, decode_timedelta=False) as ds:
             if "result_type" in ds.attrs:
@@ -65,6 +72,47 @@ def _trajectory_series(path, series):
     return ds.assign_attrs(traj.attrs, n_atoms=n_atoms)
 
 
+def _learning_curve(path):
+    """The learning curve of an eqt model file: the validation errors of every epoch of its last
+    training stage (numbered over all its stages, so consecutive stages line up) and its held-out
+    test errors, in meV (attributes test_*), as a Dataset of pseudo result type 'training'."""
+    import xarray as xr
+
+    from eqt_model import modelfile
+    from . import plots
+
+    training = modelfile.load(path)[2]
+    history = training.get("history")
+    if not isinstance(history, list) or not history or not all(isinstance(r, dict) for r in history):
+        raise InputError("an eqt model without a training history: no learning curve to draw", path)
+
+    def numbers(key):
+        try:
+            return np.array([float(r.get(key, np.nan)) for r in history])
+        except (TypeError, ValueError):
+            raise InputError(f"training history: '{key}' is not a number in every epoch", path) from None
+    epoch = numbers("epoch")
+    if not np.all(np.isfinite(epoch)) or np.any(np.diff(epoch) <= 0):
+        raise InputError("training history: epochs are not increasing numbers", path)
+    stage, total = training.get("epochs"), training.get("cumulative_epochs")
+    before = total - stage if all(type(v) is int for v in (stage, total)) and 0 <= stage <= total else 0
+    ds = xr.Dataset(coords={"epoch": ("epoch", epoch + before, {"long_name": "epoch (all stages)"})},
+                    attrs={"plot_kind": plots.TRAINING, "n_train": len(training.get("split", {}).get("train", []))
+                           if isinstance(training.get("split"), dict) else 0})
+    for key, (long_name, units) in LEARNING_CURVE.items():
+        values = numbers(key) * 1e3
+        if np.isfinite(values).any():
+            ds[key] = ("epoch", values, {"long_name": long_name, "units": units})
+    if not ds.data_vars:
+        raise InputError(f"training history without validation errors ({', '.join(LEARNING_CURVE)})", path)
+    tests = training.get("test_errors")
+    for key in LEARNING_CURVE:
+        value = tests.get(key) if isinstance(tests, dict) else None
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            ds.attrs["test_" + key] = float(value) * 1e3
+    return ds
+
+
 def _stem(path):
     """`run.rdf.nc` -> `run.rdf` ('-' is not an input here)."""
     return os.path.splitext(os.path.basename(path))[0] or "plot"
@@ -83,7 +131,7 @@ def _same_plot(path, inputs):
 
 
 @eqt_command()
-@click.argument("paths", metavar="RESULT.nc...", nargs=-1, required=True)
+@click.argument("paths", metavar="RESULT.nc|MODEL.pkl...", nargs=-1, required=True)
 @click.option("--output", "-o", default=None, metavar="PATH",
               help="Figure file; the format from its suffix: .png, .pdf or .svg ('-' = PNG on stdout). "
                    "Default: the first input's name with .png in the current folder (never replacing "
@@ -95,8 +143,10 @@ def _same_plot(path, inputs):
 @command
 def main(paths, output, labels, quiet):
     """Draw eqt results: one or several RESULT.nc files of the same result type (rdf, orient,
-    angles, msd, rotcorr, vdos, tcf, angmom, rotvar, eval, opt) overlaid with a legend, or eqt
-    MD trajectories (conserved-energy drift in meV/atom and temperature against time). Units on
+    angles, msd, rotcorr, vdos, tcf, angmom, rotvar, eval, opt) overlaid with a legend, eqt
+    MD trajectories (conserved-energy drift in meV/atom and temperature against time), or the
+    learning curves of eqt models (MODEL.pkl: validation errors per epoch, the held-out test
+    errors as stars; stages of one training, given in order, continue each other). Units on
     every axis, error bands from the results' standard errors; spectra in cm^-1 on a log scale
     where they span decades; orientation maps F = -ln P on a diverging scale (two maps: also
     their difference); rotational errors log-log against the grid's number of rotations.
@@ -106,6 +156,7 @@ def main(paths, output, labels, quiet):
       eqt-plot water64_tip3p.rdf.nc                            # -> water64_tip3p.rdf.png
       eqt-plot plain.rdf.nc mts.rdf.nc --label plain --label MTS -o rdf.pdf
       eqt-plot plain.nc random.nc -o drift.svg                 # MD trajectories: drift, T
+      eqt-plot model.pkl model-stage2.pkl -o learning.png      # learning curves
     """
     from . import plots
 

@@ -22,6 +22,7 @@ from eqt_analysis.errors import InputError
 
 FORMATS = ("png", "pdf", "svg")
 TRAJECTORY = "trajectory"  # the pseudo result type of an eqt MD trajectory
+TRAINING = "training"  # the pseudo result type of a model's learning curve (eqt-plot MODEL.pkl)
 BAND_ALPHA = 0.25
 LINESTYLES = ("-", "--", ":", "-.")
 
@@ -62,8 +63,9 @@ def suffix_format(path):
 
 
 def result_type(ds):
-    """The result type of a Dataset: its `result_type`, or 'trajectory' for an eqt trajectory."""
-    return ds.attrs.get("result_type", TRAJECTORY)
+    """The result type of a Dataset: its `result_type`, 'training' for a model's learning curve, or
+    'trajectory' for an eqt trajectory."""
+    return ds.attrs.get("result_type") or ds.attrs.get("plot_kind", TRAJECTORY)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -449,6 +451,37 @@ def draw_trajectory(fig, datasets, labels):
         _legend(ax, above=True)
 
 
+def draw_training(fig, datasets, labels):
+    """Learning curves: the validation errors of each model against the epoch (log scale), its held-out
+    test error as a star at its last epoch; the legend (top panel) gives each model's best validation
+    and its held-out force error."""
+    keys = [k for k in ("forces_mae", "energy_per_atom_mae", "rot_std_forces") if any(k in ds for ds in datasets)]
+    _size(fig, 6.5, 1.4 + 2.0 * len(keys))
+    axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
+    for k, (ds, label) in enumerate(zip(datasets, labels)):
+        epoch = _values(ds["epoch"])
+        for ax, key in zip(axes, keys):
+            if key not in ds:
+                continue
+            y = _positive(_values(ds[key]))
+            test = ds.attrs.get("test_" + key)
+            text = None
+            if ax is axes[0]:
+                text = f"best {np.nanmin(y):.3g}" if np.isfinite(y).any() else "no finite values"
+                text += f", held-out {test:.3g}" if test is not None else ""
+            ax.plot(epoch, y, color=_colour(k), lw=1, label=_legend_name(label, text) if text else None)
+            if test is not None:
+                ax.plot([epoch[-1]], [test], marker="*", ms=10, color=_colour(k), ls="none")
+    short = {"forces_mae": "force MAE", "energy_per_atom_mae": "energy MAE", "rot_std_forces": "force spread\nover rotations"}
+    for ax, key in zip(axes, keys):
+        da = next(ds[key] for ds in datasets if key in ds)
+        ax.set_ylabel(axis_label(short[key], da))
+        ax.set_yscale("log")
+    _legend(axes[0], above=True)
+    axes[-1].set_xlabel("epoch (all training stages)")
+    fig.suptitle("validation errors per epoch (★ held-out test set)", fontsize="medium")
+
+
 def _rotations(name):
     """Number of rotations of averaging grid `name` (None when eqt does not know the name)."""
     from eqt_model import rotations
@@ -629,7 +662,7 @@ def draw_opt(fig, datasets, labels):
 
 DRAWERS = {"rdf": draw_rdf, "orient": draw_orient, "angles": draw_angles, "msd": draw_msd, "rotcorr": draw_rotcorr,
            "vdos": draw_vdos, "tcf": draw_tcf, "angmom": draw_angmom, "rotvar": draw_rotvar, "eval": draw_eval,
-           "opt": draw_opt, TRAJECTORY: draw_trajectory}
+           "opt": draw_opt, TRAJECTORY: draw_trajectory, TRAINING: draw_training}
 
 
 def check_drawable(datasets, names):

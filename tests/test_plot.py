@@ -31,7 +31,7 @@ COMMANDS = {
     "tcf": (tcf, [WATER, "--stop", 100, "-v", "potential_energy"], 2),
     "angmom": (angmom, [EXAMPLE / "md" / "molecule_plain.nc", "--stop", 200], 3),
 }
-PANELS = dict({kind: n for kind, (_, _, n) in COMMANDS.items()}, rotvar=2, eval=3, opt=2, trajectory=2)
+PANELS = dict({kind: n for kind, (_, _, n) in COMMANDS.items()}, rotvar=2, eval=3, opt=2, trajectory=2, training=3)
 
 
 def run(cmd, args):
@@ -82,6 +82,22 @@ def _opt():
     return results.finish(xr.Dataset(data, coords=coords), "opt", fmax=0.05)
 
 
+# the validation errors of three epochs (eV, eV/Å, as eqt-train records them) of a second training stage
+HISTORY = [{"epoch": k + 1, "loss": 1.0, "forces_mae": f, "energy_per_atom_mae": e, "rot_std_forces": r}
+           for k, (f, e, r) in enumerate([(0.30, 0.02, 0.05), (0.20, 0.01, 0.03), (0.15, 0.005, 0.02)])]
+
+
+def _model(path, training):
+    """An eqt model file (small preset, random parameters) with the given training metadata."""
+    import jax
+
+    from eqt_model import config, model, modelfile
+
+    cfg = config.preset("small", [1, 8])
+    modelfile.save(path, cfg, model.init(jax.random.PRNGKey(0), cfg), training)
+    return path
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """{result type: path of one result file}, and 'rdf2' a second rdf, from the commands on the
@@ -100,6 +116,8 @@ def files(tmp_path_factory):
         out[kind] = folder / f"example.{kind}.nc"
         ds.to_netcdf(out[kind])
     out["trajectory"] = WATER
+    out["training"] = _model(folder / "model.pkl", {"history": HISTORY, "epochs": 3, "cumulative_epochs": 13,
+                                                    "test_errors": {"forces_mae": 0.16, "energy_mae": 1.0}})
     return out
 
 
@@ -179,6 +197,26 @@ def test_overlay_has_a_legend_with_both_labels(files, tmp_path):
     plt.close(fig)
 
 
+def test_learning_curve_counts_epochs_over_stages_in_mev(files, tmp_path):
+    ds = plot.load(str(files["training"]))
+    assert plots.result_type(ds) == "training"
+    np.testing.assert_array_equal(ds["epoch"].values, [11, 12, 13])  # 10 epochs of earlier stages before these 3
+    np.testing.assert_allclose(ds["forces_mae"].values, [300, 200, 150])
+    np.testing.assert_allclose(ds["energy_per_atom_mae"].values, [20, 10, 5])
+    assert ds["forces_mae"].attrs["units"] == "meV/Å" and ds.attrs["test_forces_mae"] == pytest.approx(160)
+    assert "test_energy_per_atom_mae" not in ds.attrs  # only what the model file records
+    first = _model(tmp_path / "first.pkl", {"history": HISTORY[:2]})  # no stage counts: epochs as recorded
+    np.testing.assert_array_equal(plot.load(str(first))["epoch"].values, [1, 2])
+    fig = plt.figure()
+    try:
+        plots.draw_training(fig, [plot.load(str(first)), ds], ["stage 1", "stage 2"])
+        legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert legend == ["stage 1: best 200", "stage 2: best 150, held-out 160"]
+        assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    finally:
+        plt.close(fig)
+
+
 def test_default_output_is_the_stem_and_a_rerun_replaces_it(files, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run(plot, [files["msd"]]).exit_code == 0
@@ -202,7 +240,15 @@ def _bad(tmp_path, files, case):
     if case == "not NetCDF":
         path = tmp_path / "in" / "x.nc"
         path.write_text("not a netcdf file\n")
-        return [path], "not a NetCDF file"
+        return [path], "neither a NetCDF file"
+    if case == "model without history":
+        return [_model(tmp_path / "in" / "m.pkl", {})], "without a training history"
+    if case == "damaged model":
+        path = tmp_path / "in" / "m.pkl"
+        path.write_bytes(files["training"].read_bytes()[:200])
+        return [path], "truncated"
+    if case == "model and result":
+        return [files["training"], files["rdf"]], "different types"
     if case == "bad suffix":
         return [files["rdf"], "-o", tmp_path / "out" / "fig.jpg"], ".jpg"
     if case == "missing file":
@@ -224,7 +270,8 @@ def _bad(tmp_path, files, case):
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["unknown type", "mixed types", "not NetCDF", "bad suffix", "missing file", "labels",
+@pytest.mark.parametrize("case", ["unknown type", "mixed types", "not NetCDF", "model without history", "damaged model",
+                                  "model and result", "bad suffix", "missing file", "labels",
                                   "trajectory without energies", "incomplete result", "output is the input"])
 def test_bad_input_exits_2_with_one_line_and_no_output(files, tmp_path, monkeypatch, case):
     (tmp_path / "in").mkdir()
