@@ -11,14 +11,6 @@ from . import averaging, data, model, modelfile, rotations
 from . import neighbors as nbmod
 
 
-# Structures of at least BLOCK_FROM_ATOMS atoms are evaluated in blocks of these fractions of their atoms,
-# sorted by neighbour count (Potential.graph). Measured on this 2-core CPU (water, 4 Å cutoff, at most
-# 37 neighbours), compile s / evaluation ms for one block, then 2, 3 and 4: 192 atoms, small preset
-# 2.5/61, 5.3/45, 7.6/53, 11.4/47; 1536 atoms 3.0/621, 5.2/482, 6.8/344, 10.0/339; 192 atoms, paper
-# preset 4.9/1070, 6.9/689, 11.3/598, 15.1/588. Small structures keep one block: they gain little and
-# would pay the longer compilation.
-BLOCKS = (0.5, 0.3, 0.2)
-BLOCK_FROM_ATOMS = 96
 
 
 class Potential:
@@ -49,9 +41,9 @@ class Potential:
 
     def graph(self, positions, cell, numbers, pbc):
         """(Graph, order): the structure as the model's input, its atoms sorted by neighbour count in
-        blocks of their own slot counts (data.block_neighbors, BLOCKS: 1.3-1.8x faster than one block
+        blocks of their own slot counts (data.block_neighbors, data.BLOCKS: 1.3-1.8x faster than one block
         padded to the most crowded atom), and the input index of every graph atom (graph forces f give the
-        input's forces[order] = f). Structures of fewer than BLOCK_FROM_ATOMS atoms are one block. For each
+        input's forces[order] = f). Structures of fewer than data.BLOCK_FROM_ATOMS atoms are one block. For each
         atom count the blocks' slots only grow (rounded up to multiples of 4), so jit recompiles rarely."""
         known = {z: i for i, z in enumerate(self.config.species)}
         unknown = sorted(set(int(z) for z in numbers) - set(known))
@@ -64,7 +56,7 @@ class Potential:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
         nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity, grow=True)
         self.capacity = nb.neighbors.shape[1]
-        fractions = BLOCKS if len(numbers) >= BLOCK_FROM_ATOMS else (1.0,)
+        fractions = data.fractions_for(len(numbers))
         needed = data.slots_of_blocks(nb.mask[None], fractions)
         seen = self._slots.get(len(numbers))
         slots = needed if seen is None else np.maximum(seen, needed)

@@ -5,7 +5,9 @@ An MD neighbour list holds every pair within cutoff + skin of the positions it w
 it stays valid while no atom has moved more than half the skin from there. It is built on the host by ASE's
 O(N) search (eqt_model.neighbors) at the capacity its pairs need. At every evaluation the model keeps only the
 pairs within the cutoff (:func:`compact`: the model's cost grows with the square of the slots per atom, and
-the skin would double them), in ``slots`` slots per atom; more pairs than that is an overflow. md.stale asks
+the skin would double them); from data.BLOCK_FROM_ATOMS atoms on, the atoms are sorted by those pairs and cut
+into blocks (data.BLOCKS) of their own slot counts, as calculator.Potential evaluates structures. More pairs
+than a block's slots is an overflow. md.stale asks
 :meth:`NeighborList.invalid` inside the jitted loop, and the host rebuilds the list, with more slots after an
 overflow: nothing is ever truncated.
 """
@@ -15,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import averaging, model
+from . import averaging, data, model
 from . import neighbors as nbmod
 from .rotations import random_rotations
 
@@ -30,7 +32,7 @@ class NeighborList(NamedTuple):
     reference: jax.Array  # (N, 3) Å, the positions it was built at
     half_skin: jax.Array  # () Å
     cutoff: jax.Array  # () Å
-    slots: jax.Array  # (C,) zeros: its shape is the capacity of the compacted list
+    slots: tuple  # zeros (C_b,) per block of atoms (data.fractions_for): their shapes are the compacted blocks' slots
 
     def within(self, positions):
         """(N, K) bool: which listed pairs are closer than the cutoff at these positions."""
@@ -39,62 +41,107 @@ class NeighborList(NamedTuple):
 
     def invalid(self, positions):
         """Must the list be rebuilt before an evaluation at these positions? (an atom moved more than half
-        the skin, or more pairs within the cutoff than slots)"""
+        the skin, or a block of atoms, sorted by their pairs within the cutoff, has more than its slots)"""
         moved = jnp.max(jnp.sum((positions - self.reference) ** 2, axis=-1)) > self.half_skin ** 2
-        return moved | (jnp.max(jnp.sum(self.within(positions), axis=1)) > self.slots.shape[0])
+        counts = jnp.sort(jnp.sum(self.within(positions), axis=1))
+        starts = _block_starts(self)
+        over = [counts[hi - 1] > s.shape[0] for hi, s in zip(starts[1:], self.slots)]
+        return moved | jnp.any(jnp.stack(over))
+
+    def holds_all_pairs(self):
+        """True when every block has as many slots as the list has pairs per atom (more cannot help)."""
+        return all(s.shape[0] >= self.neighbors.shape[1] for s in self.slots)
+
+
+def _block_starts(nb):
+    """First atom of every block of the compacted list (and N): static, from N alone."""
+    n = nb.neighbors.shape[0]
+    return data.block_starts(n, data.fractions_for(n))
 
 
 def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0, dtype=None):
     """A NeighborList of pairs within cutoff + skin (Å) of positions (N, 3); cell (3, 3) or None (open).
-    Its capacity and slots are at least ``capacity`` and ``slots`` and at least what the pairs within cutoff
-    + skin and within cutoff need (eqt_model.neighbors.capacity_for and slots_for), so a list passed back in keeps its
+    Its capacity and each block's slots are at least ``capacity`` and ``slots`` (one number for every block,
+    or one per block) and at least what the pairs within cutoff + skin and within cutoff need at these
+    positions (eqt_model.neighbors.capacity_for; data.slots_of_blocks), so a list passed back in keeps its
     shapes (no recompilation) unless they must grow. dtype: of its lengths (default: JAX's default float)."""
     positions = np.asarray(positions, float)
     periodic = cell is not None and bool(np.any(pbc))
     cell_arg = np.asarray(cell, float) if periodic else None
     pbc_arg = pbc if periodic else False
     capacity = max(capacity, nbmod.capacity_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff + skin)))
-    slots = max(slots, nbmod.slots_for(nbmod.count_max(positions, cell_arg, pbc_arg, cutoff)))
     nb = nbmod.build(positions, cell_arg, pbc_arg, cutoff + skin, capacity)
+    cell_rows = cell_arg if periodic else np.zeros((3, 3))
+    d = positions[nb.neighbors] - positions[:, None, :] + nb.shifts @ cell_rows
+    within = nb.mask & (np.sum(d * d, axis=-1) < cutoff ** 2)
+    needed = data.slots_of_blocks(within[None], data.fractions_for(len(positions)))
+    least = np.broadcast_to(np.asarray(slots, int), (len(needed),))
     dtype = dtype or jnp.result_type(float)
     return NeighborList(jnp.asarray(nb.neighbors), jnp.asarray(nb.shifts, dtype), jnp.asarray(nb.mask),
-                        jnp.asarray(nb.reverse), jnp.asarray(cell_arg if periodic else np.zeros((3, 3)), dtype),
+                        jnp.asarray(nb.reverse), jnp.asarray(cell_rows, dtype),
                         jnp.asarray(positions, dtype), jnp.asarray(0.5 * skin, dtype), jnp.asarray(cutoff, dtype),
-                        jnp.zeros(min(slots, capacity), jnp.int8))
+                        tuple(jnp.zeros(min(max(int(a), b), capacity), jnp.int8) for a, b in zip(least, needed)))
+
+
+def slot_counts(nb):
+    """The slots of each block of a NeighborList, as a tuple of ints (to pass back to neighbor_list)."""
+    return tuple(s.shape[0] for s in nb.slots)
 
 
 def rebuilder(cutoff, skin, pbc):
     """``rebuild(positions, old, more_slots=False) -> NeighborList`` at the old list's cell (periodic when it
-    has one), dtype and (at least) shapes; ``more_slots`` doubles its slots."""
+    has one), dtype and (at least) shapes; ``more_slots`` doubles the slots of every block."""
     def rebuild(positions, old, more_slots=False):
         cell = np.asarray(old.cell) if np.any(np.asarray(old.cell)) else None
         return neighbor_list(np.asarray(positions), cell, pbc, cutoff, skin, old.neighbors.shape[1],
-                             old.slots.shape[0] * (2 if more_slots else 1), old.cell.dtype)
+                             np.asarray(slot_counts(old)) * (2 if more_slots else 1), old.cell.dtype)
     return rebuild
 
 
 def compact(nb, positions):
-    """The pairs within the cutoff moved to the first ``slots`` slots of each row: (neighbors, shifts, mask,
-    reverse) of shape (N, C) for the model (eqt_model.neighbors' layout; rows with more pairs than C are cut,
-    which NeighborList.invalid reports before)."""
+    """The model's input from the list: the atoms sorted by their pairs within the cutoff (stable; not
+    sorted when there is one block), cut into the list's blocks, the pairs within the cutoff moved to the
+    first slots of each row. Returns (order (N,): the input atom of every graph atom, inverse: the graph atom
+    of every input atom, (neighbors, shifts, mask, reverse) as tuples of (n_b, C_b) blocks in graph atom
+    indices, reverse indexing all blocks' edges flattened: eqt_model.model.Graph). Rows with more pairs than
+    their block's slots are cut, which NeighborList.invalid reports before."""
     n, k = nb.neighbors.shape
-    c = nb.slots.shape[0]
+    starts, slots = _block_starts(nb), np.array(slot_counts(nb))
     within = nb.within(jax.lax.stop_gradient(positions))
-    order = jnp.argsort(~within, axis=1, stable=True)  # pairs within the cutoff first, in list order
-    slot_of = jnp.argsort(order, axis=1)  # old slot -> new slot
-    sel = order[:, :c]
-    mask = jnp.take_along_axis(within, sel, axis=1)
-    rows = jnp.arange(n)[:, None]
-    neighbors = jnp.where(mask, jnp.take_along_axis(nb.neighbors, sel, axis=1), rows)
-    shifts = jnp.where(mask[..., None], jnp.take_along_axis(nb.shifts, sel[..., None], axis=1), 0)
-    old = jnp.take_along_axis(nb.reverse, sel, axis=1)  # flat index j * k + k' of the reverse edge
-    j, back = old // k, old % k
-    reverse = jnp.where(mask, j * c + slot_of[j, back], 0).astype(nb.reverse.dtype)
-    return neighbors, shifts, mask, reverse
+    if len(slots) == 1:
+        order = inverse = jnp.arange(n, dtype=nb.neighbors.dtype)
+    else:
+        order = jnp.argsort(jnp.sum(within, axis=1), stable=True).astype(nb.neighbors.dtype)
+        inverse = jnp.zeros(n, order.dtype).at[order].set(jnp.arange(n, dtype=order.dtype))
+        within = within[order]
+    neighbors, shifts, reverse = nb.neighbors[order], nb.shifts[order], nb.reverse[order]
+    by_slot = jnp.argsort(~within, axis=1, stable=True)  # per graph atom: pairs within the cutoff first
+    slot_of = jnp.argsort(by_slot, axis=1)  # old slot -> new slot
+    block = np.repeat(np.arange(len(slots)), np.diff(starts))
+    edge_start = np.concatenate([[0], np.cumsum(np.diff(starts) * slots)])
+    first_edge = jnp.asarray(edge_start[block] + (np.arange(n) - starts[block]) * slots[block], nb.reverse.dtype)
+    out = ([], [], [], [])
+    for lo, hi, c in zip(starts[:-1], starts[1:], slots):
+        sel = by_slot[lo:hi, :c]
+        mask = jnp.take_along_axis(within[lo:hi], sel, axis=1)
+        rows = jnp.arange(lo, hi, dtype=nb.neighbors.dtype)[:, None]
+        j = inverse[jnp.take_along_axis(neighbors[lo:hi], sel, axis=1)]
+        old = jnp.take_along_axis(reverse[lo:hi], sel, axis=1)  # flat index i * K + k' of the reverse edge
+        back = inverse[old // k]
+        for field, value in zip(out, (jnp.where(mask, j, rows),
+                                      jnp.where(mask[..., None], jnp.take_along_axis(shifts[lo:hi], sel[..., None], axis=1), 0),
+                                      mask,
+                                      jnp.where(mask, first_edge[back] + slot_of[back, old % k], 0).astype(nb.reverse.dtype))):
+            field.append(value)
+    return order, inverse, tuple(tuple(field) for field in out)
 
 
 def _graph(x, neighbors, species):
-    return model.Graph(x, neighbors.cell, species, *compact(neighbors, x))
+    """(Graph, inverse): the model's input at positions x (compact), and the graph atom of every input atom."""
+    order, inverse, blocks = compact(neighbors, x)
+    if len(blocks[0]) == 1:
+        blocks = tuple(field[0] for field in blocks)  # one block: plain arrays
+    return model.Graph(x[order], neighbors.cell, species[order], *blocks), inverse
 
 
 def model_potential(params, config, species, grid=None, random_rotation=False, per_call=1):
@@ -110,13 +157,13 @@ def model_potential(params, config, species, grid=None, random_rotation=False, p
         rots = np.concatenate([np.asarray(grid.rotations, float), np.broadcast_to(np.eye(3), (pad, 3, 3))])
         weights = np.concatenate([np.asarray(grid.weights, float), np.zeros(pad)])
 
-    def potential(x, neighbors, key):
-        graph = _graph(x, neighbors, species)
+    def in_graph_order(x, neighbors, key):
+        graph, inverse = _graph(x, neighbors, species)
         q = random_rotations(key, 1)[0].astype(x.dtype) if random_rotation else None
         if grid is None:
             if q is None:
-                return model.energy_and_forces(params, config, graph)
-            return averaging._rotated_energy_and_forces(params, config, graph, q)
+                return model.energy_and_forces(params, config, graph), inverse
+            return averaging._rotated_energy_and_forces(params, config, graph, q), inverse
         r = jnp.asarray(rots, x.dtype)
         if q is not None:
             r = r @ q
@@ -127,7 +174,11 @@ def model_potential(params, config, species, grid=None, random_rotation=False, p
                 params, config, graph, rb)
         e, f = jax.lax.map(one_batch, batches)
         w = jnp.asarray(weights, x.dtype)
-        return jnp.sum(w * e.reshape(-1)), jnp.einsum("k,kad->ad", w, f.reshape(-1, *x.shape))
+        return (jnp.sum(w * e.reshape(-1)), jnp.einsum("k,kad->ad", w, f.reshape(-1, *x.shape))), inverse
+
+    def potential(x, neighbors, key):
+        (e, f), inverse = in_graph_order(x, neighbors, key)
+        return e, f[inverse]
     return potential
 
 

@@ -290,7 +290,7 @@ def simulate(step_fn, state, neighbors, key, n_steps, block, rebuild=None):
                 raise Unstable("non-finite energy or forces, or an atom moved more than "
                                f"{MAX_MOVE} Å in one step", state)
             if status == STALE:
-                full = neighbors is not None and neighbors.slots.shape[0] >= neighbors.neighbors.shape[1]
+                full = neighbors is not None and neighbors.holds_all_pairs()
                 if rebuild is None or (tries and full):
                     raise Unstable("a fresh neighbour list with all its pairs as slots was invalid after one step: "
                                    "an atom moved more than half the skin in one step (the dynamics blew up, or "

@@ -85,7 +85,8 @@ def model_potentials(params, config, numbers, positions, cell, pbc, settings, so
     species = np.array([known[int(z)] for z in numbers])
     probe = forcefield.neighbor_list(positions, cell, pbc, config.cutoff, settings.skin)
     itemsize = 8 if settings.float64 else 4
-    per_call = averaging.per_call(settings.memory, config, len(numbers), probe.slots.shape[0], itemsize)
+    per_call = averaging.per_call(settings.memory, config, len(numbers), max(forcefield.slot_counts(probe)),
+                                itemsize)  # as if every block had the most slots: an upper bound
 
     def potential(grid_name=None, random_rotation=False):
         grid = None if grid_name is None else rotations.grid(grid_name)
@@ -197,7 +198,7 @@ class Run:
         if self.neighbors is not None:
             arrays["neighbors_reference"] = np.asarray(self.neighbors.reference)
             arrays["neighbors_capacity"] = np.asarray(self.neighbors.neighbors.shape[1])
-            arrays["neighbors_slots"] = np.asarray(self.neighbors.slots.shape[0])
+            arrays["neighbors_slots"] = np.asarray(forcefield.slot_counts(self.neighbors))
         arrays["settings"] = np.asarray(self.settings.describe())
         arrays["numbers"] = self.numbers
         arrays["start_conserved"] = np.asarray(self.start_conserved)
@@ -217,7 +218,7 @@ class Run:
         if cutoff is not None:
             self.neighbors = forcefield.neighbor_list(arrays["neighbors_reference"], self.cell, self.pbc, cutoff,
                                                       self.settings.skin, int(arrays["neighbors_capacity"]),
-                                                      int(arrays["neighbors_slots"]), dtype)
+                                                      np.asarray(arrays["neighbors_slots"], int), dtype)
 
 
 def label(ds, grid):
@@ -240,6 +241,6 @@ def replayer(record_potentials, cutoff, dtype):
         nb = None
         if cutoff is not None:
             nb = forcefield.neighbor_list(positions, cell, pbc, cutoff, 0.0, shapes["capacity"], shapes["slots"], dtype)
-            shapes.update(capacity=nb.neighbors.shape[1], slots=nb.slots.shape[0])
+            shapes.update(capacity=nb.neighbors.shape[1], slots=forcefield.slot_counts(nb))
         return both(jnp.asarray(positions, dtype), nb)
     return evaluate

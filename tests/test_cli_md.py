@@ -66,7 +66,12 @@ def test_model_potential_equals_the_host_evaluation(x64, box_frame, grid):
     params = jax.tree_util.tree_map(lambda a: jax.numpy.asarray(a, float), params)
     species = np.searchsorted(config.species, numbers)
     nb = forcefield.neighbor_list(positions, cell, [True] * 3, config.cutoff, skin=1.0)
-    assert nb.neighbors.shape[1] > nb.slots.shape[0]  # the skin adds slots that compaction removes
+    slots = forcefield.slot_counts(nb)  # three blocks of atoms sorted by their pairs within the cutoff
+    assert len(slots) == 3 and slots == tuple(sorted(slots)) and nb.neighbors.shape[1] > slots[-1]  # the skin's
+    assert not bool(nb.invalid(jax.numpy.asarray(positions)))
+    for b in range(3):  # a block with fewer slots than its atoms' pairs is an overflow: the list is invalid
+        fewer = nb._replace(slots=tuple(jax.numpy.zeros(k - 4 * (i == b), jax.numpy.int8) for i, k in enumerate(slots)))
+        assert bool(fewer.invalid(jax.numpy.asarray(positions)))
     pot = forcefield.model_potential(params, config, species, grid and rotations.grid(grid), per_call=2)
     e, f = pot(jax.numpy.asarray(positions), nb, jax.random.PRNGKey(0))
     e_ref, f_ref = Potential(MODEL, average=grid).energy_and_forces(positions, cell, numbers, [True] * 3)

@@ -238,7 +238,7 @@ def test_potential_in_blocks_of_atoms_matches_one_padded_block(tmp_path, system)
         x, box = wrap(pos, cell) * scale, cell * scale
         graph, order = pot.graph(x, box, numbers, [True] * 3)
         slots = [m.shape[1] for m in graph.mask]
-        assert len(slots) == len(calculator.BLOCKS) and slots == sorted(slots) and slots[0] < slots[-1]
+        assert len(slots) == len(datamod.BLOCKS) and slots == sorted(slots) and slots[0] < slots[-1]
         assert sorted(order) == list(range(len(numbers)))
         seen.append(slots)
         e, f = _ef(params, _graph(x, numbers, box, capacity=64))
