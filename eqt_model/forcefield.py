@@ -73,7 +73,9 @@ def neighbor_list(positions, cell, pbc, cutoff, skin, capacity=0, slots=0, dtype
     nb = nbmod.build(positions, cell_arg, pbc_arg, cutoff + skin, capacity)
     cell_rows = cell_arg if periodic else np.zeros((3, 3))
     d = positions[nb.neighbors] - positions[:, None, :] + nb.shifts @ cell_rows
-    within = nb.mask & (np.sum(d * d, axis=-1) < cutoff ** 2)
+    # pairs up to 1e-3 Å beyond the cutoff count too: a pair that float32 rounding puts inside the cutoff in the
+    # jitted model still finds a slot at the first evaluation (later ones are checked by NeighborList.invalid)
+    within = nb.mask & (np.sum(d * d, axis=-1) < (cutoff + 1e-3) ** 2)
     needed = data.slots_of_blocks(within[None], data.fractions_for(len(positions)))
     least = np.broadcast_to(np.asarray(slots, int), (len(needed),))
     dtype = dtype or jnp.result_type(float)
@@ -102,19 +104,23 @@ def compact(nb, positions):
     """The model's input from the list: the atoms sorted by their pairs within the cutoff (stable; not
     sorted when there is one block), cut into the list's blocks, the pairs within the cutoff moved to the
     first slots of each row. Returns (order (N,): the input atom of every graph atom, inverse: the graph atom
-    of every input atom, (neighbors, shifts, mask, reverse) as tuples of (n_b, C_b) blocks in graph atom
-    indices, reverse indexing all blocks' edges flattened: eqt_model.model.Graph). Rows with more pairs than
-    their block's slots are cut, which NeighborList.invalid reports before."""
+    of every input atom, both None for one block: the input order; (neighbors, shifts, mask, reverse) as
+    tuples of (n_b, C_b) blocks in graph atom indices, reverse indexing all blocks' edges flattened:
+    eqt_model.model.Graph). Rows with more pairs than their block's slots are cut, which
+    NeighborList.invalid reports before."""
     n, k = nb.neighbors.shape
     starts, slots = _block_starts(nb), np.array(slot_counts(nb))
     within = nb.within(jax.lax.stop_gradient(positions))
-    if len(slots) == 1:
-        order = inverse = jnp.arange(n, dtype=nb.neighbors.dtype)
-    else:
+    neighbors, shifts, reverse = nb.neighbors, nb.shifts, nb.reverse
+    order = inverse = None
+    if len(slots) > 1:
         order = jnp.argsort(jnp.sum(within, axis=1), stable=True).astype(nb.neighbors.dtype)
         inverse = jnp.zeros(n, order.dtype).at[order].set(jnp.arange(n, dtype=order.dtype))
-        within = within[order]
-    neighbors, shifts, reverse = nb.neighbors[order], nb.shifts[order], nb.reverse[order]
+        within, neighbors, shifts, reverse = within[order], neighbors[order], shifts[order], reverse[order]
+
+    def graph_atom(i):
+        return i if inverse is None else inverse[i]
+
     by_slot = jnp.argsort(~within, axis=1, stable=True)  # per graph atom: pairs within the cutoff first
     slot_of = jnp.argsort(by_slot, axis=1)  # old slot -> new slot
     block = np.repeat(np.arange(len(slots)), np.diff(starts))
@@ -125,9 +131,9 @@ def compact(nb, positions):
         sel = by_slot[lo:hi, :c]
         mask = jnp.take_along_axis(within[lo:hi], sel, axis=1)
         rows = jnp.arange(lo, hi, dtype=nb.neighbors.dtype)[:, None]
-        j = inverse[jnp.take_along_axis(neighbors[lo:hi], sel, axis=1)]
+        j = graph_atom(jnp.take_along_axis(neighbors[lo:hi], sel, axis=1))
         old = jnp.take_along_axis(reverse[lo:hi], sel, axis=1)  # flat index i * K + k' of the reverse edge
-        back = inverse[old // k]
+        back = graph_atom(old // k)
         for field, value in zip(out, (jnp.where(mask, j, rows),
                                       jnp.where(mask[..., None], jnp.take_along_axis(shifts[lo:hi], sel[..., None], axis=1), 0),
                                       mask,
@@ -137,10 +143,11 @@ def compact(nb, positions):
 
 
 def _graph(x, neighbors, species):
-    """(Graph, inverse): the model's input at positions x (compact), and the graph atom of every input atom."""
+    """(Graph, inverse): the model's input at positions x (compact), and the graph atom of every input atom
+    (None: one block, in the input order)."""
     order, inverse, blocks = compact(neighbors, x)
-    if len(blocks[0]) == 1:
-        blocks = tuple(field[0] for field in blocks)  # one block: plain arrays
+    if order is None:
+        return model.Graph(x, neighbors.cell, species, *(field[0] for field in blocks)), None
     return model.Graph(x[order], neighbors.cell, species[order], *blocks), inverse
 
 
@@ -178,7 +185,7 @@ def model_potential(params, config, species, grid=None, random_rotation=False, p
 
     def potential(x, neighbors, key):
         (e, f), inverse = in_graph_order(x, neighbors, key)
-        return e, f[inverse]
+        return e, f if inverse is None else f[inverse]
     return potential
 
 

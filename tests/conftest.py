@@ -10,6 +10,17 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRICLINIC = np.array([[11.0, 0.0, 0.0], [4.5, 10.0, 0.0], [-3.0, 3.5, 9.5]])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after every test module (when JAX was imported): the suite compiles
+    hundreds of model, MD and training programs in one process, and keeping them all held gigabytes."""
+    yield
+    import sys
+
+    if "jax" in sys.modules:
+        sys.modules["jax"].clear_caches()
+
+
 @pytest.fixture
 def shared_data():
     """Path of ../shared/data; the test is skipped when it is absent (a user's clone)."""
