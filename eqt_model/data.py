@@ -142,11 +142,11 @@ def trim(ds):
 
 
 # Structures of at least BLOCK_FROM_ATOMS atoms are evaluated in blocks of these fractions of their atoms,
-# sorted by neighbour count (calculator.Potential.graph, forcefield: MD). Measured on this 2-core CPU (water, 4 Å cutoff, at most
-# 37 neighbours), compile s / evaluation ms for one block, then 2, 3 and 4: 192 atoms, small preset
-# 2.5/61, 5.3/45, 7.6/53, 11.4/47; 1536 atoms 3.0/621, 5.2/482, 6.8/344, 10.0/339; 192 atoms, paper
-# preset 4.9/1070, 6.9/689, 11.3/598, 15.1/588. Small structures keep one block: they gain little and
-# would pay the longer compilation.
+# sorted by neighbour count (calculator.Potential.graph; forcefield.compact in MD). Measured on this 2-core
+# CPU (water, 4 Å cutoff, at most 37 neighbours), compile s / evaluation ms for one block, then 2, 3 and 4:
+# 192 atoms, small preset 2.5/61, 5.3/45, 7.6/53, 11.4/47; 1536 atoms 3.0/621, 5.2/482, 6.8/344, 10.0/339;
+# 192 atoms, paper preset 4.9/1070, 6.9/689, 11.3/598, 15.1/588. Small structures keep one block: they gain
+# little and would pay the longer compilation.
 BLOCKS = (0.5, 0.3, 0.2)
 BLOCK_FROM_ATOMS = 96
 
