@@ -4,8 +4,11 @@ All structures of a dataset are padded to the same atom count and neighbour capa
 batch is one jitted call: padded atoms sit far away (no neighbours), have species index 0
 and are masked out of energies and forces.
 """
+import functools
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from eqt_analysis import trajectory
@@ -189,38 +192,67 @@ def block_slots(ds, fractions):
     return {int(k): _slots_of_blocks(sorted_counts[need <= k], starts, int(k)) for k in np.unique(need)}
 
 
+def in_blocks(neighbors, shifts, valid, reverse, starts, slots, sort=True):
+    """One structure's neighbour list (N, K) in blocks of atoms (JAX; traceable, vmappable): the atoms
+    sorted by their count of `valid` pairs (stable; input order when not `sort`), block b holding atoms
+    starts[b]:starts[b + 1] with slots[b] slots, the valid pairs moved to the first slots of each row.
+    Returns (order (N,): the input atom of every new atom, inverse: the new atom of every input atom, both
+    None when not `sort`; (neighbors, shifts, mask, reverse) as tuples of (n_b, slots[b]) blocks in new atom
+    indices, reverse indexing all blocks' edges flattened: eqt_model.model.Graph). Rows with more valid
+    pairs than their block's slots are cut: the callers size the slots (slots_of_blocks) or check them."""
+    n, k = neighbors.shape
+    starts, slots = np.asarray(starts), np.asarray(slots)
+    order = inverse = None
+    if sort:
+        order = jnp.argsort(jnp.sum(valid, axis=1), stable=True).astype(neighbors.dtype)
+        inverse = jnp.zeros(n, order.dtype).at[order].set(jnp.arange(n, dtype=order.dtype))
+        valid, neighbors, shifts, reverse = valid[order], neighbors[order], shifts[order], reverse[order]
+
+    def new_atom(i):
+        return i if inverse is None else inverse[i]
+
+    by_slot = jnp.argsort(~valid, axis=1, stable=True)  # per new atom: the valid pairs first
+    slot_of = jnp.argsort(by_slot, axis=1)  # old slot -> new slot
+    block = np.repeat(np.arange(len(slots)), np.diff(starts))
+    edge_start = np.concatenate([[0], np.cumsum(np.diff(starts) * slots)])
+    first_edge = jnp.asarray(edge_start[block] + (np.arange(n) - starts[block]) * slots[block], reverse.dtype)
+    out = ([], [], [], [])
+    for lo, hi, c in zip(starts[:-1], starts[1:], slots):
+        sel = by_slot[lo:hi, :c]
+        mask = jnp.take_along_axis(valid[lo:hi], sel, axis=1)
+        rows = jnp.arange(lo, hi, dtype=neighbors.dtype)[:, None]
+        j = new_atom(jnp.take_along_axis(neighbors[lo:hi], sel, axis=1))
+        old = jnp.take_along_axis(reverse[lo:hi], sel, axis=1)  # flat index i * K + k' of the reverse edge
+        back = new_atom(old // k)
+        for field, value in zip(out, (jnp.where(mask, j, rows),
+                                      jnp.where(mask[..., None], jnp.take_along_axis(shifts[lo:hi], sel[..., None], axis=1), 0),
+                                      mask,
+                                      jnp.where(mask, first_edge[back] + slot_of[back, old % k], 0).astype(reverse.dtype))):
+            field.append(value)
+    return order, inverse, tuple(tuple(field) for field in out)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _in_blocks_of_structures(neighbors, shifts, valid, reverse, starts, slots):
+    order, _, fields = jax.vmap(lambda *a: in_blocks(*a, starts, slots))(neighbors, shifts, valid, reverse)
+    return order, fields
+
+
 def block_neighbors(nb, fractions, slots=None):
     """Neighbour lists (arrays with a leading structure axis S) with every structure's atoms sorted by
     neighbour count (stable) and split into blocks of the given fractions of the atoms (the same sizes
     in every structure), each with the slots its atoms need in any structure (slots_for), or the given
     `slots` per block (block_slots). Returns (order (S, N): the old index of every new atom, Neighbors
-    whose fields are tuples of blocks in new atom indices, reverse indexing all blocks' edges flattened:
-    eqt_model.model.Graph)."""
-    s, n, k_old = nb.mask.shape
-    perm, sorted_counts = _sorted_counts(nb.mask)
-    inverse = np.argsort(perm, axis=1)
-    rows = np.arange(s)[:, None]
-    starts = block_starts(n, fractions)
-    needed = _slots_of_blocks(sorted_counts, starts, k_old)
+    whose fields are tuples of blocks in new atom indices (in_blocks), as NumPy arrays)."""
+    starts = block_starts(nb.mask.shape[1], fractions)
+    needed = slots_of_blocks(nb.mask, fractions)
     if slots is None:
         slots = needed
-    elif len(slots) != len(needed) or any(k < need or k > k_old for k, need in zip(slots, needed)):
+    elif len(slots) != len(needed) or any(k < need or k > nb.mask.shape[2] for k, need in zip(slots, needed)):
         raise ValueError(f"block slots {tuple(slots)} do not hold these structures (they need {needed}, "
-                         f"at most {k_old})")
-    slots = np.array(slots)
-    edge_start = np.concatenate([[0], np.cumsum(np.diff(starts) * slots)])
-    neighbors = inverse[rows[..., None], nb.neighbors[rows, perm]]  # new indices, rows in the new order
-    shifts, mask = nb.shifts[rows, perm], nb.mask[rows, perm]
-    old_reverse = nb.reverse[rows, perm]
-    j_new, slot = inverse[rows[..., None], old_reverse // k_old], old_reverse % k_old
-    block_of = np.searchsorted(starts, j_new, side="right") - 1
-    reverse = np.where(mask, edge_start[block_of] + (j_new - starts[block_of]) * slots[block_of] + slot, 0)
-
-    def cut(a):
-        return tuple(a[:, lo:hi, :k] for lo, hi, k in zip(starts[:-1], starts[1:], slots))
-
-    return perm, nbmod.Neighbors(cut(neighbors.astype(nb.neighbors.dtype)), cut(shifts), cut(mask),
-                                 cut(reverse.astype(nb.reverse.dtype)))
+                         f"at most {nb.mask.shape[2]})")
+    order, fields = _in_blocks_of_structures(*nb, tuple(int(i) for i in starts), tuple(int(k) for k in slots))
+    return np.asarray(order), nbmod.Neighbors(*(tuple(np.asarray(b) for b in field) for field in fields))
 
 
 def blocked(ds, fractions, slots=None):

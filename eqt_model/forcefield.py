@@ -101,45 +101,13 @@ def rebuilder(cutoff, skin, pbc):
 
 
 def compact(nb, positions):
-    """The model's input from the list: the atoms sorted by their pairs within the cutoff (stable; not
-    sorted when there is one block), cut into the list's blocks, the pairs within the cutoff moved to the
-    first slots of each row. Returns (order (N,): the input atom of every graph atom, inverse: the graph atom
-    of every input atom, both None for one block: the input order; (neighbors, shifts, mask, reverse) as
-    tuples of (n_b, C_b) blocks in graph atom indices, reverse indexing all blocks' edges flattened:
-    eqt_model.model.Graph). Rows with more pairs than their block's slots are cut, which
+    """The model's input from the list (data.in_blocks): the pairs within the cutoff at these positions, the
+    atoms sorted by them (not sorted when there is one block) and cut into the list's blocks. Returns (order,
+    inverse, blocks) as data.in_blocks does. Rows with more pairs than their block's slots are cut, which
     NeighborList.invalid reports before."""
-    n, k = nb.neighbors.shape
-    starts, slots = _block_starts(nb), np.array(slot_counts(nb))
+    slots = slot_counts(nb)
     within = nb.within(jax.lax.stop_gradient(positions))
-    neighbors, shifts, reverse = nb.neighbors, nb.shifts, nb.reverse
-    order = inverse = None
-    if len(slots) > 1:
-        order = jnp.argsort(jnp.sum(within, axis=1), stable=True).astype(nb.neighbors.dtype)
-        inverse = jnp.zeros(n, order.dtype).at[order].set(jnp.arange(n, dtype=order.dtype))
-        within, neighbors, shifts, reverse = within[order], neighbors[order], shifts[order], reverse[order]
-
-    def graph_atom(i):
-        return i if inverse is None else inverse[i]
-
-    by_slot = jnp.argsort(~within, axis=1, stable=True)  # per graph atom: pairs within the cutoff first
-    slot_of = jnp.argsort(by_slot, axis=1)  # old slot -> new slot
-    block = np.repeat(np.arange(len(slots)), np.diff(starts))
-    edge_start = np.concatenate([[0], np.cumsum(np.diff(starts) * slots)])
-    first_edge = jnp.asarray(edge_start[block] + (np.arange(n) - starts[block]) * slots[block], nb.reverse.dtype)
-    out = ([], [], [], [])
-    for lo, hi, c in zip(starts[:-1], starts[1:], slots):
-        sel = by_slot[lo:hi, :c]
-        mask = jnp.take_along_axis(within[lo:hi], sel, axis=1)
-        rows = jnp.arange(lo, hi, dtype=nb.neighbors.dtype)[:, None]
-        j = graph_atom(jnp.take_along_axis(neighbors[lo:hi], sel, axis=1))
-        old = jnp.take_along_axis(reverse[lo:hi], sel, axis=1)  # flat index i * K + k' of the reverse edge
-        back = graph_atom(old // k)
-        for field, value in zip(out, (jnp.where(mask, j, rows),
-                                      jnp.where(mask[..., None], jnp.take_along_axis(shifts[lo:hi], sel[..., None], axis=1), 0),
-                                      mask,
-                                      jnp.where(mask, first_edge[back] + slot_of[back, old % k], 0).astype(nb.reverse.dtype))):
-            field.append(value)
-    return order, inverse, tuple(tuple(field) for field in out)
+    return data.in_blocks(nb.neighbors, nb.shifts, within, nb.reverse, _block_starts(nb), slots, sort=len(slots) > 1)
 
 
 def _graph(x, neighbors, species):
