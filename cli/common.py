@@ -56,7 +56,7 @@ def command(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         def show(message, category, *_args, **_kwargs):
-            click.echo(f"warning: {message}", err=True)
+            click.echo(f"warning: {_as_typed(str(message))}", err=True)
 
         with warnings.catch_warnings(), outputs.signals_as_exceptions():
             warnings.simplefilter("always", EqtWarning)
@@ -64,7 +64,7 @@ def command(func):
             try:
                 return func(*args, **kwargs)
             except InputError as err:
-                click.echo(f"Error: {err}", err=True)
+                click.echo(f"Error: {_as_typed(str(err))}", err=True)
                 raise click.exceptions.Exit(2) from None
             except (outputs.Interrupted, KeyboardInterrupt) as err:
                 signum = getattr(err, "signum", signal.SIGINT)
@@ -72,6 +72,16 @@ def command(func):
                 raise click.exceptions.Exit(128 + signum) from None
 
     return wrapper
+
+
+_STDIN_COPIES = set()  # temporary files holding standard input (_spool_stdin)
+
+
+def _as_typed(text):
+    """A message with the temporary copies of standard input named as the user typed them: '-'."""
+    for path in _STDIN_COPIES:
+        text = text.replace(path, "-")
+    return text
 
 
 def command_line():
@@ -236,6 +246,7 @@ def _spool_stdin(fmt):
     folder = outputs.tempfile.gettempdir()
     outputs.remove_stale_temporaries(folder)
     tmp = outputs.temporary_file(folder, STDIN_SUFFIX.get(fmt, "." + fmt.lower()))
+    _STDIN_COPIES.add(tmp)
     try:
         with open(tmp, "wb") as handle:
             outputs.shutil.copyfileobj(getattr(sys.stdin, "buffer", sys.stdin), handle)

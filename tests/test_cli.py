@@ -58,6 +58,14 @@ def test_pipe_through_stdin_and_stdout(tmp_path, xyz):
     assert json.loads(result.stdout)["frames"] == 5
 
 
+def test_bad_stdin_is_named_as_typed():
+    """An error about data read from stdin names '-', not eqt's temporary copy of it."""
+    for fmt in ("netcdf", "extxyz"):
+        result = run(info, ["-f", fmt, "-", "-q"], input=b"garbage\n")
+        assert result.exit_code == 2
+        assert result.stderr.startswith("Error: -: ") and "eqt-" not in result.stderr, result.stderr
+
+
 def test_properties_are_attached(tmp_path, xyz):
     rows = "\n".join(f"{20 * k} {-0.1 * k}" for k in range(5))
     (tmp_path / "run.out").write_text("# column 1 --> step : s\n# column 2 --> potential{electronvolt} : p\n" + rows + "\n")

@@ -9,8 +9,6 @@ Formats: 'netcdf' (eqt/AMBER .nc), 'extxyz' (ASE), 'ipi' (i-PI xyz, detected fro
 as 'DCD' or 'LAMMPSDUMP' may be given instead).
 """
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .. import trajectory as traj
@@ -184,11 +182,3 @@ def open_writer(target, format, float64=False, history=""):
     if format == "netcdf":
         return netcdf.NetCDFWriter(target, float64=float64, history=history)
     return xyz.XYZWriter(target)
-
-
-def spool_stdin(stream, suffix):
-    """Copy a binary stdin stream to a temporary file (for formats that need seeking)."""
-    handle = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)
-    with handle:
-        shutil.copyfileobj(stream, handle)
-    return handle.name
