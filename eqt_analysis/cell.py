@@ -72,6 +72,13 @@ def perpendicular_widths(cell):
         return vol[..., None] / areas
 
 
+def minimum_image_limit(cell):
+    """The largest cutoff (...) in Å for which the minimum image finds every pair of cells (..., 3, 3): half
+    the smallest perpendicular width, 1e-12 relative to spare, so that a cutoff of exactly half a cell
+    length is not refused for the rounding of V / area (12 Å can come out as 11.999999999999998)."""
+    return perpendicular_widths(cell).min(axis=-1) / 2 * (1 + 1e-12)
+
+
 def is_orthorhombic(cell, atol=1e-6):
     """True where every off-diagonal entry of the cell is below `atol` Å."""
     cell = np.asarray(cell, dtype=float)

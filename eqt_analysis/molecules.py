@@ -40,7 +40,7 @@ def close_pairs(numbers, positions, cell, pbc, r_cut, idx_a=None, idx_b=None):
         low = positions.min(axis=0)
         positions = positions - low
         cell = np.diag(positions.max(axis=0) + 2 * r_cut + 1.0)
-    elif not periodic.all() or r_cut > cellmod.perpendicular_widths(np.asarray(cell, float)).min() / 2:
+    elif not periodic.all() or r_cut > cellmod.minimum_image_limit(np.asarray(cell, float)):
         return _ase_pairs(numbers, positions, cell, pbc, r_cut, idx_a, idx_b)
     i, j, vec = pairs_within(positions, cell, r_cut, idx_a, idx_b)
     return i, j, np.sqrt(np.einsum("ij,ij->i", vec, vec))

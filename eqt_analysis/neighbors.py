@@ -20,12 +20,12 @@ from .errors import InputError
 
 def check_cutoff(cells, r_cut, source=None, remedy="use a smaller r_max"):
     """Raise InputError when r_cut (Å) exceeds half the smallest perpendicular width of a cell."""
-    widths = cellmod.perpendicular_widths(np.asarray(cells)).min(axis=-1)
-    bad = np.flatnonzero(r_cut > widths / 2)
+    limit = np.atleast_1d(cellmod.minimum_image_limit(np.asarray(cells)))
+    bad = np.flatnonzero(r_cut > limit)
     if bad.size:
         f = int(bad[0])
         raise InputError(f"r_max {r_cut:g} Å exceeds half the smallest perpendicular cell width "
-                         f"({widths[f] / 2:.4g} Å in frame {f}); {remedy}", source)
+                         f"({limit[f]:.6g} Å in frame {f}); {remedy}", source)
 
 
 @numba.njit(cache=True)
@@ -115,9 +115,9 @@ def pairs_within(positions, cell, r_cut, idx_a, idx_b=None):
     same = idx_b is None
     idx_a = np.ascontiguousarray(idx_a, dtype=np.int64)
     idx_b = idx_a if same else np.ascontiguousarray(idx_b, dtype=np.int64)
-    widths = cellmod.perpendicular_widths(h)
-    if r_cut > widths.min() / 2:
-        raise InputError(f"cutoff {r_cut:g} Å exceeds half the smallest perpendicular cell width {widths.min() / 2:.4g} Å")
+    limit = cellmod.minimum_image_limit(h)
+    if r_cut > limit:
+        raise InputError(f"cutoff {r_cut:g} Å exceeds half the smallest perpendicular cell width {limit:.6g} Å")
     n_bins = cell_bins(h, r_cut)
     density = len(idx_b) / cellmod.volume(h)
     cap = int(len(idx_a) * (4.19 * r_cut**3 * density * 1.5 + 8)) + 16

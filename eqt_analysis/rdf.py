@@ -407,7 +407,7 @@ class RDF:
     def _add_batch(self, positions, cells):
         n_frames, n_pairs = len(positions), len(self.pairs)
         widths = cellmod.perpendicular_widths(cells)
-        narrow = self.cutoff > widths.min(axis=1) / 2  # (all_images) frames whose images must be summed
+        narrow = self.cutoff > cellmod.minimum_image_limit(cells)  # (all_images) frames whose images must be summed
         n_images = np.where(narrow[:, None], np.ceil(self.cutoff / widths + 0.5), 0).astype(np.int64)
         n_cells = np.ones((n_frames, 3), np.int64)
         n_cells[~narrow] = cell_bins(cells[~narrow], self.cutoff)

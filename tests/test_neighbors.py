@@ -32,3 +32,17 @@ def test_same_pairs_and_vectors_as_ase(cell, r_cut):
 def test_cutoff_beyond_half_the_cell_is_refused():
     with pytest.raises(InputError, match="half the smallest"):
         pairs_within(np.zeros((2, 3)), np.eye(3) * 10.0, 5.5, np.arange(2))
+
+
+def test_cutoff_of_exactly_half_a_cell_length_is_taken():
+    """r_cut = 6 Å in a 12 x 13.2 x 14.4 Å box: V / area gives a width of 11.999999999999998 Å, which must not
+    refuse half of 12 Å; the pairs equal ASE's neighbour list."""
+    rng = np.random.default_rng(3)
+    cell = np.diag([12.0, 13.2, 14.4])
+    pos = rng.random((60, 3)) @ cell
+    i, j, vec = pairs_within(pos, cell, 6.0, np.arange(60))
+    ref_i, ref_j = neighbor_list("ij", Atoms(positions=pos, cell=cell, pbc=True), 6.0)
+    keep = ref_i < ref_j
+    assert set(zip(np.minimum(i, j), np.maximum(i, j))) == set(zip(ref_i[keep], ref_j[keep]))
+    with pytest.raises(InputError, match="half the smallest"):
+        pairs_within(pos, cell, 6.0 + 1e-9, np.arange(60))
