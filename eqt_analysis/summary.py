@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 
 from . import cell as cellmod
+from . import timeseries
 from . import trajectory as traj
 from .errors import InputError
 from .system import System
@@ -43,7 +44,7 @@ def summarize(chunks, source=None):
         if len(t) > 1:
             dt = np.diff(t)
             out["time_step_ps"] = float(np.median(dt))
-            out["time_step_uniform"] = bool(np.allclose(dt, dt[0], rtol=1e-4, atol=1e-9))
+            out["time_step_uniform"] = not timeseries.uneven_steps(t).any()
     if volumes:
         cell_kind = "orthorhombic" if off_diagonal == 0.0 else f"triclinic (max off-diagonal {off_diagonal:.3g} Å)"
         lengths, angles = cellmod.lengths_angles(first["cell"].values[0])

@@ -28,8 +28,24 @@ def check_series(values, what, source=None):
     return values
 
 
-def time_step(times, source=None, rtol=1e-4):
-    """The uniform time step (ps) of `times` (ps); InputError if the steps are not uniform."""
+def _float32_spacing(times):
+    """The spacing (ps) of float32 numbers at the largest |time| when every time is a float32 number (AMBER
+    NetCDF and other formats store time in single precision: steps then scatter by that much), else 0."""
+    single = times.astype(np.float32)
+    return float(np.spacing(np.abs(single).max())) if np.array_equal(single, times) else 0.0
+
+
+def uneven_steps(times, rtol=1e-4):
+    """(T - 1,) bool: the steps of `times` (ps) that differ from the first by more than rtol and the rounding of
+    times stored in single precision."""
+    times = np.asarray(times, dtype=float)
+    dt = np.diff(times)
+    return np.abs(dt - dt[:1]) > rtol * np.abs(dt[:1]) + 2 * _float32_spacing(times) + 1e-9
+
+
+def _time_step(times, source, rtol):
+    """(the uniform time step (ps) of `times` (ps), its uncertainty from rounding (ps)); InputError if the steps
+    are not uniform to rtol and the rounding of the stored times."""
     times = check_series(times, "time", source)
     if times.size < 2:
         raise InputError(f"{times.size} frame(s): a time correlation needs at least 2", source)
@@ -38,24 +54,33 @@ def time_step(times, source=None, rtol=1e-4):
         k = int(np.argmax(dt <= 0))
         raise InputError(f"time does not increase at frame {k + 1} ({times[k]:g} ps, then {times[k + 1]:g} ps)",
                          source)
-    if not np.allclose(dt, dt[0], rtol=rtol, atol=1e-9):
-        k = int(np.argmax(~np.isclose(dt, dt[0], rtol=rtol, atol=1e-9)))
+    uneven = uneven_steps(times, rtol)
+    if np.any(uneven):
+        k = int(np.argmax(uneven))
         raise InputError(f"non-uniform time step ({dt[0]:g} ps, then {dt[k]:g} ps at frame {k + 1}); "
                          "select a uniform part with --start/--stop/--stride", source)
-    return float(np.mean(dt))
+    return float(np.mean(dt)), 2 * _float32_spacing(times) / dt.size
+
+
+def time_step(times, source=None, rtol=1e-4):
+    """The uniform time step (ps) of `times` (ps); InputError if the steps are not uniform (to rtol, and to
+    the rounding of times stored in single precision)."""
+    return _time_step(times, source, rtol)[0]
 
 
 def runs_time_step(runs, source=None):
     """The time step (ps) common to the runs (eqt Datasets with a time coordinate): InputError
     (naming the run's file, else `source`) when a run has no time, uneven steps, or a step
     other than the first run's."""
-    steps = []
+    steps, rounding = [], []
     for ds in runs:
         where = ds.encoding.get("source", source)
         if "time" not in ds.coords:
             raise InputError("the trajectory has no time; a time correlation needs the time of each frame", where)
-        steps.append(time_step(ds["time"].values, where))
-        if abs(steps[-1] - steps[0]) > 1e-6 * steps[0]:
+        step, uncertainty = _time_step(ds["time"].values, where, 1e-4)
+        steps.append(step)
+        rounding.append(uncertainty)
+        if abs(steps[-1] - steps[0]) > 1e-6 * steps[0] + rounding[0] + rounding[-1]:
             raise InputError(f"time step {steps[-1]:g} ps, but {steps[0]:g} ps in the first run: runs analysed "
                              "together need one time step", where)
     return steps[0]

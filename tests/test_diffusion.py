@@ -260,3 +260,25 @@ def test_bad_requests():
         _msd(uneven)
     with pytest.raises(InputError, match="no time"):
         _msd(ds.drop_vars("time"))
+
+
+def test_times_stored_in_single_precision_are_a_uniform_step():
+    """AMBER NetCDF stores time as float32: frames every 2 fs from 10 ps scatter by a float32 spacing
+    (~1e-6 ps, 5e-4 of the step). They are one uniform step, with its mean; a real change of the step
+    by 5% in the same precision is still refused, and so is a step off by 2e-6 ps in float64 times."""
+    from eqt_analysis import timeseries
+
+    single = (10.0 + np.arange(40) * 0.002).astype(np.float32).astype(float)
+    assert np.ptp(np.diff(single)) > 1e-4 * 0.002  # the rounding the old check refused
+    assert timeseries.time_step(single) == pytest.approx(0.002, rel=1e-4)
+    assert not timeseries.uneven_steps(single).any()
+    stretched = np.r_[single[:20], single[19] + 0.0021 * np.arange(1, 21)].astype(np.float32).astype(float)
+    with pytest.raises(InputError, match="non-uniform time step .* at frame 20"):
+        timeseries.time_step(stretched)
+    double = 10.0 + np.arange(40) * 0.002
+    double[25:] += 2e-6
+    with pytest.raises(InputError, match="non-uniform"):
+        timeseries.time_step(double)
+    cell = np.eye(3) * 10
+    runs = [_dataset(np.zeros((40, 2, 3)), cell).assign_coords(time=("frame", t)) for t in (single, (single + 0.08).astype(np.float32).astype(float))]
+    assert timeseries.runs_time_step(runs) == pytest.approx(0.002, rel=1e-4)
