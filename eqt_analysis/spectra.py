@@ -36,7 +36,8 @@ class TCF:
     def _series(self, ds, name, where):
         if name not in ds or ds[name].dims != ("frame",):
             per_frame = [n for n, v in ds.data_vars.items() if v.dims == ("frame",)]
-            raise InputError(f"no per-frame variable {name!r}; available: {', '.join(per_frame)}", where)
+            available = f"available: {', '.join(per_frame)}" if per_frame else "the file has no per-frame variables"
+            raise InputError(f"no per-frame variable {name!r}; {available}", where)
         return ds[name].values, ds[name].attrs.get("units", "")
 
     def compute(self, runs):
