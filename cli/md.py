@@ -133,10 +133,14 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
         raise InputError(f"nothing to restart: {output} and its checkpoint {output}.ckpt must exist", output)
     if not restart and os.path.lexists(output):
         raise InputError("exists; choose another -o, remove it, or continue it with --restart", output)
+    if not restart and os.path.lexists(output + ".ckpt"):
+        raise InputError("exists (it would become this run's checkpoint); choose another -o, or remove it",
+                         output + ".ckpt")
     import jax
     if float64:
         jax.config.update("jax_enable_x64", True)
     from eqt_model import simulation
+    from eqt_model.neighbors import check_no_overlap
 
     settings = simulation.Settings(
         dt=dt, thermostat=thermostat, temperature=temperature, tau=tau, fix_com=fix_com, seed=seed,
@@ -149,7 +153,7 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
         build = functools.partial(_replay_evaluator, model_file and os.path.abspath(model_file), calculator,
                                   os.path.abspath(structure), fmt, frame, settings)
         return _replay(structure, fmt, potentials, settings, target, quiet, build, workers, scheduler)
-    simulation.check_structure(positions, cell, pbc, structure)
+    check_no_overlap(positions, cell, pbc, structure)
     if velocities == "input" and v_in is None:
         raise InputError("has no velocities (use --velocities thermal)", structure)
     if velocities == "auto" and v_in is not None and not np.any(v_in):

@@ -58,14 +58,17 @@ def read(path, energy_key="energy", forces_key="forces", require_labels=True):
 
 def _check_structure(k, atoms, energy, forces, path):
     """The reading checks of eqt trajectories (eqt_analysis.trajectory) for labelled structure k:
-    finite numbers, a non-degenerate periodic cell, atoms near the cell (or near the origin)."""
+    finite numbers, a non-degenerate periodic cell of sane size, atoms near the cell (or near the origin),
+    no overlapping atoms."""
     dims = ("frame", "atom", "spatial")
     cells = None
     if atoms.pbc.any():
         cells = atoms.cell.array[None]
         if not np.all(np.isfinite(cells)) or abs(np.linalg.det(cells[0])) < 1e-6:
             raise InputError(f"structure {k} is periodic with a degenerate cell", path)
+        trajectory.check_cells(cells, path, frames=[k])
     trajectory.check_array("positions", atoms.positions[None], dims, path, cells=cells, frames=[k])
+    nbmod.check_no_overlap(atoms.positions, cells[0] if cells is not None else None, atoms.pbc, path, k)
     if forces is not None:
         trajectory.check_array("forces", np.asarray(forces, float)[None], dims, path, frames=[k])
     if energy is not None and not np.isfinite(float(energy)):

@@ -22,6 +22,25 @@ class Neighbors(NamedTuple):
     reverse: np.ndarray  # (n_atoms, capacity) int32, flat index of the reverse edge
 
 
+MIN_DISTANCE = 0.5  # Å: atoms closer than this overlap (the model's forces are then meaningless, or NaN at 0)
+
+
+def check_no_overlap(positions, cell, pbc, source=None, structure=None):
+    """Overlapping atoms (closer than MIN_DISTANCE Å, periodic images included) are bad input (of `source`,
+    structure number `structure` when given). cell (3, 3) Å or None (open)."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    periodic = cell is not None and bool(np.any(pbc))
+    atoms = Atoms(positions=positions, cell=cell if periodic else None, pbc=pbc if periodic else False)
+    i, j, d = neighbor_list("ijd", atoms, MIN_DISTANCE, self_interaction=False)
+    if len(i):
+        k = int(np.argmin(d))
+        where = "" if structure is None else f"structure {structure}: "
+        raise InputError(f"{where}atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, less than {MIN_DISTANCE} Å)",
+                         source)
+
+
 def count_max(positions, cell, pbc, cutoff):
     """Largest number of neighbours of any atom within cutoff (Å)."""
     from ase import Atoms

@@ -18,7 +18,6 @@ from eqt_analysis.errors import InputError
 
 from . import averaging, forcefield, md, rotations
 
-MIN_DISTANCE = 0.5  # Å: atoms closer than this overlap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,19 +58,6 @@ def _option(field):
     """The eqt-md option of a Settings field, for messages."""
     return {"dt": "--timestep", "model": "the model", "structure": "the start structure"}.get(
         field, "--" + field.replace("_", "-"))
-
-
-def check_structure(positions, cell, pbc, source=None):
-    """Overlapping atoms (closer than MIN_DISTANCE Å, periodic images included) are bad input (of `source`)."""
-    from ase import Atoms
-    from ase.neighborlist import neighbor_list
-
-    periodic = cell is not None and bool(np.any(pbc))
-    atoms = Atoms(positions=positions, cell=cell if periodic else None, pbc=pbc if periodic else False)
-    i, j, d = neighbor_list("ijd", atoms, MIN_DISTANCE, self_interaction=False)
-    if len(i):
-        k = int(np.argmin(d))
-        raise InputError(f"atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, less than {MIN_DISTANCE} Å)", source)
 
 
 def model_potentials(params, config, numbers, positions, cell, pbc, settings, source=None):

@@ -587,6 +587,14 @@ def build(root, hostile_models=None):
     periodic = [list(f) for f in dfr]
     periodic[1][1] = 'Lattice="0 0 0 0 0 0 0 0 0" ' + periodic[1][1].replace('pbc="F F F"', 'pbc="T T T"')
     add("data-zero-cell.xyz", "data", "degenerate cell", xyz_text(periodic), array="cell")
+    huge = [list(f) for f in dfr]  # a cell of 1e9 Å: ASE's neighbour search would ask for exabytes
+    huge[1][1] = 'Lattice="1e9 0 0 0 1e9 0 0 0 1e9" ' + huge[1][1].replace('pbc="F F F"', 'pbc="T T T"')
+    add("data-cell-1e9.xyz", "data", "flipped digit (2e20)", xyz_text(huge), array="cell")
+    same = [list(f) for f in dfr]  # a hydrogen exactly on its oxygen: the model's forces are NaN there
+    tokens = same[1][2 + 1].split()
+    tokens[1:4] = same[1][2].split()[1:4]
+    same[1][2 + 1] = " ".join(tokens)
+    add("data-same-place.xyz", "data", "overlapping atoms", xyz_text(same))
     (oddbad / "dätä ☃ nan.xyz").write_bytes((badd / "data-nan-positions.xyz").read_bytes())
     bad["odd:dätä ☃ nan.xyz"] = BadFile("odd:dätä ☃ nan.xyz", oddbad / "dätä ☃ nan.xyz", "data",
                                         "paths with spaces / non-ASCII", array="positions")
