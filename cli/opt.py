@@ -117,7 +117,7 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
         try:
             finished, unfinished = optimize.from_checkpoint(load_npz(checkpoint), settings, frames)
         except (InputError, KeyError, ValueError, IndexError) as err:
-            raise InputError(str(err) if isinstance(err, InputError) else "unreadable checkpoint", checkpoint) from None
+            raise InputError(err.message if isinstance(err, InputError) else "unreadable checkpoint", checkpoint) from None
 
     def save(done, stopped):
         with deferred_signals():

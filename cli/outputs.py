@@ -314,15 +314,22 @@ def file_checksum(path):
 
 
 def save_npz(arrays, path):
-    """Write a checkpoint (numpy.savez of `arrays`) atomically: temporary file in the same folder, fsync, rename."""
+    """Write a checkpoint (numpy.savez of `arrays`) atomically: temporary file in the same folder (named as
+    temporary_file names them, so that the next eqt command removes it after a kill -9), fsync, rename."""
     import numpy as np
 
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    folder = os.path.dirname(os.path.abspath(path))
+    remove_stale_temporaries(folder)  # a killed run's (kill -9)
+    tmp = temporary_file(folder, ".npz")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
 
 
 def load_npz(path):
@@ -333,4 +340,4 @@ def load_npz(path):
         with np.load(path) as saved:
             return dict(saved)
     except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is bad input
-        raise InputError(f"unreadable checkpoint ({type(err).__name__}: {err})", path) from None
+        raise InputError(f"not a readable eqt checkpoint ({type(err).__name__})", path) from None

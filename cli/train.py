@@ -75,10 +75,13 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
         raise click.UsageError("give --resume (continue a stage) or --init (start a new one), not both")
     if output is None and not resume and os.path.lexists("model.pkl"):
         raise InputError("exists; give -o to name the new model (or -o model.pkl to replace it)", "model.pkl")
+    explicit = output is not None
     output = output or "model.pkl"
     if output == "-":
         raise InputError("eqt-train writes a model file and its checkpoint; give a file name", "-")
     targets = claim({"-o": output, "checkpoint": output + ".ckpt"}, [data] + ([init] if init else []))
+    if os.path.lexists(output + ".ckpt") and not (resume and os.path.samefile(resume, output + ".ckpt")):
+        _check_replaceable_checkpoint(output + ".ckpt", named=explicit)
     if not os.path.exists(data):
         raise InputError("no such file", data)
     import jax
@@ -112,3 +115,17 @@ def _progress(bar, news):
     bar.n = int(news["epoch"])
     bar.set_postfix(F_mae=f"{news['forces_mae'] * 1e3:.1f}meV/A", E_mae=f"{news['energy_per_atom_mae'] * 1e3:.2f}meV/at",
                     rot_F=f"{news['rot_std_forces'] * 1e3:.2f}meV/A")
+
+
+def _check_replaceable_checkpoint(path, named):
+    """InputError unless the existing `path` (OUTPUT.ckpt) may become this run's checkpoint: it must be an
+    eqt-train checkpoint, and -o must have named the output (replacing an earlier run's model and checkpoint)."""
+    from eqt_model import modelfile
+
+    try:
+        modelfile.load_checkpoint(path)
+    except InputError:
+        raise InputError("exists and is not an eqt-train checkpoint; choose another -o, or remove it", path) from None
+    if not named:
+        raise InputError("exists (an earlier run's checkpoint): continue it with --resume, replace it with "
+                         "-o model.pkl, or remove it", path)

@@ -234,7 +234,7 @@ def nan_later():
 
 
 @pytest.mark.parametrize("case", ["unknown species", "overlap", "dt", "temperature", "restart", "calculator",
-                                  "mts", "velocities"])
+                                  "mts", "velocities", "foreign checkpoint"])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
     out = tmp_path / "out.nc"
     structure = cluster
@@ -257,10 +257,16 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
         args += ["--mts", "2"]
     elif case == "velocities":
         args += ["--velocities", "input"]
+    elif case == "foreign checkpoint":  # a user's file where the run's checkpoint would go
+        Path(str(out) + ".ckpt").write_text("precious")
     result = run(args)
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
-    assert not out.exists() and not Path(str(out) + ".ckpt").exists()
+    assert not out.exists()
+    if case == "foreign checkpoint":
+        assert Path(str(out) + ".ckpt").read_text() == "precious"
+    else:
+        assert not Path(str(out) + ".ckpt").exists()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])

@@ -161,6 +161,18 @@ def test_stale_temporaries_of_dead_processes_are_removed(traj, tmp_path):
     assert not dead.exists() and alive.exists() and other_host.exists()
 
 
+def test_checkpoints_are_written_through_removable_temporaries(tmp_path):
+    """save_npz (eqt-md's and eqt-opt's checkpoints) names its temporary file as atomic_output does: a
+    temporary left by a killed process (a dead pid) is removed at the next save; the checkpoint reads back."""
+    import numpy as np
+
+    dead = tmp_path / f"{outputs.TEMP_PREFIX}{outputs._HOST}-999999999-abc.npz"
+    dead.write_bytes(b"partial")
+    outputs.save_npz({"x": np.arange(3)}, str(tmp_path / "run.nc.ckpt"))
+    assert sorted(os.listdir(tmp_path)) == ["run.nc.ckpt"]
+    assert list(outputs.load_npz(str(tmp_path / "run.nc.ckpt"))["x"]) == [0, 1, 2]
+
+
 def test_a_failed_run_leaves_no_file(traj, tmp_path):
     out = tmp_path / "r.nc"
     refused(run(rdf, traj, "-o", out, *FAST, "--pairs", "O-Xx"))

@@ -188,3 +188,28 @@ def test_init_starts_a_recorded_new_stage_and_keeps_the_split(tmp_path):
     before = first.read_bytes()
     same = CliRunner().invoke(train_cli.main, args + ["-o", str(first), "--epochs", "1", "--init", str(first)])
     assert same.exit_code == 2 and first.read_bytes() == before
+
+
+def test_a_file_at_the_checkpoint_path_is_replaced_only_by_naming_its_model(tmp_path, monkeypatch):
+    """OUTPUT.ckpt already there: a file that is not an eqt-train checkpoint is refused (and kept); an earlier
+    run's checkpoint is refused without -o (continue it with --resume) and replaced when -o names its model."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from eqt_cli import train as train_cli
+
+    checkpoint = Path(__file__).resolve().parents[1] / "example_data" / "model-stage2.pkl.ckpt"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.xyz").write_text("not read: the outputs are checked first\n")
+    (tmp_path / "m.pkl.ckpt").write_text("precious")
+    result = CliRunner().invoke(train_cli.main, ["d.xyz", "-o", "m.pkl", "-q"])
+    assert result.exit_code == 2 and "not an eqt-train checkpoint" in result.stderr, result.output
+    assert (tmp_path / "m.pkl.ckpt").read_text() == "precious"
+    shutil.copy(checkpoint, tmp_path / "model.pkl.ckpt")
+    result = CliRunner().invoke(train_cli.main, ["d.xyz", "-q"])
+    assert result.exit_code == 2 and "--resume" in result.stderr, result.output
+    assert (tmp_path / "model.pkl.ckpt").read_bytes() == checkpoint.read_bytes()
+    result = CliRunner().invoke(train_cli.main, ["d.xyz", "-o", "model.pkl", "-q"])
+    assert "checkpoint" not in result.stderr and "d.xyz" in result.stderr  # past the outputs, refused for its data
