@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from eqt_analysis import trajectory
 from eqt_analysis.errors import InputError
 
 from . import averaging, data, model, modelfile, rotations
@@ -55,12 +54,7 @@ class Potential:
         periodic = cell is not None and bool(np.any(pbc))
         if periodic and abs(np.linalg.det(cell)) < 1e-9:
             raise InputError("periodic structure with a degenerate (zero-volume) cell")
-        cells = np.asarray(cell, float)[None] if periodic else None
-        if periodic:
-            trajectory.check_cells(cells)
-        trajectory.check_array("positions", np.asarray(positions, float)[None], ("frame", "atom", "spatial"),
-                               cells=cells)
-        nbmod.check_no_overlap(positions, cell if periodic else None, pbc)
+        data.check_geometry(positions, cell if periodic else None, pbc)
         nb = nbmod.build(positions, cell if periodic else None, pbc, self.config.cutoff, self.capacity, grow=True)
         self.capacity = nb.neighbors.shape[1]
         fractions = data.fractions_for(len(numbers))

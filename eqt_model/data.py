@@ -66,13 +66,23 @@ def _check_structure(k, atoms, energy, forces, path):
         cells = atoms.cell.array[None]
         if not np.all(np.isfinite(cells)) or abs(np.linalg.det(cells[0])) < 1e-6:
             raise InputError(f"structure {k} is periodic with a degenerate cell", path)
-        trajectory.check_cells(cells, path, frames=[k])
-    trajectory.check_array("positions", atoms.positions[None], dims, path, cells=cells, frames=[k])
-    nbmod.check_no_overlap(atoms.positions, cells[0] if cells is not None else None, atoms.pbc, path, k)
+    check_geometry(atoms.positions, None if cells is None else cells[0], atoms.pbc, path, k)
     if forces is not None:
         trajectory.check_array("forces", np.asarray(forces, float)[None], dims, path, frames=[k])
     if energy is not None and not np.isfinite(float(energy)):
         raise InputError(f"NaN or inf energy of structure {k}", path)
+
+
+def check_geometry(positions, cell, pbc, source=None, structure=None):
+    """A structure the model can take (InputError naming `source` and structure number `structure`): a periodic
+    cell (3, 3) Å (None: open) of sane size, atoms near the cell (or the origin), no overlapping atoms."""
+    cells = None if cell is None else np.asarray(cell, float)[None]
+    frames = None if structure is None else [structure]
+    if cells is not None:
+        trajectory.check_cells(cells, source, frames=frames)
+    trajectory.check_array("positions", np.asarray(positions, float)[None], ("frame", "atom", "spatial"), source,
+                           cells=cells, frames=frames)
+    nbmod.check_no_overlap(positions, cell, pbc, source, structure)
 
 
 def build(frames, energies, forces, species, cutoff, capacity=None):
