@@ -20,7 +20,7 @@ from tqdm import tqdm
 from eqt_analysis.errors import InputError
 
 from .common import command, eqt_command, quiet_option
-from .outputs import is_locked
+from .outputs import file_checksum, is_locked
 from . import report as report_mod
 
 BULK_VARIANTS = {"plain": [], "random": ["--random-rotation"], "mts2i": ["--average", "2i", "--mts", "10"]}
@@ -62,6 +62,27 @@ def _checkpoint_step(path):
             return int(saved["state_step"])
     except Exception:  # noqa: BLE001 - an unreadable checkpoint counts as not done; eqt-md will say why
         return -1
+
+
+def _checkpoint_model(path):
+    """The model checksum recorded in an eqt-md checkpoint, or None when it cannot be read."""
+    try:
+        with np.load(path) as saved:
+            return json.loads(str(saved["settings"])).get("model")
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is eqt-md's to refuse
+        return None
+
+
+def _check_runs_model(runs, model, shown):
+    """InputError when an MD run in the runs folder was made with another model (its checkpoint's
+    checksum): a finished run is reused as it is, without eqt-md, which would check it."""
+    mine = file_checksum(model)
+    for kind, variants in (("molecule", MOLECULE_VARIANTS), ("bulk", BULK_VARIANTS)):
+        for name in variants:
+            theirs = _checkpoint_model(os.path.join(runs, f"{kind}_{name}.nc.ckpt"))
+            if theirs not in (None, mine):
+                raise InputError(f"holds {kind}_{name}.nc, an MD run made with another model than {model}: "
+                                 "give another folder, or remove it", shown)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -420,10 +441,12 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
     check_inputs(model, bulk, molecule, test_set, ice)
     plan = QUICK if quick else FULL
     folder = os.path.abspath(output)
+    shown_runs = runs or os.path.join(output, "md-quick" if quick else "md")
     runs = _absolute(runs) or os.path.join(folder, "md-quick" if quick else "md")
     settings = {"model": _absolute(model), "bulk": _absolute(bulk), "molecule": _absolute(molecule), "runs": runs,
                 "quick": quick}
     _check_settings(folder, settings, output)
+    _check_runs_model(runs, model, shown_runs)
     if bulk and not molecule:
         molecule = os.path.join(folder, "molecule.xyz")  # written below (not by --plan)
     if not plan_only:

@@ -36,6 +36,16 @@ def test_plan_reuses_finished_runs_and_times_the_reused_ones(tmp_path):
     assert not (tmp_path / "report" / "results").exists()  # --plan runs nothing
 
 
+def test_runs_made_with_another_model_are_refused(tmp_path):
+    # the committed runs were made with MODEL; stage 2 is the same architecture with other parameters
+    other = str(EXAMPLE / "model-stage2.pkl")
+    for extra in ([], ["--plan"]):
+        res = CliRunner().invoke(study.main, [other, "--bulk", BOX, "--runs", str(EXAMPLE / "md"),
+                                              "-o", str(tmp_path / "report"), *extra])
+        assert res.exit_code == 2, res.output
+        assert "molecule_plain.nc, an MD run made with another model" in res.stderr
+        assert not (tmp_path / "report").exists()
+
 
 def test_a_run_that_another_process_writes_is_left_alone(tmp_path):
     from cli.outputs import hold_lock
