@@ -14,7 +14,7 @@ import numpy as np
 
 from bench_model import systems  # the 64- and 512-water boxes
 
-MODEL = "example_data/model.pkl"
+MODEL = "example_data/model-small.pkl"
 
 
 def engine_ms_per_step(atoms, steps, **settings):

@@ -1,7 +1,7 @@
 """Memory of the model commands against --memory (issue 11, part 5), in fresh subprocesses.
 
 Structures: two 192-atom water boxes, the first two frames of ../shared/data/water_test.xyz
-(revPBE0-D3 water), else two frames of example_data/water64_tip3p.nc; model: example_data/model.pkl.
+(revPBE0-D3 water), else two frames of example_data/water64_tip3p.nc; model: example_data/model-small.pkl.
 
 1. Calibration of eqt_model.averaging.per_call: in a fresh process per point, the peak-RSS
    increase (VmHWM) of one compiled, vmapped call of k rotations (after compiling), float64,
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-MODEL = "example_data/model.pkl"
+MODEL = "example_data/model-small.pkl"
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "water_test.xyz")
 
 CALIBRATE = """

@@ -6,7 +6,7 @@
    command: `eqt-rdf --pairs O-O` and `eqt-msd --species O`, serial and with `--workers 2`: wall
    time and the peak resident memory of the largest process (the command or one of its workers:
    getrusage(RUSAGE_CHILDREN).ru_maxrss of a fresh subprocess), for both lengths.
-2. `eqt-eval example_data/model.pkl ../shared/data/water_test.xyz` (all 190 structures, float64)
+2. `eqt-eval example_data/model-small.pkl ../shared/data/water_test.xyz` (all 190 structures, float64)
    serial and with `--workers 2`, and the largest difference between the two.
 
 Needs pip install -e '.[dask]'. Run: python benchmarks/bench_parallel.py [--frames 100000]
@@ -93,8 +93,8 @@ def main():
             summary.append((name, serial[0] / spread[0], peaks[sizes[1]][0] / peaks[sizes[0]][0],
                             peaks[sizes[1]][1] / peaks[sizes[0]][1]))
         if TEST_SET.exists():
-            print(f"\n2. eqt-eval example_data/model.pkl {TEST_SET.name} (190 structures, float64)")
-            base = [bindir / "eqt-eval", ROOT / "example_data" / "model.pkl", TEST_SET, "--float64", "-q"]
+            print(f"\n2. eqt-eval example_data/model-small.pkl {TEST_SET.name} (190 structures, float64)")
+            base = [bindir / "eqt-eval", ROOT / "example_data" / "model-small.pkl", TEST_SET, "--float64", "-q"]
             serial = timed([*base, "-o", Path(tmp) / "e1.nc"])
             spread = timed([*base, "--workers", 2, "-o", Path(tmp) / "e2.nc"])
             import xarray as xr

@@ -3,7 +3,7 @@
 Both run `training.fit` (the same call in both versions: optimizer steps with a fresh rotation of
 every structure, then validation and the symmetry monitor every epoch) on the example model's data
 and split (../shared/data/water_test.xyz, seed 0: 153 training structures of 192 atoms, 17
-validation), starting from example_data/model.pkl's parameters, batch 2, float32, in separate
+validation), starting from example_data/model-small.pkl's parameters, batch 2, float32, in separate
 processes (one after the other; --repeats alternates them). The first epoch compiles and is not
 counted: the rate is 153 structures / the median time of the later epochs (a later epoch still compiles the
 batch shapes it meets first); the total of all epochs, compilations included, is printed too.
@@ -50,7 +50,7 @@ def worktree(commit):
 
 def epoch_times(tree, epochs):
     env = {**os.environ, "PYTHONPATH": tree}
-    out = subprocess.run([sys.executable, "-c", CHILD, DATA, os.path.join(ROOT, "example_data", "model.pkl"),
+    out = subprocess.run([sys.executable, "-c", CHILD, DATA, os.path.join(ROOT, "example_data", "model-small.pkl"),
                           str(epochs)], cwd=tree, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

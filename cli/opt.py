@@ -137,7 +137,8 @@ def main(model_file, structures, calculator, average, random_rotation, compare, 
                    f"positions of the current one are kept in {checkpoint} (the same command continues the run)",
                    err=True)
         raise click.exceptions.Exit(128 + signum) from None
-    ds = optimize.result(frames, runs, model=model_file or calculator, optimizer=optimizer.upper(), fmax=fmax,
+    ds = optimize.result(frames, runs, model=model_file or calculator, model_id=settings["model"],
+                         optimizer=optimizer.upper(), fmax=fmax,
                          max_steps=steps, float64=int(bool(float64 or compare)), seed=seed)
     click.echo(format_table(*optimize.table(ds), "json" if as_json else "text"),
                err="stdout" in (where.output.kind, xyz.kind))

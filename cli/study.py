@@ -73,16 +73,30 @@ def _checkpoint_model(path):
         return None
 
 
-def _check_runs_model(runs, model, shown):
-    """InputError when an MD run in the runs folder was made with another model (its checkpoint's
-    checksum): a finished run is reused as it is, without eqt-md, which would check it."""
+def _result_model(path):
+    """The model_id attribute of an eqt-opt result, or None (no such file or attribute)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            return getattr(nc, "model_id", None)
+    except Exception:  # noqa: BLE001 - an unreadable result is the plot step's to refuse
+        return None
+
+
+def _check_runs_model(runs, model, shown, ice=False):
+    """InputError when an MD run (its checkpoint's checksum) or, with `ice`, the ice relaxations (their
+    model_id) in the runs folder were made with another model: finished ones are reused as they are."""
     mine = file_checksum(model)
-    for kind, variants in (("molecule", MOLECULE_VARIANTS), ("bulk", BULK_VARIANTS)):
-        for name in variants:
-            theirs = _checkpoint_model(os.path.join(runs, f"{kind}_{name}.nc.ckpt"))
-            if theirs not in (None, mine):
-                raise InputError(f"holds {kind}_{name}.nc, an MD run made with another model than {model}: "
-                                 "give another folder, or remove it", shown)
+    made = {f"{kind}_{name}.nc": _checkpoint_model(os.path.join(runs, f"{kind}_{name}.nc.ckpt"))
+            for kind, variants in (("molecule", MOLECULE_VARIANTS), ("bulk", BULK_VARIANTS)) for name in variants}
+    if ice:
+        made["ice.opt.nc"] = _result_model(os.path.join(runs, "ice.opt.nc"))
+    for name, theirs in made.items():
+        if theirs not in (None, mine):
+            what = "the ice relaxations" if name == "ice.opt.nc" else "an MD run"
+            raise InputError(f"holds {name}, {what} made with another model than {model}: "
+                             "give another folder, or remove it", shown)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -426,7 +440,7 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
 
     \b
     Examples:
-      eqt-study example_data/model.pkl --bulk example_data/water64_tip3p.nc --runs example_data/md
+      eqt-study example_data/model-small.pkl --bulk example_data/water64_tip3p.nc --runs example_data/md
       eqt-study model.pkl --bulk box.xyz --test-set test.xyz --quick -o quick-report
     """
     if not (bulk or molecule):
@@ -446,7 +460,7 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
     settings = {"model": _absolute(model), "bulk": _absolute(bulk), "molecule": _absolute(molecule), "runs": runs,
                 "quick": quick}
     _check_settings(folder, settings, output)
-    _check_runs_model(runs, model, shown_runs)
+    _check_runs_model(runs, model, shown_runs, ice=bool(ice))
     if bulk and not molecule:
         molecule = os.path.join(folder, "molecule.xyz")  # written below (not by --plan)
     if not plan_only:

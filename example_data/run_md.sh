@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The example MD runs of example_data/md/, made with eqt-md and the example model (example_data/model.pkl):
+# The example MD runs of example_data/md/, made with eqt-md and the small model (example_data/model-small.pkl, the
+# example model until 2026-12-04):
 #   molecule_{plain,2i}.nc        one water molecule in vacuum, NVE, 0.5 fs, 10 ps, float64, plain and
 #                                 averaged on grid 2i, plain and 2i energies recorded on every frame
 #   bulk_{plain,mts2i,random}.nc  the 64-water box, NVT 300 K (SVR, tau 100 fs), 0.5 fs, 10 ps: plain,
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=example_data/md
-model=example_data/model.pkl
+model=example_data/model-small.pkl
 box=example_data/water64_tip3p.nc
 mol=$out/water_molecule.xyz
 [ -e "$mol" ] || python - "$box" "$mol" <<'PY'

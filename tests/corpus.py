@@ -7,7 +7,7 @@ labelled structures, model, topologies, analysis results made by eqt-rdf and eqt
 says which input slot it fills (`kind`), which class of damage it carries and whether a command
 may still accept it (`maybe_ok`: a change that can leave a readable file, e.g. CRLF line endings).
 
-Nothing is read from outside the repository except example_data/model.pkl (the model the
+Nothing is read from outside the repository except example_data/model-small.pkl (the model the
 hostile model files are made from); no network, no ../shared/data.
 """
 import dataclasses
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "example_data" / "model.pkl"
+MODEL = REPO / "example_data" / "model-small.pkl"
 
 N_MOL, N_FRAMES = 8, 12
 BOX = 13.0  # Å, cubic: half-width 6.5 > eqt-rdf's default rmax 6

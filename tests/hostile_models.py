@@ -1,4 +1,4 @@
-"""Hostile model files, made from the committed example model: each must be refused with an
+"""Hostile model files, made from the committed small example model (model-small.pkl): each must be refused with an
 InputError (never a hang, a crash or a traceback). `hostile_model_files(tmp_dir)` writes them
 and returns [(name, path)]; the fuzz suite and tests/test_modelfile.py use it."""
 import copy
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "model.pkl"
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "model-small.pkl"
 
 
 def example_payload():

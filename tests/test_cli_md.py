@@ -19,7 +19,7 @@ from eqt_analysis import io
 from eqt_cli import md as md_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "example_data" / "model.pkl"
+MODEL = ROOT / "example_data" / "model-small.pkl"
 BOX = ROOT / "example_data" / "water64_tip3p.nc"
 
 

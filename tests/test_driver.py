@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from eqt_cli import driver
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "example_data" / "model.pkl"
+MODEL = REPO / "example_data" / "model-small.pkl"
 BOX = REPO / "example_data" / "water64_tip3p.nc"
 
 

@@ -1,6 +1,6 @@
-"""Golden energies and forces that need nothing outside the repository: the committed example
-model on frame 0 of example_data/water64_tip3p.nc, and a model with the architecture of
-model.init and seeded parameters on a 12-atom triclinic water box, both in float64. Any change
+"""Golden energies and forces that need nothing outside the repository: the committed small model
+(example_data/model-small.pkl) on frame 0 of example_data/water64_tip3p.nc, and a model with the
+architecture of model.init and seeded parameters on a 12-atom triclinic water box, both in float64. Any change
 of the architecture or of the numbers it computes (cutoff function, reverse-edge messages,
 attention weights, radial basis, output scale, neighbour shifts, ...) changes them.
 
@@ -46,7 +46,7 @@ def _example_model_result():
 
     ds = io.open_trajectory(EXAMPLE / "water64_tip3p.nc").isel(frame=[0]).load()
     positions = ds["positions"].values[0].astype(np.float64)  # stored as float32: exact in float64
-    potential = Potential(EXAMPLE / "model.pkl")
+    potential = Potential(EXAMPLE / "model-small.pkl")
     return potential.energy_and_forces(positions, ds["cell"].values[0], ds["atomic_number"].values)
 
 

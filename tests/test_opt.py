@@ -22,7 +22,7 @@ from eqt_model import optimize
 from eqt_analysis.results import schema_problems
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "example_data" / "model.pkl"
+MODEL = ROOT / "example_data" / "model-small.pkl"
 ICE = ROOT.parent / "shared" / "data" / "hayw-reim97jcp-cells.xyz"
 LJ = ["--calculator", "ase.calculators.lj:LennardJones"]
 R_MIN = 2 ** (1 / 6)  # Lennard-Jones minimum (sigma = 1 Å)

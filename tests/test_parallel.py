@@ -16,7 +16,7 @@ from eqt_analysis.blocks import Blocks
 from eqt_cli import convert, msd, orient, parallel, rdf, rotcorr, vdos
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
-MODEL = Path(__file__).resolve().parents[1] / "example_data" / "model.pkl"
+MODEL = Path(__file__).resolve().parents[1] / "example_data" / "model-small.pkl"
 
 
 def run(cmd, args):

@@ -17,7 +17,7 @@ from eqt_cli import angmom, eval as eval_cmd, msd, opt, orient, rdf, rotcorr, ro
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data" / "water64_tip3p.nc"
-MODEL = ROOT / "example_data" / "model.pkl"
+MODEL = ROOT / "example_data" / "model-small.pkl"
 
 RUNS = {  # result type -> (command, arguments after the input)
     "rdf": (rdf, ["--stop", 40, "--dipole", "--anisotropy", "--rmax", 5]),

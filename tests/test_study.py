@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from cli import study
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data"
-MODEL = str(EXAMPLE / "model.pkl")
+MODEL = str(EXAMPLE / "model-small.pkl")
 BOX = str(EXAMPLE / "water64_tip3p.nc")
 
 
@@ -126,6 +126,22 @@ def test_a_study_resumes_where_it_stopped(molecule_study):
     assert "rms_diff[2i]" in (report / "README.md").read_text()  # the table, printed from the result
     res = CliRunner().invoke(study.main, argv + ["--quick"])  # other settings, same folder: refused
     assert res.exit_code == 2 and "holds a study made with other quick" in res.stderr
+
+
+def test_ice_relaxations_made_with_another_model_are_refused(molecule_study, tmp_path):
+    from cli.outputs import file_checksum
+    import xarray as xr
+    report, argv, _ = molecule_study
+    with xr.open_dataset(report.parent / "runs" / "ice.opt.nc") as ds:
+        assert ds.attrs["model_id"] == file_checksum(MODEL)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(report.parent / "runs" / "ice.opt.nc", runs / "ice.opt.nc")
+    other = [str(EXAMPLE / "model-stage2.pkl"), "--molecule", str(EXAMPLE / "md" / "water_molecule.xyz"),
+             "--runs", str(runs), "-o", str(tmp_path / "report"), "--plan"]
+    res = CliRunner().invoke(study.main, other + ["--ice", str(report.parent / "ice.xyz")])
+    assert res.exit_code == 2 and "holds ice.opt.nc, the ice relaxations made with another model" in res.stderr
+    assert CliRunner().invoke(study.main, other).exit_code == 0  # without --ice the file is not used
 
 
 def test_a_step_that_refuses_its_input_stops_the_study_with_exit_2(tmp_path):
