@@ -56,21 +56,23 @@ def _quote(arg):
     return arg if arg and all(c.isalnum() or c in "-_./=:,@+" for c in arg) else "'" + arg.replace("'", "'\\''") + "'"
 
 
-def _checkpoint_step(path):
+def _checkpoint_value(path, key, convert):
+    """convert(value) of `key` in an eqt-md checkpoint, or None when it cannot be read (eqt-md says why)."""
     try:
         with np.load(path) as saved:
-            return int(saved["state_step"])
-    except Exception:  # noqa: BLE001 - an unreadable checkpoint counts as not done; eqt-md will say why
-        return -1
+            return convert(saved[key])
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint counts as not done and is not judged
+        return None
+
+
+def _checkpoint_step(path):
+    step = _checkpoint_value(path, "state_step", int)
+    return -1 if step is None else step
 
 
 def _checkpoint_model(path):
-    """The model checksum recorded in an eqt-md checkpoint, or None when it cannot be read."""
-    try:
-        with np.load(path) as saved:
-            return json.loads(str(saved["settings"])).get("model")
-    except Exception:  # noqa: BLE001 - an unreadable checkpoint is eqt-md's to refuse
-        return None
+    """The model checksum recorded in an eqt-md checkpoint, or None."""
+    return _checkpoint_value(path, "settings", lambda s: json.loads(str(s)).get("model"))
 
 
 def _result_model(path):
