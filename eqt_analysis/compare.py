@@ -5,9 +5,11 @@ compared point by point for every value X that has a standard error X_err in at 
 
     d = A - B,   s = sqrt(s_A² + s_B²),   t = d / s
 
-A result with `n_blocks` block errors has n_blocks - 1 degrees of freedom; the combined ν is Welch and
-Satterthwaite's, ν = s⁴ / (s_A⁴/ν_A + s_B⁴/ν_B) (a result without `n_blocks`, or an exact value with no
-error, counts as ν = ∞). Each point's two-sided p-value comes from Student's t with ν, and is reported as
+An error from n blocks has n - 1 degrees of freedom: n per point from `X_blocks` or `error_blocks`
+where the result records how many blocks are behind each error (the long lags of a curve, D of an
+MSD: down to 2), else the result's `n_blocks`. The combined ν is Welch and Satterthwaite's,
+ν = s⁴ / (s_A⁴/ν_A + s_B⁴/ν_B) (a result without block counts, or an exact value with no error,
+counts as ν = ∞). Each point's two-sided p-value comes from Student's t with ν, and is reported as
 its normal-equivalent score z = Φ⁻¹(1 - p/2) ("σ"). Points where a value is not finite or s = 0 with d = 0
 are left out, as are points where both the difference and its error are rounding noise (below 1e-10 of the
 largest |value|: the MSD at lag 0, say).
@@ -39,7 +41,14 @@ def family_threshold(level, m):
     return float(stats.norm.isf(per_point / 2))
 
 
-def _dof(ds):
+def _dof(ds, name=None):
+    """Degrees of freedom of the errors of ds[name] per point (blocks - 1; inf without block counts),
+    or of the result as a whole (its n_blocks) without a name."""
+    var = ds[name] if name is not None else None
+    for counts in (f"{name}_blocks", "error_blocks"):
+        if var is not None and counts in ds and set(ds[counts].dims) <= set(var.dims):
+            n = ds[counts].broadcast_like(var).transpose(*var.dims).values.astype(float)
+            return np.where(n > 1, n - 1, np.inf)
     n = ds.attrs.get("n_blocks")
     return float(n) - 1 if n is not None and float(n) > 1 else np.inf
 
@@ -114,7 +123,8 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
         finite = np.concatenate([np.abs(va[np.isfinite(va)]), np.abs(vb[np.isfinite(vb)]), [0.0]])
         tiny = 1e-10 * finite.max()  # rounding noise of this value (e.g. the MSD at lag 0): numerically zero
         with np.errstate(divide="ignore", invalid="ignore"):
-            nu = s ** 4 / (np.where(ea > 0, ea ** 4 / nu_a, 0) + np.where(eb > 0, eb ** 4 / nu_b, 0))
+            nu = s ** 4 / (np.where(ea > 0, ea ** 4 / _dof(a, name), 0)
+                           + np.where(eb > 0, eb ** 4 / _dof(b, name), 0))
             t = np.abs(d) / s
         used = (np.isfinite(va) & np.isfinite(vb) & np.isfinite(ea) & np.isfinite(eb)
                 & ~((s <= tiny) & (np.abs(d) <= tiny)))

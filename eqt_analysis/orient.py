@@ -9,18 +9,22 @@ the uniform distribution is P = 1 everywhere; F = -ln P is its free energy in un
 By default h_φ = π h_c (the same length on the equator); the study's estimator (Langer et
 al. 2024) is h_c = 0.1, h_φ = 0.1 rad.
 
-The verdict uses coarse equal-area cells (independent of the kernel): the per-cell P and
-its block standard error give chi2 = sum ((P - 1) / err)^2 with n_cells - 1 degrees of
-freedom and its p-value; blocks of consecutive frames absorb time correlation. The verdict
-needs at least 2 complete blocks (2 frames with automatic blocks): with fewer, `result`
-refuses, since chi2 and p would be undefined.
+The verdict uses coarse equal-area cells (independent of the kernel) and B complete blocks of
+consecutive frames (which absorb time correlation). For an isotropic distribution every cell
+has the same P = 1 and the same spread, so the block variance is pooled over the n cells:
+s^2 = sum_b sum_c (P_bc - mean_c)^2 / ((B - 1)(n - 1)), chi2 = sum_c (mean_c - 1)^2 / (s^2 / B),
+and chi2 / (n - 1) follows the F distribution with n - 1 and (B - 1)(n - 1) degrees of freedom
+(the per-cell errors, with B - 1 degrees of freedom each, would make chi2 heavy-tailed and call
+isotropic runs anisotropic when B is small). The verdict needs at least 2 complete blocks
+(2 frames with automatic blocks): with fewer, `result` refuses, since chi2 and p would be
+undefined.
 
 `Angles` keeps θ, φ and cos θ of every water in every frame instead (result type 'angles').
 """
 import numba
 import numpy as np
 import xarray as xr
-from scipy.stats import chi2 as chi2_dist
+from scipy.stats import f as f_dist
 
 from . import results
 from .blocks import Blocks
@@ -31,6 +35,22 @@ from .spreading import add_gaussian
 
 MAX_BANDWIDTH = 0.3  # in cos θ: one reflection per wall suffices (5 widths < 2)
 MAX_BANDWIDTH_PHI = np.pi * MAX_BANDWIDTH  # radian: one periodic image per side suffices
+
+
+def isotropy_chi2(per_block):
+    """(chi2, dof, dof_error) of coarse-cell P per block (B arrays of n equal-area cells) against
+    P = 1, with the block variance pooled over the cells (module doc): chi2 / dof follows
+    F(dof, dof_error) for an isotropic distribution. No spread at all: chi2 = 0 if every cell
+    has P = 1, else inf."""
+    p = np.asarray(per_block, float).reshape(len(per_block), -1)
+    n_blocks, n_cells = p.shape
+    mean = p.mean(axis=0)
+    dof, dof_error = n_cells - 1, (n_blocks - 1) * (n_cells - 1)
+    pooled = np.sum((p - mean) ** 2) / dof_error
+    deviation = np.sum((mean - 1.0) ** 2)
+    if pooled == 0:
+        return (0.0 if deviation == 0 else np.inf), dof, dof_error
+    return float(deviation / (pooled / n_blocks)), dof, dof_error
 
 
 def angles(u):
@@ -136,10 +156,7 @@ class Orientation:
                              "p-value come from the spread between blocks); use more frames or a smaller "
                              "--block-frames", self.source)
         value, err = self.blocks.estimate(self._normalize, self.source)
-        deviation = value["P_coarse"] - 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):  # a cell with no spread: inf, or 0 if P = 1
-            chi2 = float(np.sum(np.where(deviation == 0, 0.0, (deviation / err["P_coarse"]) ** 2)))
-        dof = self.coarse[0] * self.coarse[1] - 1
+        chi2, dof, dof_error = isotropy_chi2([self._normalize(b)["P_coarse"] for b in self.blocks.blocks])
         f = value["F"][np.isfinite(value["F"])]
         grid2, cells = ("cos_theta", "phi"), ("cos_theta_cell", "phi_cell")
         ds = xr.Dataset(
@@ -149,7 +166,7 @@ class Orientation:
              **results.with_error("P_coarse", cells, value["P_coarse"], err["P_coarse"], "1",
                                   "P in coarse equal-area cells (for the chi-square)"),
              "chi2": results.variable((), chi2, "1", "chi-square of the coarse-cell P against 1"),
-             "p_value": results.variable((), chi2_dist.sf(chi2, dof), "1",
+             "p_value": results.variable((), f_dist.sf(chi2 / dof, dof, dof_error), "1",
                                          "p-value of chi2 for an isotropic distribution"),
              "max_abs_F": results.variable((), np.max(np.abs(f)) if f.size else np.inf, "kT", "largest |F|"),
              "rms_F": results.variable((), np.sqrt(np.mean(f**2)) if f.size else np.inf, "kT",
@@ -163,7 +180,7 @@ class Orientation:
                 "phi_cell": results.variable("phi_cell", grid(self.coarse[1], -np.pi, np.pi), "radian",
                                              "φ at the centre of a coarse cell")})
         return results.finish(
-            ds, "orient", dof=dof, n_samples=int(self.blocks.total["samples"]), n_frames=self.blocks.n_frames,
+            ds, "orient", dof=dof, dof_error=dof_error, n_samples=int(self.blocks.total["samples"]), n_frames=self.blocks.n_frames,
             n_blocks=len(self.blocks.blocks), block_frames=self.blocks.block_frames,
             error_growth_2x=self.blocks.error_growth(self._normalize, "P_coarse"),
             bandwidth_cos_theta=self.h_c, bandwidth_phi=self.h_p,

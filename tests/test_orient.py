@@ -67,6 +67,23 @@ def test_uniform_orientations_are_judged_isotropic():
     assert res["max_abs_F"] < 0.5 and res["max_abs_F"].attrs["units"] == "kT"
 
 
+def test_isotropic_runs_with_few_blocks_keep_the_nominal_false_alarm_rate():
+    """120 isotropic runs of 4 blocks (40 waters, 3 frames per block): p < 0.05 for about 6 of
+    them (binomial: more than 15 has probability 1e-3). Per-cell errors with 3 degrees of freedom
+    called about 90 % of such runs anisotropic."""
+    rng = np.random.default_rng(5)
+    pos = _waters_along(_random_axes(rng, 40))[0]
+    alarms = 0
+    for _ in range(120):
+        calc = orient.Orientation(_system(pos), n_cos=10, n_phi=20, block_frames=3)
+        for _ in range(12):
+            calc.add(_waters_along(_random_axes(rng, 40))[0])
+        res = calc.result()
+        assert res.attrs["n_blocks"] == 4 and res.attrs["dof_error"] == 3 * res.attrs["dof"]
+        alarms += bool(res["p_value"] < 0.05)
+    assert 1 <= alarms <= 15
+
+
 def test_biased_orientations_are_not_isotropic():
     rng = np.random.default_rng(3)
     axes = _random_axes(rng, 64)
