@@ -358,8 +358,11 @@ class RDF:
         n_molecules = self.molecule.max() + 1
         for a, b in pairs:
             idx_a, idx_b = system.indices(a), system.indices(b)
-            if len(idx_a) == 0 or len(idx_b) == 0 or (a == b and len(idx_a) < 2):
-                raise InputError(f"empty selection for pair {a}-{b}", source)
+            for x, idx in ((a, idx_a), (b, idx_b)):
+                if len(idx) < (2 if a == b else 1):
+                    raise InputError(f"pair {a}-{b} needs {'two' if a == b else 'one'} {x} atom"
+                                     f"{'s' if a == b else ''} or more, the trajectory has {len(idx)} "
+                                     "(choose other pairs with --pairs)", source)
             self.pairs.append((a, b, idx_a, idx_b))
             within = int(np.bincount(self.molecule[idx_a], minlength=n_molecules)
                          @ np.bincount(self.molecule[idx_b], minlength=n_molecules))  # i = j included
@@ -387,9 +390,14 @@ class RDF:
         self.add_frames(np.asarray(positions)[None], np.asarray(cell)[None])
 
     def add_chunk(self, ds):
-        """Add every frame of an eqt trajectory chunk."""
+        """Add every frame of an eqt trajectory chunk (periodic in x, y and z)."""
         if "cell" not in ds:
             raise InputError("the RDF needs a periodic cell; this trajectory has none", self.source)
+        pbc = np.asarray(ds["pbc"].values, bool).reshape(-1) if "pbc" in ds else np.ones(3, bool)
+        if not pbc.all():
+            periodic = " and ".join("xyz"[i] for i in np.flatnonzero(pbc)) or "no direction"
+            raise InputError(f"the RDF needs a cell periodic in x, y and z; this trajectory is periodic in "
+                             f"{periodic} (pbc {' '.join('T' if p else 'F' for p in pbc)})", self.source)
         self.add_frames(ds["positions"].values, ds["cell"].values)
 
     def add_frames(self, positions, cells):

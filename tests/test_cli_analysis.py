@@ -91,8 +91,35 @@ def _argon(tmp_path):
     return path
 
 
+def _argon_periodic_in(tmp_path, pbc):
+    """Two argon atoms in a 10 Å cell with the given pbc flags (e.g. "T T F": a slab)."""
+    path = tmp_path / f"ar-{pbc.replace(' ', '')}.xyz"
+    path.write_text(f'2\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 pbc="{pbc}"\n'
+                    "Ar 0 0 0\nAr 3 0 0\n")
+    return path
+
+
+@pytest.mark.parametrize("pbc, says", [("T T F", "periodic in x and y (pbc T T F)"),
+                                       ("F F F", "periodic in no direction (pbc F F F)")])
+def test_rdf_refuses_cells_not_periodic_in_every_direction(tmp_path, pbc, says):
+    """Minimum images and the cell volume are wrong for a slab or a cluster in a box."""
+    result = run(rdf, [_argon_periodic_in(tmp_path, pbc), "--pairs", "Ar-Ar", "--rmax", "4", "-o", "-", "-q"])
+    assert result.exit_code == 2 and says in result.stderr
+
+
+def test_rdf_of_a_pair_without_atoms_says_how_many_there_are(tmp_path):
+    path = tmp_path / "one-o.xyz"
+    path.write_text('3\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+                    "O 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
+    result = run(rdf, [path, "--pairs", "O-O", "--rmax", "4", "-o", "-", "-q"])
+    assert result.exit_code == 2
+    assert "pair O-O needs two O atoms or more, the trajectory has 1 (choose other pairs with --pairs)" \
+        in result.stderr
+
+
 @pytest.mark.parametrize("cmd, args", [
     (rdf, ["{gas}"]),                                           # no cell for a periodic analysis
+    (rdf, ["{slab}", "--rmax", "4"]),                           # not periodic in z
     (rdf, ["{ex}", "--rmax", "7"]),                             # r_max beyond half the cell
     (rdf, ["{ex}", "--pairs", "O-Na"]),                         # species not present
     (rdf, ["{ex}", "--pairs", "OO"]),                           # malformed pair
@@ -109,7 +136,7 @@ def _argon(tmp_path):
 ])
 def test_bad_input_exits_2_and_leaves_nothing(tmp_path, cmd, args):
     paths = {"gas": _no_cell(tmp_path), "ex": EXAMPLE, "ar": _argon(tmp_path), "missing": tmp_path / "no.nc",
-             "dir": tmp_path}
+             "dir": tmp_path, "slab": _argon_periodic_in(tmp_path, "T T F")}
     args = [a.format(**paths) for a in args]
     out = tmp_path / "out"
     out.mkdir()
