@@ -99,6 +99,19 @@ def _identity(path):
     return st.st_dev, st.st_ino
 
 
+def _stdout_identity():
+    """(device, inode) of what standard output is (a pipe, a file, a terminal), or None."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        st = os.fstat(sys.stdout.fileno())
+        return st.st_dev, st.st_ino
+    return None
+
+
+def _is_null_device(ident):
+    """Whether the (device, inode) `ident` is /dev/null (outputs may share it: it replaces nothing)."""
+    return ident is not None and ident == _identity(os.devnull)
+
+
 def check_output(path, option="-o"):
     """A Target for `path`, or InputError (exit 2) when eqt must not or cannot write there."""
     if path == "-":
@@ -149,23 +162,17 @@ def claim(outputs, inputs, command=None, default=None):
             ident = _identity(path)
             if ident is not None:
                 sources[ident] = path
-    seen = {}
+    seen, stdout = {}, _stdout_identity()
     for opt, target in targets.items():
         if target is None:
             continue
-        if target.kind == "stdout":
-            if "stdout" in seen:
-                raise InputError(f"{opt} and {seen['stdout']} both write to standard output", "-")
-            seen["stdout"] = opt
-            continue
-        ident = _identity(target.path)
-        if ident is None:
-            key = ("new", target.real)
-        else:
-            key = ident
-            if ident in sources:
-                raise InputError(f"{opt} would overwrite the input {sources[ident]}", target.path)
-        if key in seen:
+        ident = stdout if target.kind == "stdout" else _identity(target.path)
+        if ident is not None and ident in sources:
+            raise InputError(f"{opt} would overwrite the input {sources[ident]}", target.path)
+        key = ident or (("new", target.real) if target.kind == "file" else "stdout")
+        if key in seen and not _is_null_device(ident):
+            if key in (stdout, "stdout"):  # '-' and /dev/stdout, /proc/self/fd/1 or the file stdout goes to
+                raise InputError(f"{opt} and {seen[key]} both write to standard output", target.path)
             raise InputError(f"{opt} and {seen[key]} name the same file", target.path)
         seen[key] = opt
         if opt == default and ident is not None and target.kind == "file":

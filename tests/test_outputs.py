@@ -63,6 +63,23 @@ def test_two_outputs_on_one_file_are_refused(traj, tmp_path):
     assert not (tmp_path / "a.nc").exists()
 
 
+def test_standard_output_under_another_name_is_one_output(traj, tmp_path, monkeypatch):
+    """'-' and a path to what stdout is (/dev/stdout, /proc/self/fd/N, the file it is redirected to)
+    are one output: the second would replace or interleave the first. Stdout redirected into an
+    input is refused like any output on an input; outputs may share /dev/null."""
+    shown = tmp_path / "shown.bin"
+    with open(shown, "wb") as stdout:
+        monkeypatch.setattr("sys.stdout", stdout)
+        for alias in (f"/proc/self/fd/{stdout.fileno()}", str(shown)):
+            with pytest.raises(outputs.InputError, match="--dat and -o both write to standard output"):
+                outputs.claim({"-o": "-", "--dat": alias}, [str(traj)])
+        with open(traj, "ab") as appended:
+            monkeypatch.setattr("sys.stdout", appended)
+            with pytest.raises(outputs.InputError, match="-o would overwrite the input"):
+                outputs.claim({"-o": "-"}, [str(traj)])
+    assert outputs.claim({"-o": os.devnull, "--dat": os.devnull}, [str(traj)])["--dat"].kind == "stream"
+
+
 def test_default_names_never_replace_another_inputs_result(traj, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a").mkdir()
