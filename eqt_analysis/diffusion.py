@@ -318,13 +318,17 @@ class MSD:
     def _automatic(self, lag, curve, blocks):
         """The default window: `diffusive_window` over the lags that n_blocks blocks hold, then
         fewer; else the former default, 20 % to 80 % of the lags that n_blocks blocks hold
-        (then warned about as not linear)."""
+        (then warned about as not linear), or, where that holds fewer than 2 lags (blocks of a
+        few frames), every positive lag of the first blocking with at least 2 of them."""
         for _, length in blocks.layout:
             found = diffusive_window(lag, curve, length - 1)
             if found:
                 return lag[found[0]], lag[found[1]]
         stop = 0.8 * lag[blocks.layout[0][1] - 1]
-        return stop / 4, stop
+        if np.count_nonzero((lag >= stop / 4 - 1e-12) & (lag <= stop + 1e-12)) >= 2:
+            return stop / 4, stop
+        last = next((length - 1 for _, length in blocks.layout if length - 1 >= 2), len(lag) - 1)
+        return lag[min(1, last)], lag[last]
 
     def _yeh_hummer(self, out, runs):
         """Add D_yeh_hummer (+ error, that of D); returns the parameters for the attributes."""

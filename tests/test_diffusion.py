@@ -102,6 +102,23 @@ def _brute_force_msd(x):
     return np.array([np.mean(np.sum((x[lag:] - x[:len(x) - lag]) ** 2, axis=-1)) for lag in range(len(x))])
 
 
+def test_a_run_of_ten_frames_gets_a_default_window():
+    """Five blocks of 2 frames hold lag 1 only, so 20-80 % of a block held no lag and the run was
+    refused; the default window then takes the positive lags of the first blocking with 2 of them."""
+    rng = np.random.default_rng(8)  # ballistic flight (no diffusive stretch to find) and some noise
+    t = np.arange(10)[:, None, None] * 0.01
+    positions = t * rng.normal(scale=5.0, size=(50, 3)) + rng.normal(scale=0.01, size=(10, 50, 3))
+    with pytest.warns(trajectory.EqtWarning) as warned:
+        res = _msd(_dataset(positions, np.eye(3) * 50.0)).sel(group="Ar")
+    assert any("ballistic" in str(w.message) for w in warned)
+    assert any("comes from 3 blocks only" in str(w.message) for w in warned)
+    assert (float(res["fit_start"]), float(res["fit_stop"])) == pytest.approx((0.01, 0.02))
+    msd = _brute_force_msd(positions - positions.mean(axis=1, keepdims=True))
+    slope = np.polyfit([0.01, 0.02], msd[1:3], 1)[0]
+    assert float(res["D"]) == pytest.approx(slope / 6, rel=1e-9)
+    assert int(res["D_blocks"]) == 3 and np.isfinite(float(res["D_err"]))
+
+
 def test_runs_are_averaged_over_their_origins_and_never_across_the_join():
     """Two runs of different lengths, the second continuing the first after a deliberate 20 Å
     jump: the MSD averages every origin of each run (weights T_run - lag), sees no jump, and
