@@ -8,7 +8,7 @@ import numpy as np
 from eqt_analysis.errors import InputError
 
 from . import outputs
-from .common import atomic_output, claim, command, command_line, eqt_command
+from .common import _spool_stdin, atomic_output, claim, command, command_line, eqt_command
 
 # the per-frame series of an eqt trajectory that eqt-plot draws (the rest is never loaded)
 SERIES = ("time", "conserved_energy", "temperature")
@@ -114,8 +114,21 @@ def _learning_curve(path):
 
 
 def _stem(path):
-    """`run.rdf.nc` -> `run.rdf` ('-' is not an input here)."""
-    return os.path.splitext(os.path.basename(path))[0] or "plot"
+    """`run.rdf.nc` -> `run.rdf`; '-' -> `stdin`."""
+    return "stdin" if path == "-" else os.path.splitext(os.path.basename(path))[0] or "plot"
+
+
+def _load_input(path):
+    """load(path), or for '-' a result piped in on stdin (copied to a temporary file, then removed)."""
+    if path != "-":
+        return load(path)
+    spooled = _spool_stdin("netcdf")
+    try:
+        return load(spooled)
+    except InputError as err:
+        raise InputError(err.message, "-") from None
+    finally:
+        os.remove(spooled)
 
 
 def _same_plot(path, inputs):
@@ -150,6 +163,7 @@ def main(paths, output, labels, quiet):
     every axis, error bands from the results' standard errors; spectra in cm^-1 on a log scale
     where they span decades; orientation maps F = -ln P on a diverging scale (two maps: also
     their difference); rotational errors log-log against the grid's number of rotations.
+    '-' reads one result from standard input (then -o is needed).
 
     \b
     Examples:
@@ -157,16 +171,20 @@ def main(paths, output, labels, quiet):
       eqt-plot plain.rdf.nc mts.rdf.nc --label plain --label MTS -o rdf.pdf
       eqt-plot plain.nc random.nc -o drift.svg                 # MD trajectories: drift, T
       eqt-plot model.pkl model-stage2.pkl -o learning.png      # learning curves
+      eqt-rdf traj.nc -o - | eqt-plot - -o rdf.png             # a result from a pipe
     """
     from . import plots
 
     if labels and len(labels) != len(paths):
         raise InputError(f"{len(labels)} --label for {len(paths)} inputs; give one --label per input")
+    if "-" in paths and (paths.count("-") > 1 or not output):
+        raise InputError("standard input can be read once, and only with -o FIGURE" if paths.count("-") > 1
+                         else "a result read from standard input needs -o FIGURE", "-")
     chosen = output or _stem(paths[0]) + ".png"
     fmt = plots.suffix_format(chosen)
     default = None if output or (os.path.isfile(chosen) and _same_plot(chosen, list(paths))) else "-o"
     target = claim({"-o": chosen}, list(paths), command="eqt-plot", default=default)["-o"]
-    datasets = [load(p) for p in paths]
+    datasets = [_load_input(p) for p in paths]
     plots.check_drawable(datasets, paths)
     metadata = {"eqt_command": "eqt-plot", "eqt_sources": outputs.source_ids(list(paths)),
                 "command": command_line()}

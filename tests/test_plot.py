@@ -197,6 +197,25 @@ def test_overlay_has_a_legend_with_both_labels(files, tmp_path):
     plt.close(fig)
 
 
+def test_a_result_piped_in_on_stdin(files, tmp_path, monkeypatch):
+    """`eqt-rdf ... -o - | eqt-plot - -o fig.png`: drawn as from the file, the copy of stdin removed;
+    without -o, or with '-' twice, refused before reading."""
+    out = tmp_path / "piped.png"
+    result = CliRunner().invoke(plot.main, ["-", "-o", str(out)], input=files["rdf"].read_bytes())
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    from eqt_cli import common
+
+    assert all(not os.path.exists(p) for p in common._STDIN_COPIES)
+    monkeypatch.chdir(tmp_path)
+    for args, says in ((["-"], "needs -o FIGURE"), (["-", "-", "-o", "two.png"], "can be read once")):
+        result = CliRunner().invoke(plot.main, args, input=files["rdf"].read_bytes())
+        assert result.exit_code == 2 and says in result.stderr
+    result = CliRunner().invoke(plot.main, ["-", "-o", "text.png"], input=b"not a result")
+    assert result.exit_code == 2 and "-: neither a NetCDF file" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["piped.png"]
+
+
 def test_learning_curve_counts_epochs_over_stages_in_mev(files, tmp_path):
     ds = plot.load(str(files["training"]))
     assert plots.result_type(ds) == "training"
