@@ -41,7 +41,8 @@ from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, 
 @click.option("--energy-key", default="energy", show_default=True, help="Name of the energy label (eV) in DATA.xyz.")
 @click.option("--forces-key", default="forces", show_default=True, help="Name of the forces label (eV/Å) in DATA.xyz.")
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Continue from a checkpoint (OUTPUT.ckpt of an earlier run).")
+              help="Continue from a checkpoint (OUTPUT.ckpt of an earlier run), with the DATA and options it "
+                   "was started with; only --epochs may change (anything else is refused).")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None, metavar="MODEL",
               help="Start from this model file (its architecture and parameters; --preset and --cutoff are "
                    "then its own) with a new optimizer and schedule: a further training stage. It must have been "

@@ -256,6 +256,33 @@ def fit(params, config, train, val, epochs, batch_size=4, learning_rate=1e-3, en
     return best[1], history, state
 
 
+RESUME_OPTIONS = {"seed": "--seed", "augment": "--no-augment", "inversion": "--inversion",
+                  "energy_weight": "--energy-weight", "learning_rate": "--learning-rate", "batch_size": "--batch-size"}
+
+
+def check_resume(ckpt_meta, resume, config, asked, digest, the_split, settings):
+    """InputError unless a checkpoint continues with what it was started with: the same structures
+    and split (else test structures would be trained on), architecture and optimizer settings;
+    only the number of epochs may change."""
+    if ckpt_meta.get("data_sha256", digest) != digest:
+        raise InputError("was trained on another structure file: resume with the same DATA", resume)
+    if ckpt_meta.get("split", the_split) != the_split:
+        raise InputError("was trained on another split of these structures: training on would use its test "
+                         "structures; resume with its --seed, --n-test and --val-fraction", resume)
+    if config.to_dict() != asked.to_dict():
+        from .config import PRESETS, preset
+
+        same = [name for name in PRESETS
+                if preset(name, config.species, cutoff=config.cutoff).to_dict() == config.to_dict()]
+        started = f"--preset {same[0]} --cutoff {config.cutoff:g}" if same else "another architecture"
+        raise InputError(f"was started with {started}, not what --preset and --cutoff ask for: resume with the "
+                         "same", resume)
+    for key, option in RESUME_OPTIONS.items():
+        if key in ckpt_meta and ckpt_meta[key] != settings[key]:
+            raise InputError(f"was started with {key} = {ckpt_meta[key]!r}, not {settings[key]!r}: resume with the "
+                             f"same {option} (only --epochs may change)", resume)
+
+
 def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rate=1e-3, energy_weight=0.01,
         augment=True, inversion=False, n_test=20, val_fraction=0.1, seed=0, energy_key="energy",
         forces_key="forces", resume=None, memory=2 * averaging.DEFAULT_MEMORY_MB, save=None, progress=None,
@@ -277,7 +304,7 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
     from .config import preset as make_config
 
     frames, energies, forces = datamod.read(path, energy_key, forces_key)
-    config = make_config(preset, sorted({int(z) for a in frames for z in a.numbers}), cutoff=cutoff)
+    config = asked = make_config(preset, sorted({int(z) for a in frames for z in a.numbers}), cutoff=cutoff)
     state, earlier, start = None, [], None
     if init:
         config, start, init_meta = modelfile.load(init)
@@ -294,6 +321,10 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
     with open(path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
     the_split = {"train": train_idx.tolist(), "validation": val_idx.tolist(), "test": test_idx.tolist()}
+    settings = {"seed": seed, "augment": augment, "inversion": inversion, "energy_weight": energy_weight,
+                "learning_rate": learning_rate, "batch_size": batch_size}
+    if resume:
+        check_resume(ckpt_meta, resume, config, asked, digest, the_split, settings)
     if start is not None:
         if init_meta.get("data_sha256") == digest and init_meta.get("split", the_split) != the_split:
             raise InputError("was trained on another split of these structures: training on would use its test "
@@ -305,8 +336,7 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
         params = model.init(jax.random.PRNGKey(seed), config)
         params["output"] = {"scale": np.asarray(scale), "reference": np.asarray(reference)}
     meta = {"data": os.path.abspath(path), "data_sha256": digest, **(record or {}), "split": the_split,
-            "seed": seed, "augment": augment, "inversion": inversion, "energy_weight": energy_weight,
-            "reference_energies_eV": reference.tolist(), "output_scale": scale}
+            **settings, "reference_energies_eV": reference.tolist(), "output_scale": scale}
     report = progress or (lambda _: None)
     report(f"{len(frames)} structures: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} test; "
            f"species {list(config.species)}; " + (f"from {init}" if init else f"preset {preset}"))

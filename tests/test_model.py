@@ -314,6 +314,18 @@ def test_train_command_writes_model_and_resumes(tmp_path):
     assert result.exit_code == 0, result.output
     _, _, meta = modelfile.load(out)
     assert [r["epoch"] for r in meta["history"]] == [1, 2, 3]
+    # a resume continues what the checkpoint started: another split would train on its test structures
+    before = (out.read_bytes(), (tmp_path / "m.pkl.ckpt").read_bytes())
+    ase.io.write(tmp_path / "other.xyz", frames[::-1])
+    for change, says in ((["--n-test", "3"], "another split"), (["--learning-rate", "2e-3"], "learning_rate"),
+                         (["--preset", "medium"], "--preset small --cutoff 3"), (["--seed", "1"], "another split"),
+                         (["--no-augment"], "--no-augment"), (["--batch-size", "1"], "--batch-size")):
+        result = CliRunner().invoke(train_cli.main, args + change + ["--epochs", "4", "--resume", str(out) + ".ckpt"])
+        assert result.exit_code == 2 and says in result.stderr, (change, result.output)
+    result = CliRunner().invoke(train_cli.main, [str(tmp_path / "other.xyz")] + args[1:]
+                                + ["--epochs", "4", "--resume", str(out) + ".ckpt"])
+    assert result.exit_code == 2 and "another structure file" in result.stderr
+    assert (out.read_bytes(), (tmp_path / "m.pkl.ckpt").read_bytes()) == before
     result = CliRunner().invoke(train_cli.main, [str(tmp_path / "d.xyz"), "--energy-key", "nope", "-o", str(tmp_path / "x.pkl")])
     assert result.exit_code == 2 and "no energy label" in result.stderr and not (tmp_path / "x.pkl").exists()
 
