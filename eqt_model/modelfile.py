@@ -176,7 +176,7 @@ def _join(where, key):
 
 def _check_params(params, config, where, path):
     """Refuse a params tree that differs from the one model.init makes for `config`: the same
-    dict keys and list lengths, every leaf a floating ndarray of exactly the expected shape.
+    dict keys and list lengths, every leaf a finite floating ndarray of exactly the expected shape.
     `where` names the tree in messages (e.g. "params")."""
     import jax
 
@@ -214,6 +214,8 @@ def _check_params(params, config, where, path):
             raise InputError(f"{at}: {got}, expected a floating-point array", path)
         elif have.shape != want.shape:
             raise InputError(f"{at}: shape {have.shape}, expected {want.shape}", path)
+        elif not np.isfinite(have).all():
+            raise InputError(f"{at}: non-finite parameters (NaN or inf): a damaged or diverged model", path)
 
 
 def save(path, config, params, training=None):

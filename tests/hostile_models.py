@@ -119,6 +119,7 @@ def _cases(pwned):
         "mis-shaped parameter": params(put(np.zeros((32, 16), np.float32),
                                            "layers", 0, "transformer", 0, "query", "w")),
         "extra parameter": params(put(np.zeros(3, np.float32), "layers", 1, "spare")),
+        "NaN parameter": params(put(np.full((32, 32), np.nan, np.float32), "layers", 0, "transformer", 0, "query", "w")),
         "extra layer": params(lambda p: p["layers"].append(copy.deepcopy(p["layers"][0]))),
         "integer parameter": params(put(np.array(1), "output", "scale")),
         "string where a dict should be": params(put("layer", "layers", 0)),

@@ -74,6 +74,7 @@ def test_hostile_files_are_refused_quickly(hostile):
     ("mis-shaped parameter", "params/layers/0/transformer/0/query/w: shape (32, 16), expected (32, 32)"),
     ("missing parameter", "params/layers/0/central/w: missing"),
     ("extra parameter", "params/layers/1/spare: not a parameter of this model"),
+    ("NaN parameter", "params/layers/0/transformer/0/query/w: non-finite parameters"),
     ("object array in training", "non-numeric dtype"),
     ("huge declared array shape", "does not match its 16 bytes"),
     ("os.system", "forbidden object"),
