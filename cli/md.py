@@ -35,18 +35,26 @@ def _structure(path, fmt, frame):
             velocities)
 
 
-def _frames_up_to(path, step):
+def _frames_up_to(path, step, stride):
     """How many leading frames of the trajectory at `path` a restart from `step` keeps: those with increasing
-    steps up to `step` (a frame written after the checkpoint, or left half-written, is replaced)."""
+    steps up to `step` (a frame written after the checkpoint, or left half-written, is replaced). InputError
+    unless the file holds the checkpoint's step and was written every `stride` steps."""
     import netCDF4
 
-    with netCDF4.Dataset(path) as nc:
-        steps = np.ma.filled(nc["step"][:].astype(np.int64), -1)
+    try:
+        with netCDF4.Dataset(path) as nc:
+            steps = np.ma.filled(nc["step"][:].astype(np.int64), -1)
+    except (OSError, RuntimeError, KeyError, IndexError, ValueError) as err:
+        raise InputError(f"cannot be continued: not a readable eqt-md trajectory ({str(err).splitlines()[0]}; "
+                         "damaged or truncated?)", path) from None
     keep = 0
     while keep < len(steps) and 0 <= steps[keep] <= step and (keep == 0 or steps[keep] > steps[keep - 1]):
         keep += 1
     if keep == 0 or steps[keep - 1] != step:
         raise InputError(f"holds no frame of the checkpoint's step {step}: not this checkpoint's trajectory", path)
+    if keep > 1 and steps[1] - steps[0] != stride:
+        raise InputError(f"was written every {steps[1] - steps[0]} steps: restart it with --stride "
+                         f"{steps[1] - steps[0]}, or its frames would be unevenly spaced", path)
     return keep
 
 
@@ -75,7 +83,8 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
 @click.option("--time", "ps", type=POSITIVE, default=None, metavar="PS", help="Simulated time (ps), instead of --steps.")
 @click.option("--timestep", "dt", type=POSITIVE, default=0.5, show_default=True, metavar="FS", help="Time step (fs).")
 @click.option("--stride", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Write a frame every N steps.")
+              help="Write a frame every N steps (the steps must be a multiple of N, and a --restart keeps N: "
+                   "frames evenly spaced).")
 @click.option("--thermostat", type=click.Choice(["none", "svr", "langevin"]), default="none", show_default=True,
               help="none: NVE; svr: stochastic velocity rescaling (Bussi); langevin: BAOAB (OBABO with --mts).")
 @click.option("--temperature", type=POSITIVE, default=300.0, show_default=True, metavar="K",
@@ -177,6 +186,11 @@ def _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts
     if steps is not None and ps is not None:
         raise InputError("give --steps or --time, not both")
     n_steps = steps or (round(ps * 1e3 / dt) if ps else 1000)
+    if n_steps < 1:
+        raise InputError(f"--time {ps:g} ps is shorter than one --timestep ({dt:g} fs)")
+    if n_steps % stride and not replay:
+        raise InputError(f"{n_steps} steps are not a multiple of --stride ({stride}): the last frame would be "
+                         f"unevenly spaced; give --steps {(n_steps // stride + 1) * stride} or another --stride")
     if n_steps % mts or stride % mts:
         raise InputError(f"--steps ({n_steps}) and --stride ({stride}) must be multiples of --mts ({mts})")
     if replay and not record:
@@ -203,13 +217,13 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
     from eqt_model import md
 
     first, s = int(run.state.step), run.settings
+    keep = _frames_up_to(output, first, stride) if restart else None
     if first >= n_steps:
         click.echo(f"{output} already holds step {first} >= {n_steps}; nothing to do", err=True)
         return
     if not quiet:
         click.echo(f"eqt-md: {len(run.numbers)} atoms, {s.mode()}, {s.thermostat} thermostat, steps {first}..{n_steps} "
                    f"of {s.dt:g} fs -> {output}", err=True)
-    keep = _frames_up_to(output, first) if restart else None
     with NetCDFWriter(output, float64=s.float64, title="eqt-md", history=command_line(), append_at=keep) as writer, \
             tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar, \
             contextlib.ExitStack() as held:

@@ -162,6 +162,19 @@ def test_restart_must_match_the_run(tmp_path, cluster):
     assert out.read_bytes() == before
     lock.close()
     assert not is_locked(out)
+    # frames stay evenly spaced: the stride may not change, the steps must be a multiple of it
+    for args, says in ((["--steps", 8, "--stride", 4], "was written every 2 steps: restart it with --stride 2"),
+                       (["--steps", 9, "--stride", 2], "9 steps are not a multiple of --stride (2)"),
+                       (["--time", 0.0001, "--stride", 2], "shorter than one --timestep")):
+        result = run([MODEL, cluster, *args, "-q", "-o", out, "--restart"])
+        assert result.exit_code == 2 and says in result.output, result.output
+    assert out.read_bytes() == before
+    # a finished run whose trajectory lost frames is refused, not declared done
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(before[:len(before) // 2])
+    Path(str(cut) + ".ckpt").write_bytes(Path(str(out) + ".ckpt").read_bytes())
+    result = run([MODEL, cluster, "--steps", 4, "--stride", 2, "-q", "-o", cut, "--restart"])
+    assert result.exit_code == 2 and "nothing to do" not in result.output, result.output
 
 
 def test_record_and_replay(tmp_path, cluster):
@@ -238,7 +251,7 @@ def nan_later():
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
     out = tmp_path / "out.nc"
     structure = cluster
-    args = [MODEL, structure, "--steps", 4, "-q", "-o", out]
+    args = [MODEL, structure, "--steps", 4, "--stride", 2, "-q", "-o", out]
     if case == "unknown species":
         ase.io.write(tmp_path / "c.xyz", Atoms("CO", positions=[[0, 0, 0], [1.2, 0, 0]]))
         args[1] = tmp_path / "c.xyz"
@@ -313,15 +326,15 @@ def test_restart_keeps_only_whole_frames_up_to_the_checkpoint(tmp_path):
         writer.write(trajectory.build(x, [8, 1], velocities=np.zeros_like(x), step=[0, 10, 20]))
     with netCDF4.Dataset(path, "a") as nc:  # what an interrupted write of frame 3 left
         nc["coordinates"][3] = x[0]
-    assert md_cli._frames_up_to(str(path), 20) == 3
-    assert md_cli._frames_up_to(str(path), 10) == 2
+    assert md_cli._frames_up_to(str(path), 20, 10) == 3
+    assert md_cli._frames_up_to(str(path), 10, 10) == 2
     with pytest.raises(Exception, match="no frame of the checkpoint's step 15"):
-        md_cli._frames_up_to(str(path), 15)
+        md_cli._frames_up_to(str(path), 15, 10)
 
 
 def test_one_atom_with_fixed_centre_of_mass_is_refused(tmp_path):
     ase.io.write(tmp_path / "o.xyz", Atoms("O", positions=[[0, 0, 0]]))
-    result = run([MODEL, tmp_path / "o.xyz", "--steps", 2, "-q", "-o", tmp_path / "o.nc"])
+    result = run([MODEL, tmp_path / "o.xyz", "--steps", 2, "--stride", 1, "-q", "-o", tmp_path / "o.nc"])
     assert result.exit_code == 2 and "--free-com" in result.output
 
 

@@ -172,5 +172,5 @@ def test_md_replay_on_a_cluster_equals_the_serial_run(tmp_path, scheduler):
     np.testing.assert_array_equal(b["coordinates"].values, a["coordinates"].values)
     for name in ("energy_plain", "energy_averaged", "forces_plain", "forces_averaged"):
         np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-12, atol=1e-12)
-    refused = run(md, [MODEL, tmp_path / "five.nc", "--steps", 2, "--workers", 2, "-o", tmp_path / "md.nc", "-q"])
+    refused = run(md, [MODEL, tmp_path / "five.nc", "--steps", 2, "--stride", 2, "--workers", 2, "-o", tmp_path / "md.nc", "-q"])
     assert refused.exit_code == 2 and "--replay" in refused.stderr
