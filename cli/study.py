@@ -264,13 +264,15 @@ def _grid_size(name):
     return len(grid(name).rotations)
 
 
-def check_inputs(model, bulk, molecule, test_set, ice):
+def check_inputs(model, bulk, molecule, test_set, ice, test_split=False):
     """InputError (exit 2) before any step for what would make steps fail: an unreadable model, structures it
-    cannot read or whose species the model does not know, a bulk structure that is not periodic."""
+    cannot read or whose species the model does not know, a bulk structure that is not periodic, a
+    --test-set that is not the model's training file with --test-split."""
     from eqt_analysis import io
     from eqt_model import data, modelfile
+    from eqt_model.calculator import held_out
 
-    config, _, _ = modelfile.load(model)
+    config, _, training = modelfile.load(model)
     known = set(config.species)
 
     def species_known(numbers, path):
@@ -293,6 +295,8 @@ def check_inputs(model, bulk, molecule, test_set, ice):
             if empty:
                 raise InputError(f"structure {empty[0]} has no atoms", path)
             species_known(np.concatenate([f.numbers for f in frames]), path)
+            if path == test_set and test_split:
+                held_out(training, len(frames), path, model)
 
 
 def _atoms(path):
@@ -454,7 +458,7 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
         raise InputError("exists and is not a folder", output)
     if runs is not None and os.path.exists(runs) and not os.path.isdir(runs):
         raise InputError("--runs must be a folder (of MD trajectories)", runs)
-    check_inputs(model, bulk, molecule, test_set, ice)
+    check_inputs(model, bulk, molecule, test_set, ice, test_split)
     plan = QUICK if quick else FULL
     folder = os.path.abspath(output)
     shown_runs = runs or os.path.join(output, "md-quick" if quick else "md")

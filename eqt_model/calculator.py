@@ -1,5 +1,7 @@
 """Using a trained eqt model: a Potential (plain, averaged or randomly rotated), an ASE calculator,
 and any ASE calculator as an averaging evaluator (averaging module docstring)."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -87,13 +89,27 @@ class Potential:
 
     def test_split(self, n_structures, source=None):
         """Indices of the structures the model held out for testing, in its training file of
-        n_structures structures (`source`, for messages)."""
-        if "split" not in self.training:
-            raise InputError("the model file records no split", self.source)
-        keep = np.asarray(self.training["split"]["test"], int)
-        if keep.size == 0 or keep.max() >= n_structures:
-            raise InputError("the model's test split does not fit this file (another dataset?)", source)
-        return keep
+        n_structures structures (`source`: that file's path)."""
+        return held_out(self.training, n_structures, source, self.source)
+
+
+def held_out(training, n_structures, path=None, model=None):
+    """Indices of the structures a model (training metadata `training`, from file `model`) held out
+    for testing, in the file `path` of n_structures structures: InputError unless that file is the
+    one it was trained on (same SHA-256 where the model records it; the split fits)."""
+    import hashlib
+
+    if "split" not in training:
+        raise InputError("the model file records no split", model)
+    keep = np.asarray(training["split"]["test"], int)
+    if keep.size == 0 or keep.max() >= n_structures:
+        raise InputError("the model's test split does not fit this file (another dataset?)", path)
+    if path is not None and training.get("data_sha256") and os.path.isfile(path):
+        with open(path, "rb") as handle:
+            if hashlib.sha256(handle.read()).hexdigest() != training["data_sha256"]:
+                raise InputError("is not the file the model was trained on (another checksum): its test split "
+                                 "(--test-split) names structures of that file", path)
+    return keep
 
 
 def ase_evaluator(calculator):

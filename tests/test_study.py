@@ -171,6 +171,22 @@ def test_bad_input_is_refused_before_any_step(tmp_path, args, message):
     assert not (tmp_path / "report").exists()
 
 
+def test_a_test_split_of_another_file_is_refused_before_any_step(tmp_path):
+    """--test-split names structures of the model's training file: another file is refused up front (the
+    rotvar step refused it halfway through the study), whether its split fits or not."""
+    import ase.io
+    from ase.build import molecule
+
+    few, many = tmp_path / "few.xyz", tmp_path / "many.xyz"
+    ase.io.write(few, [molecule("H2O")])
+    ase.io.write(many, [molecule("H2O")] * 400)
+    for path, message in ((few, "test split does not fit this file"), (many, "is not the file the model was trained on")):
+        res = CliRunner().invoke(study.main, [MODEL, "--bulk", BOX, "--test-set", str(path), "--test-split", "--quick",
+                                              "--plan", "-o", str(tmp_path / "report")])
+        assert res.exit_code == 2 and message in res.stderr, res.output
+        assert not (tmp_path / "report").exists()
+
+
 def test_an_unreadable_model_is_refused(tmp_path):
     res = CliRunner().invoke(study.main, [__file__, "--bulk", BOX, "-o", str(tmp_path / "r")])
     assert res.exit_code == 2 and "test_study.py" in res.stderr and "refused to load model" in res.stderr
