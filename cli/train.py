@@ -1,6 +1,7 @@
 """eqt-train: fit an eqt transformer potential to energies and forces, with rotational augmentation."""
 import functools
 import os
+import signal
 import sys
 
 import click
@@ -10,6 +11,7 @@ from eqt_analysis.errors import InputError
 
 from .common import (NON_NEGATIVE, POSITIVE, FiniteFloat, atomic_output, claim, command, command_line, eqt_command,
                      quiet_option)
+from .outputs import Interrupted
 
 
 @eqt_command()
@@ -91,17 +93,29 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
         jax.config.update("jax_enable_x64", True)
     from eqt_model import modelfile, training
 
+    saved = []  # the epochs whose model and checkpoint this run wrote
+
     def save(config, params, meta, state):
         if state is not None:
             with atomic_output(targets["checkpoint"], ".ckpt") as tmp:
                 modelfile.save_checkpoint(tmp, config, state, meta)
         with atomic_output(targets["-o"], ".pkl") as tmp:
             modelfile.save(tmp, config, params, meta)
+        saved.append(meta["epochs"])
 
-    with tqdm(total=epochs, unit="epoch", disable=quiet, file=sys.stderr, desc="train") as bar:
-        err = training.run(data, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, not no_augment,
-                           inversion, n_test, val_fraction, seed, energy_key, forces_key, resume, memory, save,
-                           functools.partial(_progress, bar), {"command": command_line(), "float64": float64}, init)
+    try:
+        with tqdm(total=epochs, unit="epoch", disable=quiet, file=sys.stderr, desc="train") as bar:
+            err = training.run(data, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, not no_augment,
+                               inversion, n_test, val_fraction, seed, energy_key, forces_key, resume, memory, save,
+                               functools.partial(_progress, bar), {"command": command_line(), "float64": float64},
+                               init)
+    except (Interrupted, KeyboardInterrupt) as stop:
+        if not saved:
+            raise
+        signum = getattr(stop, "signum", signal.SIGINT)
+        click.echo(f"Error: interrupted by {signal.Signals(signum).name}; {output} holds the best model so far and "
+                   f"{output}.ckpt the state after epoch {saved[-1]} (continue with --resume {output}.ckpt)", err=True)
+        raise click.exceptions.Exit(128 + signum) from None
     if err:
         click.echo(f"test ({n_test} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "
                    f"({err['energy_per_atom_mae'] * 1e3:.2f} meV/atom), force MAE {err['forces_mae'] * 1e3:.1f} meV/Å "

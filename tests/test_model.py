@@ -1,6 +1,7 @@
 """eqt_model: invariances, forces = -grad E, smooth cutoff, safe model files, augmentation, ASE."""
 import os
 import pickle
+import signal
 
 import jax
 import numpy as np
@@ -328,6 +329,38 @@ def test_train_command_writes_model_and_resumes(tmp_path):
     assert (out.read_bytes(), (tmp_path / "m.pkl.ckpt").read_bytes()) == before
     result = CliRunner().invoke(train_cli.main, [str(tmp_path / "d.xyz"), "--energy-key", "nope", "-o", str(tmp_path / "x.pkl")])
     assert result.exit_code == 2 and "no energy label" in result.stderr and not (tmp_path / "x.pkl").exists()
+
+
+def test_interrupted_training_says_what_it_kept(tmp_path, monkeypatch):
+    """SIGTERM during epoch 2: the model and checkpoint of epoch 1 stay, the message says so (it said 'no output
+    written'), and --resume continues from them."""
+    import ase.io
+
+    from eqt_cli import outputs
+    from eqt_cli import train as train_cli
+
+    frames, _, _ = _tiny_dataset(6, seed=5)
+    for atoms in frames:
+        atoms.calc.atoms = atoms
+    ase.io.write(tmp_path / "d.xyz", frames)
+    out = tmp_path / "m.pkl"
+    args = [str(tmp_path / "d.xyz"), "-o", str(out), "--n-test", "1", "--val-fraction", "0.2", "--cutoff", "3.0", "-q"]
+    progress = train_cli._progress
+
+    def stop_in_epoch_2(bar, news):
+        if isinstance(news, dict) and news["epoch"] == 2:
+            raise outputs.Interrupted(signal.SIGTERM)
+        progress(bar, news)
+
+    monkeypatch.setattr(train_cli, "_progress", stop_in_epoch_2)
+    result = CliRunner().invoke(train_cli.main, args + ["--epochs", "3"])
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert f"{out} holds the best model so far and {out}.ckpt the state after epoch 1" in result.stderr
+    assert modelfile.load(out)[2]["epochs"] == 1
+    monkeypatch.setattr(train_cli, "_progress", progress)
+    result = CliRunner().invoke(train_cli.main, args + ["--epochs", "3", "--resume", str(out) + ".ckpt"])
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in modelfile.load(out)[2]["history"]] == [1, 2, 3]
 
 
 def test_averaged_forces_are_minus_the_gradient_of_the_averaged_energy(tmp_path, system):
