@@ -282,7 +282,8 @@ def _read(path, tag):
     try:
         payload = _RestrictedUnpickler(io.BytesIO(data)).load()
     except pickle.UnpicklingError as err:
-        raise InputError(f"refused to load model: {err}", path) from None
+        raise InputError(f"refused to load model: {' '.join(str(err).split())} (not an eqt model file, or a "
+                         "damaged one)", path) from None
     except Exception as err:  # noqa: BLE001 - the restricted unpickler runs no foreign code
         raise InputError(f"not a readable eqt model file (truncated or foreign: {type(err).__name__})", path) from None
     payload = _check_plain(payload, path)

@@ -49,6 +49,15 @@ def _bomb(levels=60):
     return node
 
 
+def _npz_bytes():
+    """An .npz archive, as eqt-md writes its checkpoints: 'P' is a pickle opcode with a two-line error."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, step=np.array(3))
+    return buffer.getvalue()
+
+
 def _cases(pwned):
     """{name: bytes} of the hostile files; the os.system one would create the file `pwned`."""
     base = example_payload()
@@ -119,6 +128,7 @@ def _cases(pwned):
         "mis-shaped parameter": params(put(np.zeros((32, 16), np.float32),
                                            "layers", 0, "transformer", 0, "query", "w")),
         "extra parameter": params(put(np.zeros(3, np.float32), "layers", 1, "spare")),
+        "zip archive (an eqt-md checkpoint)": _npz_bytes(),
         "NaN parameter": params(put(np.full((32, 32), np.nan, np.float32), "layers", 0, "transformer", 0, "query", "w")),
         "extra layer": params(lambda p: p["layers"].append(copy.deepcopy(p["layers"][0]))),
         "integer parameter": params(put(np.array(1), "output", "scale")),
