@@ -128,6 +128,10 @@ class GridType(click.ParamType):
             grids = tuple(grid(part) for part in names)
             if len({g.name.lower() for g in grids}) < len(grids):
                 raise InputError(f"{value!r} names a grid twice")
+            finer = [g.name for g in grids[:-1] if len(g) > len(grids[-1])]
+            if finer:
+                raise InputError(f"{value!r}: the last grid is the reference, but {finer[0]} has more rotations "
+                                 f"than {grids[-1].name} ({len(grids[-1])}): give the grids coarse to fine")
             return grids
         except InputError as err:
             self.fail(str(err), param, ctx)

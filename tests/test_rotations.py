@@ -67,11 +67,14 @@ def test_a_bad_grid_stops_a_command_before_anything_is_loaded(tmp_path):
     missing = str(tmp_path / "no-such-model.pkl")
     for cli, args in ((eval_cli, [missing, missing, "--average", "nosuchgrid"]),
                       (rotvar_cli, [missing, missing, "--grids", "1,nosuchgrid"]),
-                      (rotvar_cli, [missing, missing, "--grids", "1,2,1"])):
+                      (rotvar_cli, [missing, missing, "--grids", "1,2,1"]),
+                      (rotvar_cli, [missing, missing, "--grids", "2i,1"])):  # the reference must be the finest
         result = CliRunner().invoke(cli.main, args)
         assert result.exit_code == 2, result.output
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "grid" in lines[0] and "no-such-model" not in lines[0], lines
+    result = CliRunner().invoke(rotvar_cli.main, [missing, missing, "--grids", "1,3,2i"])
+    assert "the last grid is the reference, but 3 has more rotations than 2i (36)" in result.stderr
     result = CliRunner().invoke(eval_cli.main, [missing, missing, "--average", "random"])
     assert result.exit_code == 2 and "--random-rotation" in result.stderr
 
