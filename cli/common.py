@@ -329,6 +329,15 @@ def default_output(path, suffix):
     return f"{stem or 'out'}.{suffix}.nc"
 
 
+def check_netcdf_name(path, option="-o"):
+    """InputError when `path` ends like a text or trajectory format that is not NetCDF (.xyz, .pdb, .dcd, ...):
+    eqt would write NetCDF there, which every reader (eqt's too) would then take for that format."""
+    from eqt_analysis.io import MDA_EXT, XYZ_EXT, _suffix
+
+    if path != "-" and _suffix(path) in XYZ_EXT | MDA_EXT:
+        raise InputError(f"{option} ends in {_suffix(path)}, but this output is NetCDF: give a .nc name", path)
+
+
 def claim_result(inputs, name, output=None, dat=None, plot=None, command=None):
     """Check the outputs of an analysis before any work (cli.outputs rules): the NetCDF result
     (`output`, or the default derived from the first input and `name`), --dat and --plot.
@@ -336,6 +345,7 @@ def claim_result(inputs, name, output=None, dat=None, plot=None, command=None):
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     command = command or f"eqt-{name}"
     chosen = output or default_output(inputs[0], name)
+    check_netcdf_name(chosen)
     targets = claim({"-o": chosen, "--dat": dat, "--plot": plot}, inputs, command=command,
                     default=None if output else "-o")
     return Result(targets["-o"], targets["--dat"], targets["--plot"], inputs, command)

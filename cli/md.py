@@ -15,8 +15,8 @@ from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
 from . import parallel
-from .common import (POSITIVE, ase_calculator, atomic_output, claim, command, command_line, default_output, eqt_command,
-                     format_option, quiet_option)
+from .common import (POSITIVE, ase_calculator, atomic_output, check_netcdf_name, claim, command, command_line,
+                     default_output, eqt_command, format_option, quiet_option)
 from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, load_npz, save_npz
 
 
@@ -135,6 +135,7 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     if (workers or scheduler) and not replay:
         raise InputError("--workers and --scheduler spread the frames of a --replay; an MD run is one sequence of steps")
     output = output or default_output(structure, "replay" if replay else "md")
+    check_netcdf_name(output)
     target = claim({"-o": output}, [structure] + ([model_file] if model_file else []))["-o"]
     if target.kind != "file":
         raise InputError("eqt-md writes a NetCDF file; give a file name", output)

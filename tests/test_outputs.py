@@ -80,6 +80,13 @@ def test_standard_output_under_another_name_is_one_output(traj, tmp_path, monkey
     assert outputs.claim({"-o": os.devnull, "--dat": os.devnull}, [str(traj)])["--dat"].kind == "stream"
 
 
+def test_netcdf_under_another_formats_name_is_refused(traj, tmp_path):
+    """A NetCDF result named out.xyz or out.pdb would be read back (by eqt too) as that format."""
+    for name in ("out.xyz", "out.extxyz", "out.pdb", "out.dcd"):
+        refused(run(rdf, traj, "-o", tmp_path / name, *FAST), "this output is NetCDF: give a .nc name")
+    assert sorted(os.listdir(tmp_path)) == ["traj.nc"]
+
+
 def test_default_names_never_replace_another_inputs_result(traj, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a").mkdir()
