@@ -282,7 +282,7 @@ def _replay(structure, fmt, potentials, settings, target, quiet, build, workers=
     _, _, record, cutoff = potentials
     n_frames = io.count_frames(structure, fmt)
     with parallel.client(workers, scheduler) as dask_client, atomic_output(target, ".nc") as tmp, \
-            NetCDFWriter(tmp, title="eqt-md --replay", history=command_line()) as writer, \
+            NetCDFWriter(tmp, float64=settings.float64, title="eqt-md --replay", history=command_line()) as writer, \
             tqdm(total=n_frames, unit="frame", disable=quiet, file=sys.stderr, desc="replay") as bar:
         if dask_client is None:
             evaluate = simulation.replayer(record, cutoff, settings.dtype())

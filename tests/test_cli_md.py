@@ -201,6 +201,7 @@ def test_record_and_replay(tmp_path, cluster):
     assert result.exit_code == 0, result.output
     rep = frames(again)
     np.testing.assert_allclose(rep["energy_averaged"], ds["energy_averaged"], atol=1e-8)
+    assert np.array_equal(rep["positions"].values, ds["positions"].values)  # float64 in, float64 out (was float32)
     assert rep["energy_averaged"].attrs["grid"] == "2"
     # the rotational error along the run, read back by eqt-rotvar and eqt-tcf from the .nc
     from eqt_cli import rotvar, tcf
