@@ -82,3 +82,34 @@ def as_text(path, info):
     for name, var in info["variables"].items():
         lines.append(f"  {name:<22} ({', '.join(var['dims'])})  {var['units']}")
     return "\n".join(lines)
+
+
+def describe_result(ds):
+    """JSON-ready summary of an eqt analysis result (a Dataset with result_type): its type, sizes, every
+    variable with dims and units (0-d values included), and its attributes."""
+    def plain(value):
+        value = value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value
+        return value.tolist() if isinstance(value, np.ndarray) else value
+
+    variables = {}
+    for name, var in ds.variables.items():
+        entry = {"dims": list(var.dims), "units": var.attrs.get("units", ""),
+                 "long_name": var.attrs.get("long_name", "")}
+        if var.ndim == 0:
+            entry["value"] = plain(var.values)
+        variables[name] = entry
+    return {"result_type": ds.attrs["result_type"], "sizes": {k: int(v) for k, v in ds.sizes.items()},
+            "variables": variables, "attributes": {k: plain(v) for k, v in ds.attrs.items()}}
+
+
+def result_as_text(path, info):
+    """describe_result's summary as aligned text."""
+    lines = [f"file          {path}", f"result        {info['result_type']}",
+             "sizes         " + ", ".join(f"{k} {v}" for k, v in info["sizes"].items()), "variables"]
+    for name, var in info["variables"].items():
+        value = f" = {var['value']:.6g}" if isinstance(var.get("value"), float) else \
+            f" = {var['value']}" if "value" in var else ""
+        lines.append(f"  {name:<28} ({', '.join(var['dims'])})  {var['units']}{value}")
+    lines.append("attributes")
+    lines += [f"  {k:<28} {str(v).replace(chr(10), '; ')}" for k, v in info["attributes"].items() if k != "result_type"]
+    return "\n".join(lines)

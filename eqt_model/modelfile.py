@@ -294,3 +294,49 @@ def _read(path, tag):
     if type(version) is not int or version != VERSION:
         raise InputError(f"file version {_show(version)} is not supported (this eqt reads {VERSION})", path)
     return payload
+
+
+def describe(path):
+    """JSON-ready summary of a model file: its SHA-256, architecture, parameter count and training record
+    (epochs, CPU time, data file and split sizes, held-out test errors in meV and meV/Å)."""
+    import hashlib
+
+    config, params, training = load(path)
+
+    def count(tree):
+        if isinstance(tree, dict):
+            return sum(count(v) for v in tree.values())
+        if isinstance(tree, list):
+            return sum(count(v) for v in tree)
+        return int(np.size(tree))
+
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    split = training.get("split") or {}
+    record = {"epochs": training.get("cumulative_epochs", training.get("epochs")),
+              "stages": len(training.get("stages") or []) or None, "cpu_s": training.get("cumulative_cpu_s"),
+              "data": training.get("data"), "data_sha256": training.get("data_sha256"),
+              "split": {k: len(v) for k, v in split.items()}, "seed": training.get("seed")}
+    errors = training.get("test_errors") or {}
+    record["test_errors_meV"] = {k: float(v) * 1e3 for k, v in errors.items()}
+    return {"model": str(path), "sha256": digest, "config": config.to_dict(), "parameters": count(params),
+            "training": {k: v for k, v in record.items() if v not in (None, {})}}
+
+
+def describe_as_text(info):
+    """describe's summary as aligned text."""
+    c, t = info["config"], info["training"]
+    lines = [f"model         {info['model']}", f"sha256        {info['sha256']}",
+             f"species       {', '.join(map(str, c['species']))} (atomic numbers); cutoff {c['cutoff']:g} Å",
+             f"parameters    {info['parameters']}",
+             "config        " + ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("species", "cutoff"))]
+    if "epochs" in t:
+        cpu = f", {t['cpu_s']:.0f} CPU s" if t.get("cpu_s") else ""
+        lines.append(f"training      {t['epochs']} epochs{cpu} in {t.get('stages', 1)} stage(s), seed {t.get('seed')}")
+    if "data" in t:
+        sizes = ", ".join(f"{v} {k}" for k, v in t.get("split", {}).items())
+        lines.append(f"data          {t['data']} ({sizes})")
+    if t.get("test_errors_meV"):
+        lines.append("test errors   " + ", ".join(f"{k} {v:.4g}" for k, v in t["test_errors_meV"].items())
+                     + " (meV; meV/Å for forces)")
+    return "\n".join(lines)

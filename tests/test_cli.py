@@ -43,6 +43,44 @@ def test_convert_then_info(tmp_path, xyz):
     assert "frames        5" in result.stdout and "8, 8 water" in result.stdout and not result.stderr
 
 
+def test_info_describes_results_and_models(tmp_path):
+    """eqt-info on an eqt result: its type, sizes, variables with units, 0-d values and attributes as
+    written; on a model: its checksum, architecture, parameter count and training record."""
+    import hashlib
+    from pathlib import Path
+
+    import xarray as xr
+
+    from eqt_cli import rdf
+    from eqt_model import modelfile
+
+    example = Path(__file__).resolve().parents[1] / "example_data"
+    out = tmp_path / "r.nc"
+    assert run(rdf, [example / "water64_tip3p.nc", "--stop", 5, "--pairs", "O-O", "-q", "-o", out]).exit_code == 0
+    summary = json.loads(run(info, [out, "--json"]).stdout)
+    ds = xr.open_dataset(out)
+    assert summary["result_type"] == "rdf" and summary["sizes"] == {k: int(v) for k, v in ds.sizes.items()}
+    assert summary["variables"]["g"] == {"dims": ["pair", "r"], "units": "1", "long_name": ds["g"].attrs["long_name"]}
+    assert summary["attributes"]["n_frames"] == 5
+    assert "result        rdf" in run(info, [out]).stdout
+    model = example / "model-small.pkl"
+    summary = json.loads(run(info, [model, "--json"]).stdout)
+    config, params, training = modelfile.load(model)
+    assert summary["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert summary["config"] == config.to_dict()
+    assert summary["parameters"] == sum(np.size(leaf) for leaf in _leaves(params)) == 29383  # README: small preset
+    assert summary["training"]["test_errors_meV"]["forces_mae"] == pytest.approx(training["test_errors"]["forces_mae"] * 1e3)
+    assert "parameters    " in run(info, [model]).stdout
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        return [leaf for item in tree for leaf in _leaves(item)]
+    return [tree]
+
+
 def test_frame_selection(tmp_path, xyz):
     out = tmp_path / "sel.nc"
     assert run(convert, [xyz, out, "--start", 1, "--stride", 2, "-q"]).exit_code == 0
