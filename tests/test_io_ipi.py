@@ -50,6 +50,16 @@ def test_cell_h_is_column_vectors(tmp_path):
     np.testing.assert_array_equal(ds["cell"].values[0], [[10, 0, 0], [1, 11, 0], [2, 3, 12]])
 
 
+def test_cell_genh_is_row_vectors(tmp_path):
+    """GENH is i-PI's general cell as a matrix of row vectors (i-PI's genh2abc; ASE's cell flattened, as
+    i-PI's own conversion scripts write it), so the fractional coordinates of the atoms survive."""
+    cell = np.array([[10.0, 0.0, 0.0], [3.0, 9.0, 0.0], [2.0, 1.0, 8.0]])
+    genh = "CELL(GENH): " + " ".join(f"{x:g}" for x in cell.ravel())
+    (tmp_path / "g.xyz").write_text(_frame("positions{angstrom} cell{angstrom}", POS, 0, cell=genh))
+    ds = io.open_trajectory(tmp_path / "g.xyz")
+    np.testing.assert_array_equal(ds["cell"].values[0], cell)
+
+
 def test_momenta_become_velocities(tmp_path):
     (tmp_path / "p.pos_0.xyz").write_text(_frame("positions{angstrom} cell{angstrom}", POS, 0))
     (tmp_path / "p.mom_0.xyz").write_text(_frame("momenta{atomic_unit}", FRC, 0))

@@ -35,7 +35,7 @@ QUANTITIES = {  # i-PI tag -> (eqt name, unit family)
     "forces": ("forces", "force"), "f_centroid": ("forces", "force"),
 }
 _CELL_ABC = re.compile(r"CELL[\(\[\{]abcABC[\)\]\}]:\s*((?:\S+\s+){5}\S+)")
-_CELL_H = re.compile(r"CELL[\(\[\{](?:GEN)?H[\)\]\}]:\s*((?:\S+\s+){8}\S+)")
+_CELL_H = re.compile(r"CELL[\(\[\{](GEN)?H[\)\]\}]:\s*((?:\S+\s+){8}\S+)")  # GENH: row vectors; H: columns
 _TAG = re.compile(r"\b([A-Za-z_]+)\{([^}]*)\}")
 _STEP = re.compile(r"Step:\s*(\d+)")
 
@@ -77,7 +77,8 @@ def parse_comment(comment, source, units_override=None):
             par = np.array(match_abc.group(1).split(), dtype=float)
             box = cellmod.from_lengths_angles(par[:3] * cell_scale, par[3:])
         elif match_h:
-            box = np.array(match_h.group(1).split(), dtype=float).reshape(3, 3).T * cell_scale
+            box = np.array(match_h.group(2).split(), dtype=float).reshape(3, 3) * cell_scale
+            box = box if match_h.group(1) else box.T  # eqt cells hold the lattice vectors as rows
     except ValueError:
         raise InputError(f"malformed CELL in comment line: {comment.strip()!r}", source) from None
     step = _STEP.search(comment)
