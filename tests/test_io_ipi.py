@@ -143,3 +143,20 @@ def test_shared_ipi_extxyz(shared_data):
     assert ds["step"].values[1] == 16000
     r_oh = np.linalg.norm(ds["positions"].values[:, 1] - ds["positions"].values[:, 0], axis=-1)
     assert 0.85 < r_oh.min() and r_oh.max() < 1.25  # Å: positions were taken as Å, not bohr
+
+
+@pytest.mark.parametrize("header", ['Lattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 pbc="T T T"',
+                                    "# CELL(abcABC): 10.0 10.0 10.0 90.0 90.0 90.0 Step: 0 Bead: 0 "
+                                    "positions{angstrom} cell{angstrom}"])
+@pytest.mark.parametrize("count, says", [(1_000_000_000, "truncated"), (-5, "negative atom count")])
+def test_absurd_atom_counts_are_refused_at_once(tmp_path, header, count, says):
+    """A 100-byte file declaring 10^9 atoms took minutes and gigabytes (readers read the declared lines past
+    the end); a negative count gave a traceback. extxyz and i-PI alike."""
+    import time
+
+    path = tmp_path / "bad.xyz"
+    path.write_text(f"{count}\n{header}\nO 1 1 1\nH 2 1 1\n")
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=says):
+        trajectory.concat(io.iter_trajectory(path))
+    assert time.perf_counter() - start < 5

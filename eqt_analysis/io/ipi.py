@@ -99,11 +99,16 @@ def read_frames(handle, source, units_override=None):
             n_atoms = int(header.split()[0])
         except ValueError:
             raise InputError(f"line {line_no}: expected an atom count, got {header.strip()[:40]!r}", source) from None
+        if n_atoms < 0:
+            raise InputError(f"line {line_no}: negative atom count {n_atoms}", source)
         comment = handle.readline()
-        lines = [handle.readline() for _ in range(n_atoms)]
-        line_no += 1 + n_atoms
-        if not comment or (n_atoms and not lines[-1]):
-            raise InputError(f"truncated frame ending at line {line_no}", source)
+        lines = []
+        while len(lines) < n_atoms and (line := handle.readline()):  # stops at the end of a truncated file
+            lines.append(line)
+        line_no += 1 + len(lines)
+        if not comment or len(lines) < n_atoms:
+            raise InputError(f"truncated frame ending at line {line_no} ({len(lines)} of {n_atoms} atom lines)",
+                             source)
         box, step, quantity, scale = parse_comment(comment, source, units_override)
         try:
             rows = [ln.split() for ln in lines]

@@ -137,8 +137,9 @@ def check_last_line(path):
                              "write?); end it with a newline if the file is complete", path)
 
 
-def count_frames(path):
-    """Frames in an xyz file (extxyz or i-PI): atom-count lines followed by their frames."""
+def count_frames(path, strict=False):
+    """Frames in an xyz file (extxyz or i-PI): atom-count lines followed by their frames. A frame
+    that declares more atoms than the file holds ends the count, or with `strict` is refused."""
     n = 0
     with open(path) as handle:
         for line in handle:
@@ -148,8 +149,14 @@ def count_frames(path):
                 atoms = int(line.split()[0])
             except ValueError:
                 break
-            for _ in range(atoms + 1):
-                handle.readline()
+            if atoms < 0 and strict:
+                raise InputError(f"frame {n} declares a negative atom count {atoms}", path)
+            for read in range(atoms + 1):
+                if not handle.readline():
+                    if strict:
+                        raise InputError(f"truncated: frame {n} declares {atoms} atoms, the file ends after "
+                                         f"{max(read - 1, 0)} of them", path)
+                    return n
             n += 1
     return n
 
@@ -167,6 +174,7 @@ def iter_read(source, index=":", chunk_frames=256, name=None):
     try:
         if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
             check_last_line(source)
+            count_frames(source, strict=True)  # ASE would read a declared count of lines past the end
         for atoms in ase.io.iread(source, index=index, format="extxyz"):
             if schema is None:
                 schema = _Schema(atoms, name)
