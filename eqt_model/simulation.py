@@ -135,7 +135,7 @@ class Run:
                 velocities = md.maxwell_boltzmann(jax.random.fold_in(self.key, -1 % 2**31), masses, kT, s.fix_com)
             elif s.fix_com:
                 velocities = md.remove_com_velocity(jnp.asarray(velocities, dtype), masses)
-            self.state = self.init_fn(positions, velocities, masses, self.neighbors, self.key)
+            self.state = jax.jit(self.init_fn)(positions, velocities, masses, self.neighbors, self.key)  # compiled: op by op it cost ~800 small compilations
         self._record = None if record is None else jax.jit(lambda x, nb: (record[0](x, nb, self.key),
                                                                           record[1](x, nb, self.key)))
         self.start_conserved = float(md.conserved(self.state)) if checkpoint is None else float(checkpoint["start_conserved"])
