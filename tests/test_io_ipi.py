@@ -160,3 +160,31 @@ def test_absurd_atom_counts_are_refused_at_once(tmp_path, header, count, says):
     with pytest.raises(InputError, match=says):
         trajectory.concat(io.iter_trajectory(path))
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("drop, says", [("forces", "frame 1 lacks forces"), ("time", "frame 1 lacks time"),
+                                        ("momenta", "frame 1 lacks velocities")])
+def test_extxyz_frames_must_carry_what_the_first_carries(tmp_path, drop, says):
+    """A middle frame without forces or time gave a traceback; one without momenta got zero velocities."""
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for k in range(3):
+        atoms = Atoms("OHH", positions=POS + 0.01 * k, cell=np.eye(3) * 10, pbc=True)
+        atoms.set_momenta(np.full((3, 3), 0.1))
+        atoms.info["time"] = 10.0 * k
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=FRC)
+        if k == 1:
+            if drop == "momenta":
+                del atoms.arrays["momenta"]
+            elif drop == "time":
+                del atoms.info["time"]
+            else:
+                atoms.calc = SinglePointCalculator(atoms, energy=-1.0)
+        frames.append(atoms)
+    ase.io.write(tmp_path / "m.xyz", frames, format="extxyz")
+    for chunk in (1, 256):
+        with pytest.raises(InputError, match=says):
+            trajectory.concat(io.iter_trajectory(tmp_path / "m.xyz", chunk_frames=chunk))

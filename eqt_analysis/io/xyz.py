@@ -58,6 +58,7 @@ class _Schema:
                      if k not in SKIP_INFO and np.asarray(v).dtype.kind in "iufb"]
         results = atoms.calc.results if atoms.calc is not None else {}
         self.results = [k for k in results if k in RESULTS]
+        self.fields = _fields(atoms, self.velocity_column)
         dropped = [k for k, v in atoms.arrays.items() if k not in SKIP_ARRAYS and k not in self.arrays]
         dropped += [k for k in atoms.info if k not in SKIP_INFO and k not in self.info]
         dropped += [k for k in results if k not in RESULTS and k != "forces"]
@@ -65,13 +66,29 @@ class _Schema:
             traj.warn(f"{source}: non-numeric or unsupported fields not carried over: {', '.join(dropped)}")
 
 
+def _fields(atoms, velocity_column):
+    """The per-frame quantities a frame carries (every frame of a file must carry the first one's)."""
+    results = atoms.calc.results if atoms.calc is not None else {}
+    carried = {"cell": bool(atoms.pbc.any()) or atoms.cell.rank == 3,
+               "velocities": "momenta" in atoms.arrays or (velocity_column or "momenta") in atoms.arrays,
+               "forces": "forces" in atoms.arrays or "forces" in results,
+               "time": "time" in atoms.info, "step": "step" in atoms.info}
+    return frozenset(name for name, present in carried.items() if present)
+
+
 def frames_to_dataset(frames, schema, numbers=None):
     """Turn a list of ase.Atoms (one schema) into an eqt trajectory chunk; numbers: the file's
     frame numbers of the frames (for error messages)."""
     src = schema.source
-    for atoms in frames:
+    for k, atoms in enumerate(frames):
         if len(atoms) != schema.n_atoms or not np.array_equal(atoms.numbers, schema.numbers):
             raise InputError(f"frames have different atoms ({len(atoms)} atoms after {schema.n_atoms})", src)
+        fields = _fields(atoms, schema.velocity_column)
+        if fields != schema.fields:
+            where = f"frame {numbers[k]}" if numbers is not None else "a frame"
+            lacks, adds = sorted(schema.fields - fields), sorted(fields - schema.fields)
+            raise InputError(f"{where} " + (f"lacks {', '.join(lacks)}" if lacks else f"has {', '.join(adds)}")
+                             + " unlike the first frame: every frame must carry the same quantities", src)
     first = frames[0]
     pbc = first.pbc.copy()
     has_cell = bool(pbc.any()) or first.cell.rank == 3
@@ -189,7 +206,11 @@ def iter_read(source, index=":", chunk_frames=256, name=None):
             TypeError, UnicodeDecodeError) as err:
         raise InputError(f"malformed or truncated extxyz ({type(err).__name__}: {err})", name) from None
     if buffer:
-        yield frames_to_dataset(buffer, schema, numbers[done:done + len(buffer)])
+        try:
+            last = frames_to_dataset(buffer, schema, numbers[done:done + len(buffer)])
+        except (KeyError, ValueError) as err:
+            raise InputError(f"frames that differ from the first ({type(err).__name__}: {err})", name) from None
+        yield last
 
 
 def dataset_to_atoms(ds):
