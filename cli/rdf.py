@@ -70,7 +70,7 @@ def main(paths, fmt, topology, units, start, stop, stride, chunk, pairs, rmax, b
     \b
     Examples:
       eqt-rdf traj.nc                         # -> traj.rdf.nc
-      eqt-rdf traj.nc --pairs O-O --bandwidth 0.05 --dipole --plot rdf.png
+      eqt-rdf traj.nc --pairs O-O --bandwidth 0.05 --rmax 5.5 --dipole --plot rdf.png
       eqt-rdf 'run*/traj.nc' --pairs O-O -o rdf.nc   # several runs together
       eqt-convert run.xyz - --to netcdf | eqt-rdf -f netcdf - -o - > rdf.nc
     """

@@ -18,13 +18,14 @@ from . import cell as cellmod
 from .errors import InputError
 
 
-def check_cutoff(cells, r_cut, source=None, remedy="use a smaller r_max"):
-    """Raise InputError when r_cut (Å) exceeds half the smallest perpendicular width of a cell."""
+def check_cutoff(cells, r_cut, source=None, remedy="use a smaller r_max", name=None):
+    """Raise InputError when r_cut (Å) exceeds half the smallest perpendicular width of a cell; `name`
+    says what r_cut is made of (default 'r_max')."""
     limit = np.atleast_1d(cellmod.minimum_image_limit(np.asarray(cells)))
     bad = np.flatnonzero(r_cut > limit)
     if bad.size:
         f = int(bad[0])
-        raise InputError(f"r_max {r_cut:g} Å exceeds half the smallest perpendicular cell width "
+        raise InputError(f"{name or 'r_max'} {r_cut:g} Å exceeds half the smallest perpendicular cell width "
                          f"({limit[f]:.6g} Å in frame {f}); {remedy}", source)
 
 

@@ -406,8 +406,11 @@ class RDF:
         positions = np.ascontiguousarray(positions, dtype=np.float64)
         cells = np.ascontiguousarray(cells, dtype=np.float64)
         if not self.all_images:
-            check_cutoff(cells, self.cutoff, self.source, "use a smaller r_max, or count all periodic images "
-                         "(--all-images)")
+            kernel = self.cutoff - self.r_max
+            name = f"r_max + {KERNEL_REACH:g} bandwidths of the kernel ({self.r_max:g} + {kernel:g})" if kernel else None
+            limit = float(np.min(cellmod.minimum_image_limit(cells)))
+            check_cutoff(cells, self.cutoff, self.source, f"use r_max at most {np.floor((limit - kernel) * 1e3) / 1e3:g} Å, or count all "
+                         "periodic images (--all-images)", name)
         batch = max(1, BATCH_BYTES // (8 * self.bins * len(self.pairs) * (self.n_values + 5)))
         for lo in range(0, len(positions), batch):
             self._add_batch(positions[lo:lo + batch], cells[lo:lo + batch])

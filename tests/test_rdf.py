@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from eqt_analysis import io, molecules, rdf
+from eqt_analysis import cell as cellmod
 from eqt_analysis.errors import InputError
 from eqt_analysis.system import System
 
@@ -264,6 +265,13 @@ def test_refuses_cutoff_beyond_half_cell():
         calc.add(frames[0], cells[0])
     with pytest.raises(InputError, match="periodic cell"):
         calc.add(frames[0], None)
+    # the kernel reaches 5 bandwidths beyond r_max: the message says so, and the r_max it suggests works
+    limit = float(np.min(cellmod.minimum_image_limit(cells[0])))
+    calc = rdf.RDF(_system(numbers, frames[0], cells[0]), "O-O", r_max=limit - 0.1, bins=10, bandwidth=0.05)
+    with pytest.raises(InputError, match=r"r_max \+ 5 bandwidths of the kernel .*use r_max at most") as err:
+        calc.add(frames[0], cells[0])
+    suggested = float(str(err.value).split("use r_max at most ")[1].split(" Å")[0])
+    rdf.RDF(_system(numbers, frames[0], cells[0]), "O-O", r_max=suggested, bins=10, bandwidth=0.05).add(frames[0], cells[0])
 
 
 EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "example_data" / "water64_tip3p.nc"
