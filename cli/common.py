@@ -338,13 +338,13 @@ def check_netcdf_name(path, option="-o"):
         raise InputError(f"{option} ends in {_suffix(path)}, but this output is NetCDF: give a .nc name", path)
 
 
-def claim_result(inputs, name, output=None, dat=None, plot=None, command=None):
+def claim_result(inputs, name, output=None, dat=None, plot=None, command=None, default=None):
     """Check the outputs of an analysis before any work (cli.outputs rules): the NetCDF result
-    (`output`, or the default derived from the first input and `name`), --dat and --plot.
-    `command` (default eqt-<name>) is recorded in the result."""
+    (`output`, or the `default` name, else one derived from the first input and `name`), --dat and
+    --plot. `command` (default eqt-<name>) is recorded in the result."""
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     command = command or f"eqt-{name}"
-    chosen = output or default_output(inputs[0], name)
+    chosen = output or default or default_output(inputs[0], name)
     check_netcdf_name(chosen)
     targets = claim({"-o": chosen, "--dat": dat, "--plot": plot}, inputs, command=command,
                     default=None if output else "-o")

@@ -10,8 +10,8 @@ from eqt_analysis import compare as cmp
 from eqt_analysis import results
 from eqt_analysis.errors import InputError
 
-from .common import (FiniteFloat, _spool_stdin, claim_result, command, eqt_command, figure, output_option,
-                     write_result)
+from .common import (FiniteFloat, _spool_stdin, claim_result, command, default_output, eqt_command, figure,
+                     output_option, write_result)
 
 
 @eqt_command()
@@ -24,7 +24,7 @@ from .common import (FiniteFloat, _spool_stdin, claim_result, command, eqt_comma
               help="Compare only this value (repeatable), e.g. --var g. Default: every value that has a "
                    "standard error.")
 @output_option("Comparison result (NetCDF: X_diff, X_diff_err, X_z per value; the verdict in its attributes)",
-               "A's name with .compare.nc in the current folder")
+               "A.vs.B.compare.nc in the current folder (A and B without .nc)")
 @click.option("--plot", default=None, metavar="PATH",
               help="Also draw A and B overlaid (the value and labels of the largest deviation) with a panel "
                    "of the scores z against the threshold, to this PNG file.")
@@ -45,7 +45,7 @@ def main(path_a, path_b, level, variables, output, plot, as_json, quiet):
 
     \b
     Examples:
-      eqt-compare plain.rdf.nc averaged.rdf.nc               # -> plain.rdf.compare.nc
+      eqt-compare plain.rdf.nc averaged.rdf.nc               # -> plain.rdf.vs.averaged.rdf.compare.nc
       eqt-compare a.orient.nc b.orient.nc --var F --plot diff.png
       eqt-compare a.msd.nc b.msd.nc --json -o /dev/null | jq .verdict
     """
@@ -53,7 +53,9 @@ def main(path_a, path_b, level, variables, output, plot, as_json, quiet):
         raise InputError("only one of A and B can be standard input", "-")
     if as_json and output == "-":
         raise InputError("--json and -o - both write to stdout; give -o FILE", "-")
-    where = claim_result([path_a, path_b], "compare", output, None, plot)
+    stems = [default_output(p, "x")[:-len(".x.nc")] for p in (path_a, path_b)]
+    where = claim_result([path_a, path_b], "compare", output, None, plot,
+                         default=f"{stems[0]}.vs.{stems[1]}.compare.nc")
     a, b = _load(path_a), _load(path_b)
     result = cmp.compare(a, b, level, list(variables) or None, (path_a, path_b))
     line = json.dumps(cmp.summary(result), ensure_ascii=False) if as_json else result.attrs["verdict"]

@@ -179,6 +179,19 @@ def test_two_halves_of_an_equilibrium_run_are_indistinguishable(tip3p_halves, tm
     assert os.path.getsize(tmp_path / "c.png") > 10_000
 
 
+def test_default_names_hold_both_inputs(tip3p_halves, tmp_path, monkeypatch):
+    """Plain against each fix with default names: one result per pair (A's name alone made the second
+    comparison refuse to replace the first)."""
+    monkeypatch.chdir(tmp_path)
+    third = tmp_path / "third.rdf.nc"
+    third.write_bytes(open(tip3p_halves[1], "rb").read())
+    for other in (tip3p_halves[1], str(third)):
+        res = CliRunner().invoke(compare_cli.main, [tip3p_halves[0], other, "-q"])
+        assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.glob("*.compare.nc")) == ["first.rdf.vs.second.rdf.compare.nc",
+                                                                     "first.rdf.vs.third.rdf.compare.nc"]
+
+
 def test_cli_flags_a_real_curve_shifted_at_one_point(tip3p_halves, tmp_path):
     a = xr.open_dataset(tip3p_halves[0]).load()
     i = int(np.argmax(a["g"].sel(pair="O-O").values))  # the first peak
