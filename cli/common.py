@@ -374,7 +374,7 @@ def write_result(ds, where, draw=None, table_dim=None):
     if growth > 1.2:
         click.echo(f"warning: block errors not converged: doubling the block length raises them "
                    f"{growth:.2f}x (frames are correlated beyond a block); use longer blocks (a larger "
-                   "--block-frames, or fewer --blocks) or a longer trajectory", err=True)
+                   "--block-frames) or a longer trajectory", err=True)
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_output(where.output, ".nc"))
         tmp_dat = stack.enter_context(atomic_output(where.dat, ".dat")) if where.dat else None
