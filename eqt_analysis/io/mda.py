@@ -61,17 +61,24 @@ def iter_read(path, topology=None, format=None, chunk_frames=256, start=0, stop=
     if np.any(numbers == 0):
         traj.warn(f"{source}: {int(np.sum(numbers == 0))} atoms have no known element (atomic_number 0)")
     masses = u.atoms.masses if hasattr(u.atoms, "masses") else None
-    buffer = []
+    # MDAnalysis converts a quantity to its units (Å, ps, Å/ps, kJ/(mol Å)) only where its reader knows the
+    # file's unit; the others (e.g. a LAMMPS dump's velocities and forces) would be numbers in unknown units
+    known = {q for q, unit in (getattr(u.trajectory, "units", None) or {}).items() if unit}
+    dropped = [q for q in ("velocity", "force") if q not in known]
+    if "time" not in known and len(u.trajectory) > 1:
+        traj.warn(f"{source}: the {type(u.trajectory).__name__} reader does not know the time unit: times are "
+                  "MDAnalysis's frame index x its dt (1 ps unless the file gives one)")
+    buffer, first = [], []
 
     def flush():
         ts_list = list(buffer)
         buffer.clear()
         kwargs = {}
-        if all(ts.dimensions is not None for ts in ts_list):
+        if ts_list[0].dimensions is not None:
             kwargs["cell"] = np.stack([ts.triclinic_dimensions for ts in ts_list])
-        if ts_list[0].has_velocities:
+        if ts_list[0].has_velocities and "velocity" not in dropped:
             kwargs["velocities"] = np.stack([ts.velocities for ts in ts_list])
-        if ts_list[0].has_forces:
+        if ts_list[0].has_forces and "force" not in dropped:
             kwargs["forces"] = np.stack([ts.forces for ts in ts_list]) * units.KJ_MOL
         kwargs["time"] = [ts.time for ts in ts_list]
         steps = [ts.data.get("step") for ts in ts_list]
@@ -82,7 +89,21 @@ def iter_read(path, topology=None, format=None, chunk_frames=256, start=0, stop=
 
     try:
         for ts in u.trajectory[start:stop:stride]:
-            buffer.append(_Frame(ts))
+            frame = _Frame(ts)
+            carried = {"a box": frame.dimensions is not None, "velocities": frame.has_velocities,
+                       "forces": frame.has_forces}
+            if not first:
+                first.append(carried)
+                unknown = [name for name, q in (("velocities", "velocity"), ("forces", "force"))
+                           if carried[name] and q in dropped]
+                if unknown:
+                    traj.warn(f"{source}: {' and '.join(unknown)} not carried over: the "
+                              f"{type(u.trajectory).__name__} reader does not know their units")
+            elif carried != first[0]:
+                differ = [name for name in carried if carried[name] != first[0][name]]
+                raise InputError(f"frame {ts.frame} {'has' if carried[differ[0]] else 'lacks'} {differ[0]} unlike "
+                                 "the first frame: every frame must carry the same quantities", source)
+            buffer.append(frame)
             if len(buffer) == chunk_frames:
                 yield flush()
     except (ValueError, OSError, EOFError, IndexError, RuntimeError) as err:
