@@ -249,7 +249,12 @@ def atomic_output(target, suffix=""):
     remove_stale_temporaries(folder)
     tmp = temporary_file(folder, suffix)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except InputError as err:  # about what was being written: name the output, not its temporary name
+            if err.path != tmp:
+                raise
+            raise InputError(err.message, target.path) from None
         if target.kind == "file":
             umask = os.umask(0)
             os.umask(umask)

@@ -163,3 +163,15 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, xyz):
         assert os.listdir(out.parent) == [], name  # nothing left behind, not even a temporary
         result = CliRunner().invoke(info.main, [str(a) for a in args])
         assert result.exit_code == 2, (name, result.output)
+
+
+def test_steps_beyond_32_bits_are_refused_naming_the_output(tmp_path):
+    """NetCDF-3 integers are 32-bit: step 3e9 was stored as -1294967296. The message names the output,
+    not the temporary file it was being written to."""
+    (tmp_path / "big.xyz").write_text(
+        "1\n# CELL(abcABC): 10.0 10.0 10.0 90.0 90.0 90.0 Step: 3000000000 Bead: 0 positions{angstrom} "
+        "cell{angstrom}\nO 1 1 1\n")
+    result = CliRunner().invoke(convert.main, [str(tmp_path / "big.xyz"), str(tmp_path / "big.nc"), "-q"])
+    assert result.exit_code == 2
+    assert f"Error: {tmp_path / 'big.nc'}: step 3000000000 does not fit the 32-bit integers" in result.stderr
+    assert os.listdir(tmp_path) == ["big.xyz"]

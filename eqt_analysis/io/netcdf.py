@@ -104,7 +104,11 @@ class NetCDFWriter:
         for name in ds.variables:
             if name in CONVERTED or name == "cell" or "frame" not in ds[name].dims:
                 continue
-            nc[name][lo:hi] = ds[name].values
+            values = ds[name].values
+            if values.dtype.kind in "iu" and values.size and not (INT32.min <= values.min() and values.max() <= INT32.max):
+                raise InputError(f"{name} {values.max() if values.max() > INT32.max else values.min()} does not fit the "
+                                 "32-bit integers of NetCDF-3", self.path)
+            nc[name][lo:hi] = values
         self._n = hi
         nc.sync()
 
@@ -193,6 +197,7 @@ def _scaled(var):
     return xr.Variable(var.dims, np.asarray(var.values, dtype=np.float64) * scale, var.attrs)
 
 
+INT32 = np.iinfo(np.int32)
 MAX_HEADER = 2**26  # bytes: a longer NetCDF-3 header is taken as corrupt
 _TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}  # nc_type -> bytes
 
