@@ -268,7 +268,7 @@ def result_options(func):
         click.option("--dat", default=None, metavar="PATH",
                      help="Also write the curves as a whitespace text table."),
         click.option("--plot", default=None, metavar="PATH",
-                     help="Also draw the result to this PNG file."),
+                     help="Also draw the result to this figure: PDF or SVG for a .pdf or .svg name, else PNG."),
     ], func)
 
 
@@ -378,7 +378,9 @@ def write_result(ds, where, draw=None, table_dim=None):
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_output(where.output, ".nc"))
         tmp_dat = stack.enter_context(atomic_output(where.dat, ".dat")) if where.dat else None
-        tmp_png = stack.enter_context(atomic_output(where.plot, ".png")) if where.plot else None
+        suffix = os.path.splitext(where.plot.path)[1].lower() if where.plot else ""  # figure() draws by suffix
+        tmp_png = stack.enter_context(atomic_output(where.plot, suffix if suffix in (".pdf", ".svg") else ".png")) \
+            if where.plot else None
         ds.to_netcdf(tmp)
         if tmp_dat:
             write_table(ds, tmp_dat, table_dim)

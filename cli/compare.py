@@ -27,7 +27,8 @@ from .common import (FiniteFloat, _spool_stdin, claim_result, command, default_o
                "A.vs.B.compare.nc in the current folder (A and B without .nc)")
 @click.option("--plot", default=None, metavar="PATH",
               help="Also draw A and B overlaid (the value and labels of the largest deviation) with a panel "
-                   "of the scores z against the threshold, to this PNG file.")
+                   "of the scores z against the threshold, to this figure (PDF or SVG for a .pdf or .svg name, "
+                   "else PNG).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verdict and its numbers as one JSON object on stdout instead of the line.")
 @click.option("--quiet", "-q", is_flag=True, help="No verdict line (the result file and --json hold it).")

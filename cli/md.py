@@ -171,6 +171,10 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     v_start = None if velocities == "thermal" or v_in is None else v_in
     lock = hold_lock(output) if restart else None  # held until the process ends
     saved = load_npz(output + ".ckpt") if restart else None
+    if not quiet:  # before the first force evaluation, which compiles the model (tens of seconds)
+        ensemble = "NVE" if thermostat == "none" else f"NVT {temperature:g} K ({thermostat} thermostat)"
+        click.echo(f"eqt-md: {len(numbers)} atoms, {settings.mode()}, {ensemble}, {dt:g} fs steps -> {output}",
+                   err=True)
     run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
     _simulate(run, output, n_steps, stride, restart, quiet)
     del lock
@@ -223,8 +227,7 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
         click.echo(f"{output} already holds step {first} >= {n_steps}; nothing to do", err=True)
         return
     if not quiet:
-        click.echo(f"eqt-md: {len(run.numbers)} atoms, {s.mode()}, {s.thermostat} thermostat, steps {first}..{n_steps} "
-                   f"of {s.dt:g} fs -> {output}", err=True)
+        click.echo(f"eqt-md: steps {first}..{n_steps}", err=True)
     with NetCDFWriter(output, float64=s.float64, title="eqt-md", history=command_line(), append_at=keep) as writer, \
             tqdm(total=n_steps - first, unit="step", disable=quiet, file=sys.stderr, desc="md") as bar, \
             contextlib.ExitStack() as held:

@@ -35,6 +35,15 @@ def test_rdf_writes_dataset_table_and_plot(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("suffix, magic", [(".pdf", b"%PDF"), (".svg", b"<?xml"), (".png", b"\x89PNG")])
+def test_plot_format_follows_the_suffix(tmp_path, suffix, magic):
+    """--plot x.pdf wrote PNG data under a .pdf name."""
+    fig = tmp_path / f"r{suffix}"
+    result = run(rdf, [EXAMPLE, "--stop", 5, "--pairs", "O-O", "-q", "-o", tmp_path / "r.nc", "--plot", fig])
+    assert result.exit_code == 0, result.output
+    assert fig.read_bytes().startswith(magic)
+
+
 def test_rdf_to_stdout_is_netcdf(tmp_path):
     result = run(rdf, [EXAMPLE, "-o", "-", "--pairs", "O-O", "--stop", 10, "-q"])
     assert result.exit_code == 0
