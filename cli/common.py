@@ -319,14 +319,19 @@ def figure(path, rows=1, cols=1, size=(5.5, 4.0), fmt=None, metadata=None, **kwa
         plt.close(fig)
 
 
-def default_output(path, suffix):
-    """`run.1.nc` -> `run.1.<suffix>.nc` in the current folder ('-' -> `stdin.<suffix>.nc`)."""
+def input_stem(path):
+    """`run.1.nc` -> `run.1` (and `run.xyz.gz` -> `run`); '-' -> `stdin`."""
     if path == "-":
-        return f"stdin.{suffix}.nc"
+        return "stdin"
     stem, ext = os.path.splitext(os.path.basename(path))
     if ext.lower() in (".gz", ".bz2", ".xz"):
         stem = os.path.splitext(stem)[0]
-    return f"{stem or 'out'}.{suffix}.nc"
+    return stem or "out"
+
+
+def default_output(path, suffix):
+    """`run.1.nc` -> `run.1.<suffix>.nc` in the current folder ('-' -> `stdin.<suffix>.nc`)."""
+    return f"{input_stem(path)}.{suffix}.nc"
 
 
 def check_netcdf_name(path, option="-o"):

@@ -10,7 +10,7 @@ from eqt_analysis import compare as cmp
 from eqt_analysis import results
 from eqt_analysis.errors import InputError
 
-from .common import (FiniteFloat, _spool_stdin, claim_result, command, default_output, eqt_command, figure,
+from .common import (FiniteFloat, _spool_stdin, claim_result, command, eqt_command, figure, input_stem,
                      output_option, write_result)
 
 
@@ -54,9 +54,8 @@ def main(path_a, path_b, level, variables, output, plot, as_json, quiet):
         raise InputError("only one of A and B can be standard input", "-")
     if as_json and output == "-":
         raise InputError("--json and -o - both write to stdout; give -o FILE", "-")
-    stems = [default_output(p, "x")[:-len(".x.nc")] for p in (path_a, path_b)]
     where = claim_result([path_a, path_b], "compare", output, None, plot,
-                         default=f"{stems[0]}.vs.{stems[1]}.compare.nc")
+                         default=f"{input_stem(path_a)}.vs.{input_stem(path_b)}.compare.nc")
     a, b = _load(path_a), _load(path_b)
     result = cmp.compare(a, b, level, list(variables) or None, (path_a, path_b))
     line = json.dumps(cmp.summary(result), ensure_ascii=False) if as_json else result.attrs["verdict"]

@@ -97,17 +97,14 @@ def held_out(training, n_structures, path=None, model=None):
     """Indices of the structures a model (training metadata `training`, from file `model`) held out
     for testing, in the file `path` of n_structures structures: InputError unless that file is the
     one it was trained on (same SHA-256 where the model records it; the split fits)."""
-    import hashlib
-
     if "split" not in training:
         raise InputError("the model file records no split", model)
     keep = np.asarray(training["split"]["test"], int)
     if keep.size == 0 or keep.max() >= n_structures:
         raise InputError("the model's test split does not fit this file (another dataset?)", path)
     if path is not None and training.get("data_sha256") and os.path.isfile(path):
-        with open(path, "rb") as handle:
-            if hashlib.sha256(handle.read()).hexdigest() != training["data_sha256"]:
-                raise InputError("is not the file the model was trained on (another checksum): its test split "
+        if modelfile.sha256_hex(path) != training["data_sha256"]:
+            raise InputError("is not the file the model was trained on (another checksum): its test split "
                                  "(--test-split) names structures of that file", path)
     return keep
 

@@ -296,11 +296,17 @@ def _read(path, tag):
     return payload
 
 
+def sha256_hex(path):
+    """SHA-256 hex digest of a file's bytes (what a model records of its training data)."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
 def describe(path):
     """JSON-ready summary of a model file: its SHA-256, architecture, parameter count and training record
     (epochs, CPU time, data file and split sizes, held-out test errors in meV and meV/Å)."""
-    import hashlib
-
     config, params, training = load(path)
 
     def count(tree):
@@ -310,8 +316,7 @@ def describe(path):
             return sum(count(v) for v in tree)
         return int(np.size(tree))
 
-    with open(path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
+    digest = sha256_hex(path)
     split = training.get("split") or {}
     record = {"epochs": training.get("cumulative_epochs", training.get("epochs")),
               "stages": len(training.get("stages") or []) or None, "cpu_s": training.get("cumulative_cpu_s"),

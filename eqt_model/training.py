@@ -295,7 +295,6 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
     new optimizer and schedule: a further training stage). The metadata lists the stages (epochs, CPU
     and wall seconds, command) of the model's whole history and their totals.
     Returns the test errors (eV, eV/Å) or None without a test set."""
-    import hashlib
     import os
     import time
 
@@ -318,8 +317,7 @@ def run(path, preset="small", cutoff=4.0, epochs=100, batch_size=2, learning_rat
     ds = datamod.build(frames, energies, forces, config.species, config.cutoff)
     train_idx, val_idx, test_idx = split(len(frames), n_test, val_fraction, seed)
     train, val = subset(ds, train_idx), subset(ds, val_idx)
-    with open(path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
+    digest = modelfile.sha256_hex(path)
     the_split = {"train": train_idx.tolist(), "validation": val_idx.tolist(), "test": test_idx.tolist()}
     settings = {"seed": seed, "augment": augment, "inversion": inversion, "energy_weight": energy_weight,
                 "learning_rate": learning_rate, "batch_size": batch_size}

@@ -68,7 +68,7 @@ def iter_read(path, topology=None, format=None, chunk_frames=256, start=0, stop=
     if "time" not in known and len(u.trajectory) > 1:
         traj.warn(f"{source}: the {type(u.trajectory).__name__} reader does not know the time unit: times are "
                   "MDAnalysis's frame index x its dt (1 ps unless the file gives one)")
-    buffer, first = [], []
+    buffer, first = [], None
 
     def flush():
         ts_list = list(buffer)
@@ -92,15 +92,15 @@ def iter_read(path, topology=None, format=None, chunk_frames=256, start=0, stop=
             frame = _Frame(ts)
             carried = {"a box": frame.dimensions is not None, "velocities": frame.has_velocities,
                        "forces": frame.has_forces}
-            if not first:
-                first.append(carried)
+            if first is None:
+                first = carried
                 unknown = [name for name, q in (("velocities", "velocity"), ("forces", "force"))
                            if carried[name] and q in dropped]
                 if unknown:
                     traj.warn(f"{source}: {' and '.join(unknown)} not carried over: the "
                               f"{type(u.trajectory).__name__} reader does not know their units")
-            elif carried != first[0]:
-                differ = [name for name in carried if carried[name] != first[0][name]]
+            elif carried != first:
+                differ = [name for name in carried if carried[name] != first[name]]
                 raise InputError(f"frame {ts.frame} {'has' if carried[differ[0]] else 'lacks'} {differ[0]} unlike "
                                  "the first frame: every frame must carry the same quantities", source)
             buffer.append(frame)
