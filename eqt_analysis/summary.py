@@ -13,8 +13,9 @@ from .system import System
 
 def summarize(chunks, source=None):
     """Summary dict of a trajectory streamed as eqt Dataset chunks (JSON-serializable; times
-    in ps, lengths in Å, volumes in Å^3). source: the file for messages."""
-    n_frames, times, volumes, off_diagonal, first = 0, [], [], 0.0, None
+    in ps, lengths in Å, volumes in Å^3; the cell's lengths and angles are the first frame's, `varies`
+    says whether any frame has another cell). source: the file for messages."""
+    n_frames, times, volumes, off_diagonal, first, varies = 0, [], [], 0.0, None, False
     for ds in chunks:
         if first is None:
             first = ds.isel(frame=[0])
@@ -24,6 +25,7 @@ def summarize(chunks, source=None):
         if "cell" in ds:
             cells = ds["cell"].values
             volumes.append(cellmod.volume(cells))
+            varies = varies or bool(np.any(cells != first["cell"].values[0]))
             off_diagonal = max(off_diagonal, float(np.max(np.abs(cells - cells * np.eye(3)))))
     if first is None:
         raise InputError("no frames", source)
@@ -51,7 +53,8 @@ def summarize(chunks, source=None):
         vol = np.concatenate(volumes)
         out["cell"] = {"kind": cell_kind, "lengths_angstrom": [round(float(x), 6) for x in lengths],
                        "angles_degree": [round(float(x), 6) for x in angles],
-                       "volume_min_angstrom3": float(vol.min()), "volume_max_angstrom3": float(vol.max())}
+                       "volume_min_angstrom3": float(vol.min()), "volume_max_angstrom3": float(vol.max()),
+                       "varies": varies}
     else:
         out["cell"] = {"kind": "none (open system)"}
     out["variables"] = {name: {"dims": list(var.dims), "units": var.attrs.get("units", "")}
@@ -73,7 +76,8 @@ def as_text(path, info):
     cell = info["cell"]
     if "lengths_angstrom" in cell:
         lines.append(f"cell          {cell['kind']}, a b c = {' '.join(f'{x:g}' for x in cell['lengths_angstrom'])} Å, "
-                     f"angles = {' '.join(f'{x:g}' for x in cell['angles_degree'])}°, "
+                     f"angles = {' '.join(f'{x:g}' for x in cell['angles_degree'])}°"
+                     f"{' (first frame; the cell varies)' if cell['varies'] else ''}, "
                      f"volume {cell['volume_min_angstrom3']:.6g}..{cell['volume_max_angstrom3']:.6g} Å³")
     else:
         lines.append(f"cell          {cell['kind']}")

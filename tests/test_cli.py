@@ -36,6 +36,13 @@ def test_convert_then_info(tmp_path, xyz):
     assert summary["composition"] == "H16O8"
     assert summary["molecules"] == 8 and summary["water_molecules"] == 8
     assert summary["cell"]["kind"].startswith("triclinic")
+    assert summary["cell"]["varies"]  # the fixture's cell grows 1 % per frame; lengths are the first frame's
+    first = ase.io.read(xyz, 0).cell.cellpar()
+    np.testing.assert_allclose(summary["cell"]["lengths_angstrom"] + summary["cell"]["angles_degree"], first, atol=1e-5)
+    assert "(first frame; the cell varies)" in run(info, [out]).stdout
+    one = tmp_path / "one.nc"
+    assert run(convert, [xyz, one, "--stop", 1, "-q"]).exit_code == 0
+    assert not json.loads(run(info, [one, "--json"]).stdout)["cell"]["varies"]
     assert summary["time_step_ps"] == pytest.approx(10 * 1e-3 / ase.units.fs)
     assert summary["variables"]["forces"]["units"] == "electronvolt/angstrom"
     assert set(summary["variables"]) >= {"positions", "velocities", "potential_energy", "molecule"}
@@ -86,6 +93,15 @@ def test_frame_selection(tmp_path, xyz):
     assert run(convert, [xyz, out, "--start", 1, "--stride", 2, "-q"]).exit_code == 0
     ds = io.open_trajectory(out)
     np.testing.assert_array_equal(ds["step"].values, [20, 60])
+
+
+@pytest.mark.parametrize("to, name", [("extxyz", "out.nc"), ("netcdf", "out.xyz"), ("netcdf", "out.dcd")])
+def test_to_must_agree_with_the_output_name(tmp_path, xyz, to, name):
+    """--to extxyz into b.nc wrote text that every reader then took for NetCDF."""
+    result = run(convert, [xyz, tmp_path / name, "--to", to, "-q"])
+    assert result.exit_code == 2 and "but the output is " + to in result.output
+    assert not (tmp_path / name).exists()
+    assert run(convert, [xyz, tmp_path / "out.xyz", "--to", "extxyz", "-q"]).exit_code == 0
 
 
 def test_pipe_through_stdin_and_stdout(tmp_path, xyz):

@@ -165,11 +165,15 @@ def open_trajectory(path, format=None, topology=None, units=None, chunk_frames=2
 
 def writer_format(path, format=None):
     """Output format from `format` or the extension of `path`."""
+    ext = _suffix(path) if path not in (None, "-") else ""
     if format:
         if format not in WRITE_FORMATS:
             raise InputError(f"cannot write format {format!r}; choose from {', '.join(WRITE_FORMATS)}")
+        if ext in (NETCDF_EXT | XYZ_EXT | MDA_EXT) - WRITE_FORMATS[format]:
+            # every reader, eqt's too, would take the file for the format its name says
+            raise InputError(f"the name ends in {ext}, but the output is {format}: give a "
+                             f"{'.nc' if format == 'netcdf' else '.xyz'} name", path)
         return format
-    ext = _suffix(path)
     for name, exts in WRITE_FORMATS.items():
         if ext in exts:
             return name
