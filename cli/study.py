@@ -267,7 +267,7 @@ def _grid_size(name):
 def check_inputs(model, bulk, molecule, test_set, ice, test_split=False):
     """InputError (exit 2) before any step for what would make steps fail: an unreadable model, structures it
     cannot read or whose species the model does not know, a bulk structure that is not periodic, a
-    --test-set that is not the model's training file with --test-split."""
+    periodic molecule, a --test-set that is not the model's training file with --test-split."""
     from eqt_analysis import io
     from eqt_model import data, modelfile
     from eqt_model.calculator import held_out
@@ -286,8 +286,12 @@ def check_inputs(model, bulk, molecule, test_set, ice, test_split=False):
         ds = io.open_trajectory(path)
         ds.isel(frame=0).load()  # the start frame passes eqt's reading checks (finite, sane numbers)
         species_known(ds["atomic_number"].values, path)
-        if periodic and not ("cell" in ds and bool(np.all(ds["pbc"].values))):
+        pbc = ds["pbc"].values if "cell" in ds else np.zeros(3, bool)
+        if periodic and not np.all(pbc):
             raise InputError("--bulk needs a periodic cell in all three directions", path)
+        if not periodic and np.any(pbc):
+            raise InputError("--molecule needs a structure in vacuum (no periodic directions): its runs "
+                             "test the conservation of angular momentum, which images would break", path)
     for path in (test_set, ice):
         if path is not None:
             frames, _, _ = data.read(path, require_labels=False)

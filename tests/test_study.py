@@ -162,7 +162,8 @@ def test_a_step_that_refuses_its_input_stops_the_study_with_exit_2(tmp_path):
     ([], "give --bulk STRUCTURE and/or --molecule STRUCTURE"),
     (["--bulk", str(EXAMPLE / "md" / "water_molecule.xyz")], "needs a periodic cell"),
     (["--bulk", "missing.xyz"], "missing.xyz: no such file"),
-    (["--molecule", BOX, "--test-set", __file__], "test_study.py"),
+    (["--molecule", str(EXAMPLE / "md" / "water_molecule.xyz"), "--test-set", __file__], "test_study.py"),
+    (["--molecule", BOX], "--molecule needs a structure in vacuum"),
 ])
 def test_bad_input_is_refused_before_any_step(tmp_path, args, message):
     res = CliRunner().invoke(study.main, [MODEL, *args, "-o", str(tmp_path / "report")])
