@@ -128,6 +128,29 @@ def test_cell_orientation_warning(tmp_path, water_frames):
     np.testing.assert_array_equal(_read(tmp_path / "r.nc")["cell"].values, _read(tmp_path / "r.xyz")["cell"].values)
 
 
+@pytest.mark.parametrize("change", ["none", "mirror", "rotate_later_frame"])
+def test_cell_orientation_warning_sees_every_frame_and_mirrors(tmp_path, water_frames, change):
+    """The warning checked only the first frame, and a left-handed cell (c_z < 0), which cell_lengths and
+    cell_angles rebuild as its mirror image, passed."""
+    import warnings
+
+    from scipy.spatial.transform import Rotation
+
+    if change == "mirror":
+        for atoms in water_frames:
+            atoms.set_cell(atoms.cell.array * [1, 1, -1], scale_atoms=True)
+    elif change == "rotate_later_frame":
+        atoms = water_frames[-1]
+        atoms.set_cell(atoms.cell.array @ Rotation.from_euler("z", 15, degrees=True).as_matrix().T, scale_atoms=True)
+    ase.io.write(tmp_path / "r.xyz", water_frames, format="extxyz")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _convert(tmp_path / "r.xyz", tmp_path / "r.nc", float64=True)
+    orientation = [w for w in caught if "standard orientation" in str(w.message)]
+    assert len(orientation) == (0 if change == "none" else 1)
+    np.testing.assert_array_equal(_read(tmp_path / "r.nc")["cell"].values, _read(tmp_path / "r.xyz")["cell"].values)
+
+
 @pytest.mark.parametrize("fmt", ["NETCDF4", "NETCDF3_64BIT_DATA"])
 def test_memory_mapped_reading_equals_the_netcdf_library(tmp_path, water_frames, fmt):
     """eqt's own files (NetCDF-3 64-bit offset) are read by memory-mapped strided copies; the

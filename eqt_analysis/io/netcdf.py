@@ -66,6 +66,7 @@ class NetCDFWriter:
         self._names = None
         self._n = 0
         self._append_at = append_at
+        self._warned_orientation = False
 
     def __enter__(self):
         return self
@@ -98,6 +99,10 @@ class NetCDFWriter:
         if "cell" in ds:
             cells = ds["cell"].values
             lengths, angles = cellmod.lengths_angles(cells)
+            if not (self._warned_orientation or _standard_orientation(cells).all()):
+                self._warned_orientation = True
+                traj.warn("cell is not in the standard orientation (a along +x, b in the xy plane with b_y > 0, "
+                          "c_z > 0); tools that read only cell_lengths/cell_angles will see a rotated or mirrored cell")
             nc["cell"][lo:hi] = cells
             nc["cell_lengths"][lo:hi] = lengths
             nc["cell_angles"][lo:hi] = angles
@@ -149,10 +154,6 @@ class NetCDFWriter:
             var = nc.createVariable("cell", "f8", ("frame", "cell_vector", "spatial"))
             var.units = "angstrom"
             var.long_name = traj.LONG_NAMES["cell"]
-            if not bool(np.all(cellmod.is_orthorhombic(ds["cell"].values[:1]) |
-                               _standard_orientation(ds["cell"].values[:1]))):
-                traj.warn("cell is not in the standard orientation (a along x, b in xy); tools that read "
-                          "only cell_lengths/cell_angles will see a rotated cell")
         for name, var in ds.variables.items():
             if name in CONVERTED or name in ("cell", "spatial", "cell_vector"):
                 continue
@@ -179,7 +180,10 @@ class NetCDFWriter:
 
 
 def _standard_orientation(cells, atol=1e-6):
-    return np.all(np.abs(cells[..., [0, 0, 1], [1, 2, 2]]) <= atol, axis=-1)
+    """Per frame: whether cell_lengths/cell_angles give back the cell (a along +x, b in the xy
+    plane, a right-handed set), as AMBER readers rebuild it."""
+    upper_zero = np.all(np.abs(cells[..., [0, 0, 1], [1, 2, 2]]) <= atol, axis=-1)
+    return upper_zero & np.all(np.diagonal(cells, axis1=-2, axis2=-1) > 0, axis=-1)
 
 
 def _float64(var):
