@@ -670,6 +670,9 @@ def check_drawable(datasets, names):
     files) are named in the message. Returns the type."""
     kinds = [result_type(ds) for ds in datasets]
     for kind, name in zip(kinds, names):
+        if kind == "comparison":
+            raise InputError("eqt-plot does not draw comparisons: `eqt-compare A B --plot FIGURE` draws A and B "
+                             "with their differences, or overlay the two results: `eqt-plot A B -o FIGURE`", name)
         if kind not in DRAWERS:
             raise InputError(f"eqt-plot cannot draw result type '{kind}' (it draws: "
                              f"{', '.join(sorted(DRAWERS))})", name)

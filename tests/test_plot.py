@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from eqt_analysis import results
 from eqt_analysis.results import variable
-from eqt_cli import angmom, msd, orient, plot, plots, rdf, rotcorr, tcf, vdos
+from eqt_cli import angmom, compare, msd, orient, plot, plots, rdf, rotcorr, tcf, vdos
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -282,6 +282,10 @@ def _bad(tmp_path, files, case):
         path = tmp_path / "in" / "r.nc"
         xr.load_dataset(files["rdf"]).drop_vars(["g", "g_err", "g_inter", "g_inter_err"]).to_netcdf(path)
         return [path], "not a complete rdf result"
+    if case == "comparison":
+        path = tmp_path / "in" / "c.nc"
+        assert run(compare, [files["rdf"], files["rdf2"], "-o", path, "-q"]).exit_code == 0
+        return [path], "eqt-compare A B --plot FIGURE"
     if case == "output is the input":
         link = tmp_path / "in" / "fig.png"  # a figure name that is the input under another name
         link.symlink_to(files["rdf"])
@@ -291,7 +295,8 @@ def _bad(tmp_path, files, case):
 
 @pytest.mark.parametrize("case", ["unknown type", "mixed types", "not NetCDF", "model without history", "damaged model",
                                   "model and result", "bad suffix", "missing file", "labels",
-                                  "trajectory without energies", "incomplete result", "output is the input"])
+                                  "trajectory without energies", "incomplete result", "output is the input",
+                                  "comparison"])
 def test_bad_input_exits_2_with_one_line_and_no_output(files, tmp_path, monkeypatch, case):
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
