@@ -434,3 +434,32 @@ def test_equivariance_harness_passes_an_invariant_potential_and_flags_the_model(
     report = check_symmetries(eqt, pos, cell, numbers, n_rotations=4)
     assert report.failed() == ["inversion", "rotation"], report.summary()
     assert "FAIL rotation" in report.summary()
+
+
+def _lennard_jones_float32(x):
+    """An exactly invariant pair potential computed in float32: (energy, forces float32)."""
+    x = np.asarray(x, np.float32)
+    d = x[:, None] - x[None]
+    r2 = np.sum(d**2, -1) + np.eye(len(x), dtype=np.float32)
+    inv6 = (1 / r2) ** 3
+    np.fill_diagonal(inv6, 0)
+    energy = 0.5 * np.sum(4 * (inv6**2 - inv6))
+    forces = np.sum((24 * (2 * inv6**2 - inv6) / r2)[..., None] * d, axis=1)
+    return energy, forces.astype(np.float32)
+
+
+def test_equivariance_harness_tolerances_follow_the_precision_of_the_forces(system):
+    """A float32 potential gets float32 tolerances when its forces are float32; one that returns float64
+    arrays fails the float64 tolerances, and the summary says the errors are float32 rounding."""
+    from eqt_model.testing import check_symmetries
+
+    pos, numbers, _, _ = system
+    cluster = (pos[:9] - pos[:9].mean(0)) * 1.5
+    as32 = check_symmetries(lambda x, box, z: _lennard_jones_float32(x), cluster, None, numbers[:9])
+    assert as32.passed, as32.summary()
+    as64 = check_symmetries(lambda x, box, z: [np.float64(v) if np.ndim(v) == 0 else np.asarray(v, np.float64)
+                                               for v in _lennard_jones_float32(x)], cluster, None, numbers[:9])
+    assert not as64.passed and "pass dtype='float32'" in as64.summary(), as64.summary()
+    told = check_symmetries(lambda x, box, z: [np.asarray(v, np.float64) for v in _lennard_jones_float32(x)],
+                            cluster, None, numbers[:9], dtype="float32")
+    assert told.passed, told.summary()
