@@ -123,18 +123,25 @@ def _measure(job):
 
 
 def plan(evaluate, structures, grids, n_random, l_max):
-    """Lines telling the evaluations a report needs and an estimate of its time (one
-    evaluation timed after compiling)."""
+    """Lines telling the evaluations a report needs and an estimate of its time: one evaluation
+    timed after compiling, plus the first call's compile time for every program the report
+    compiles (one per atom count and batch of rotations: each grid, the random rotations, the
+    ℓ-analysis)."""
     identity = rotations.IDENTITY.rotations
-    evaluate(*structures[0], identity)  # compile
+    t0 = time.perf_counter()
+    evaluate(*structures[0], identity)  # compiles
+    first = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluate(*structures[0], identity)
     each = time.perf_counter() - t0
     per_structure = n_random + sum(len(g) for g in grids) + ((2 * l_max + 1) ** 2 * (l_max + 1) if l_max else 0)
     total = len(structures) * per_structure
+    programs = len({len(s[0]) for s in structures}) * (len(grids) + bool(n_random) + bool(l_max))
+    compile_s = max(first - each, 0.0) * programs
     return [f"grid {g.name:>4}: {len(g):4d} rotation{'s' if len(g) > 1 else ''}" for g in grids] + [
-        f"{len(structures)} structures x {per_structure} evaluations = {total}; about {total * each:.0f} s at "
-        f"{each * 1e3:.1f} ms each (batching makes eqt models faster than this)"]
+        f"{len(structures)} structures x {per_structure} evaluations = {total}; about {total * each + compile_s:.0f} s: "
+        f"{total * each:.0f} s at {each * 1e3:.1f} ms each (batching makes eqt models faster than this) and "
+        f"{compile_s:.0f} s compiling ({programs} programs x {first - each:.1f} s)"]
 
 
 # ------------------------------------------------------------------ errors

@@ -175,3 +175,23 @@ def test_torque_per_grid_is_the_analytic_one_and_vanishes_for_invariant_models()
     periodic = [(pos, np.eye(3) * 20, numbers, [True] * 3)]
     out = rotvar.report(ase_evaluator(FieldDipole(field, charges)), periodic, n_random=2, grids=("1", "2"))
     assert "torque" not in rotvar.result(out, periodic)  # no net torque in a periodic cell
+
+
+def test_plan_counts_evaluations_and_the_programs_a_report_compiles():
+    """--plan left out compile time (20-35x low for small runs): one program per atom count and batch of
+    rotations (each grid, the random rotations, the l-analysis)."""
+    from eqt_model import rotations
+
+    calls = []
+
+    def evaluate(positions, cell, numbers, pbc, rots):
+        calls.append(len(rots))
+        return np.zeros(len(rots)), np.zeros((len(rots), len(positions), 3))
+
+    structure = lambda n: (np.zeros((n, 3)), None, np.ones(n, int), np.zeros(3, bool))  # noqa: E731
+    grids = [rotations.grid("1"), rotations.grid("i")]
+    lines = rotvar.plan(evaluate, [structure(3), structure(6), structure(3)], grids, 2, 0)
+    assert calls == [1, 1]  # the compiling call, then the timed one
+    per_structure = 2 + len(grids[0]) + len(grids[1])
+    assert f"3 structures x {per_structure} evaluations = {3 * per_structure}" in lines[-1]
+    assert "(6 programs x" in lines[-1]  # 2 atom counts x (2 grids + the random rotations)
