@@ -65,8 +65,8 @@ def _show_step(bar, model, k, step, fmax):
 def main(model_file, structures, calculator, average, random_rotation, compare, optimizer, fmax, steps,
          structures_out, output, float64, seed, memory, as_json, quiet):
     """Relax the positions of every structure of STRUCTURES.xyz (extxyz or xyz, periodic or
-    open; the cell stays fixed) with MODEL (model.pkl) or --calculator, using ASE's BFGS or
-    FIRE: energies before and after (eV, and per molecule relative to the lowest structure,
+    open; the cell stays fixed) with MODEL (model.pkl) or --calculator, using ASE's BFGS,
+    LBFGS or FIRE: energies before and after (eV, and per molecule relative to the lowest structure,
     meV), largest forces (eV/Å), steps, convergence and RMS displacement (Å). The table goes to
     stdout (stderr with -o -), the data to NetCDF, the relaxed structures to extxyz.
     Every finished relaxation, and every minute the positions of the current one, are
