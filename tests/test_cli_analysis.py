@@ -172,3 +172,29 @@ def test_every_result_type_follows_the_schema(tmp_path):
     ds = xr.open_dataset(tmp_path / "rdf.nc")
     assert {"g_inter", "c_L", "ylm", "Q"} <= set(ds.data_vars) and ds["Q"].dims == ("pair", "l", "r")
     assert xr.open_dataset(tmp_path / "orient.nc").attrs["bandwidth_phi"] == 0.1
+
+
+def test_a_command_imports_neither_dask_nor_matplotlib_unless_asked(tmp_path):
+    """Start-up (issue 15): an eqt-rdf process imports no dask (xarray imports it whenever it is
+    installed, ~0.45 s) and no matplotlib, and its result equals the in-process one; with --workers
+    (or --scheduler) dask stays importable."""
+    import subprocess
+    import sys
+
+    run_as_command = ("import atexit, sys; sys.argv = {argv!r}\n"
+                      "atexit.register(lambda: print(sorted(m for m, v in sys.modules.items() if v is not None and "
+                      "m.split('.')[0] in ('dask', 'distributed', 'matplotlib')), 'dask' in sys.modules and "
+                      "sys.modules['dask'] is None, file=sys.stderr))\n"
+                      "from eqt_cli.rdf import main\nmain()")
+    args = [str(EXAMPLE), "--stop", "3", "--pairs", "O-O", "-q"]
+    for extra, blocked in (([], True), (["--workers", "1"], False)):
+        out = tmp_path / f"{len(extra)}.nc"
+        proc = subprocess.run([sys.executable, "-c", run_as_command.format(argv=["eqt-rdf", *args, *extra, "-o", str(out)])],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        loaded, state = proc.stderr.strip().splitlines()[-1].rsplit(" ", 1)
+        assert state == str(blocked) and (loaded == "[]") == blocked, proc.stderr[-300:]
+    assert CliRunner().invoke(rdf.main, [*args, "-o", str(tmp_path / "in.nc")]).exit_code == 0
+    for name in ("0.nc", "2.nc"):
+        xr.testing.assert_identical(xr.load_dataset(tmp_path / name).drop_attrs(),
+                                    xr.load_dataset(tmp_path / "in.nc").drop_attrs())
