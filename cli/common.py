@@ -238,6 +238,23 @@ def read_runs(paths, fmt, topology, units, start=0, stop=None, stride=1, chunk=2
             yield k, ds
 
 
+def frames_total(paths, fmt=None, start=0, stop=None, stride=1):
+    """The selected frames of the runs `paths` when every one is a NetCDF file (its header says:
+    a progress bar's total), else None (counting text formats would read them twice)."""
+    from eqt_analysis import io
+
+    total = 0
+    for path in [paths] if isinstance(paths, str) else paths:
+        if (fmt or "netcdf") != "netcdf" or path == "-" or io._suffix(path) not in io.NETCDF_EXT:
+            return None
+        try:
+            n = io.count_frames(path, "netcdf")
+        except (InputError, OSError, ValueError):
+            return None  # the reader says what is wrong
+        total += len(range(start, n if stop is None else min(stop, n), stride))
+    return total
+
+
 def check_same_atoms(first, numbers, first_path, path):
     """InputError (naming `path`) unless the atomic numbers of a run equal those of the first run."""
     if len(numbers) != len(first) or (numbers != first).any():

@@ -8,8 +8,8 @@ from eqt_analysis import io, molecules
 from eqt_analysis.errors import InputError
 from eqt_analysis.io import ipi
 
-from .common import (atomic_output, claim, command, command_line, eqt_command, frame_selection_options, format_option, quiet_option, read_chunks,
-                     topology_option, units_option)
+from .common import (atomic_output, claim, command, command_line, eqt_command, format_option, frame_selection_options,
+                     frames_total, quiet_option, read_chunks, topology_option, units_option)
 
 
 @eqt_command()
@@ -64,7 +64,8 @@ def main(inputs, output, fmt, out_fmt, topology, units, properties, properties_j
     suffix = ".nc" if out_fmt == "netcdf" else ".xyz"
     with atomic_output(target, suffix) as tmp, \
             io.open_writer(tmp, out_fmt, float64=float64, history=command_line()) as writer, \
-            tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="convert") as bar:
+            tqdm(total=frames_total(inputs, fmt, start, stop, stride), unit="frame", disable=quiet, file=sys.stderr,
+                 desc="convert") as bar:
         tree, n_frames = None, 0
         for ds in chunks:
             if not no_molecules and "molecule" not in ds:

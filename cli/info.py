@@ -9,8 +9,8 @@ from tqdm import tqdm
 
 from eqt_analysis.summary import as_text, summarize
 
-from .common import (command, eqt_command, format_option, json_option, quiet_option, read_chunks, topology_option,
-                     units_option)
+from .common import (command, eqt_command, format_option, frames_total, json_option, quiet_option, read_chunks,
+                     topology_option, units_option)
 
 
 @eqt_command()
@@ -48,7 +48,7 @@ def main(path, fmt, topology, units, as_json, quiet):
         info = describe_result(results.load(path))
         click.echo(json.dumps(info, indent=2, default=str) if as_json else result_as_text(path, info))
         return
-    with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc="info") as bar:
+    with tqdm(total=frames_total(path, fmt), unit="frame", disable=quiet, file=sys.stderr, desc="info") as bar:
         info = summarize(counted(read_chunks(path, fmt, topology, units), bar), path)
     click.echo(json.dumps(info, indent=2) if as_json else as_text(path, info))
 

@@ -201,9 +201,11 @@ def _analyse_piece(analysis, paths, counts, lo, hi, fmt, topology, units, start,
 def feed(make, paths, fmt, topology, units, start, stop, stride, chunk, dask_client=None, bar=None):
     """The streamed analysis make(first chunk) fed with every selected frame of the runs
     `paths`: serially (dask_client None), or over the cluster's workers. bar: a tqdm bar."""
-    from .common import check_same_atoms, read_runs
+    from .common import check_same_atoms, frames_total, read_runs
 
     if dask_client is None:
+        if bar is not None:
+            bar.total = frames_total(paths, fmt, start, stop, stride)
         analysis = None
         for k, ds in read_runs(paths, fmt, topology, units, start, stop, stride, chunk):
             analysis = analysis or make(ds)

@@ -191,3 +191,15 @@ def test_steps_beyond_32_bits_are_refused_naming_the_output(tmp_path):
     assert result.exit_code == 2
     assert f"Error: {tmp_path / 'big.nc'}: step 3000000000 does not fit the 32-bit integers" in result.stderr
     assert os.listdir(tmp_path) == ["big.xyz"]
+
+
+def test_progress_total_is_the_selected_frames_of_netcdf_runs(tmp_path, xyz):
+    from eqt_cli.common import frames_total
+
+    nc = tmp_path / "traj.nc"
+    assert run(convert, [xyz, nc, "-q"]).exit_code == 0
+    for start, stop, stride in ((0, None, 1), (1, 4, 2), (3, 99, 1), (7, None, 1)):
+        selected = sum(1 for _ in range(5)[start:stop:stride])
+        assert frames_total([str(nc), str(nc)], None, start, stop, stride) == 2 * selected
+    assert frames_total(str(xyz)) is None and frames_total("-", "netcdf") is None  # text: not read twice
+    assert frames_total(str(tmp_path / "missing.nc")) is None  # the reader reports it
