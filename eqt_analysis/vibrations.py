@@ -42,6 +42,7 @@ class VDOS:
 
     def __init__(self, system, groups=None, mass_weighted=False, window="hann", fwhm=None, n_blocks=5, chunk=256):
         self.source = system.source
+        self.summed_total = groups is None  # "total": the species' sums added, not a second pass over every atom
         if isinstance(groups, dict):
             self.groups = {name: np.asarray(atoms) for name, atoms in groups.items()}
         else:
@@ -74,11 +75,17 @@ class VDOS:
         if not stored:
             warn(f"{self.source or 'trajectory'}: no velocities stored; using central differences of positions every "
                  f"{dt * 1e3:g} fs (store velocities for exact spectra)")
+        computed = {name: atoms for name, atoms in self.groups.items() if not (self.summed_total and name == "total")}
         if progress is not None:
-            progress.total = sum(len(atoms) for atoms in self.groups.values()) * len(runs)
-        items = [(sources[r], r, name, lo, blocks, dt) for r in range(len(runs)) for name, atoms in self.groups.items()
+            progress.total = sum(len(atoms) for atoms in computed.values()) * len(runs)
+        items = [(sources[r], r, name, lo, blocks, dt) for r in range(len(runs)) for name, atoms in computed.items()
                  for lo in range(0, len(atoms), self.chunk)]
         sums = sum_chunks([(r, name) for _, r, name, _, _, _ in items], mapper(self._chunk, items), progress)
+        if self.summed_total:  # the species partition the atoms
+            for r in range(len(runs)):
+                parts = [sums[(r, name)] for name in computed]
+                sums[(r, "total")] = (sum(p[0] for p in parts), [sum(b) for b in zip(*(p[1] for p in parts))],
+                                      sum(p[2] for p in parts))
         vacf, err = [], []
         for name, atoms in self.groups.items():
             per_run = [(sums[(r, name)][0] / len(atoms), [b / len(atoms) for b in sums[(r, name)][1]])
