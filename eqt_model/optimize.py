@@ -361,15 +361,15 @@ def relaxed_frames(relaxations):
     return frames
 
 
-COLUMNS = [("relative_energy_initial", "dE_start", "meV/mol"), ("relative_energy", "dE", "meV/mol"),
-           ("max_force", "Fmax", "eV/Å"), ("steps", "steps", None), ("converged", "conv", None),
+COLUMNS = [("energy", "E", "eV"), ("relative_energy_initial", "dE_start", "meV/mol"),
+           ("relative_energy", "dE", "meV/mol"), ("max_force", "Fmax", "eV/Å"), ("steps", "steps", None), ("converged", "conv", None),
            ("rms_displacement", "rms_disp", "Å")]
 COMPARED = ("relative_energy_initial", "relative_energy", "converged")
 
 
 def table(ds):
     """(columns [(name, unit)], rows) of an "opt" result: one row per structure. One model: the
-    relative energies per molecule before and after, the largest force after, steps,
+    relaxed energy, the relative energies per molecule before and after, the largest force after, steps,
     convergence and RMS displacement. Several: the relative energies and convergence per
     model and the RMS position differences (the rest is in the result)."""
     many = ds.sizes["model"] > 1

@@ -132,6 +132,7 @@ def test_example_model_relaxes_a_water_molecule(tmp_path):
     rows = json.loads(result.stdout)
     ds = xr.open_dataset(tmp_path / "h2o.opt.nc")
     assert rows[0]["conv"] == 1 and rows[0]["steps"] == int(ds["steps"][0, 0])
+    assert rows[0]["E"] == pytest.approx(float(ds["energy"][0, 0]))  # eV: the one number of a single structure
     assert float(ds["energy"][0, 0]) < float(ds["energy_initial"][0, 0]) - 0.01
     assert float(ds["max_force"][0, 0]) < 0.01 < float(ds["max_force_initial"][0, 0])
     assert int(ds["n_molecules"][0]) == 1 and ds.attrs["model"] == str(MODEL)
