@@ -362,8 +362,8 @@ def relaxed_frames(relaxations):
 
 
 COLUMNS = [("energy", "E", "eV"), ("relative_energy_initial", "dE_start", "meV/mol"),
-           ("relative_energy", "dE", "meV/mol"), ("max_force", "Fmax", "eV/Å"), ("steps", "steps", None), ("converged", "conv", None),
-           ("rms_displacement", "rms_disp", "Å")]
+           ("relative_energy", "dE", "meV/mol"), ("max_force", "Fmax", "eV/Å"), ("steps", "steps", None),
+           ("converged", "conv", None), ("rms_displacement", "rms_disp", "Å")]
 COMPARED = ("relative_energy_initial", "relative_energy", "converged")
 
 
