@@ -430,23 +430,25 @@ def write_result(ds, where, draw=None, table_dim=None):
 
 def write_table(ds, path, dim=None):
     """The variables along dimension `dim` (default: the first) as columns of a text table: a
-    1-D variable is one column `name[units]`, a 2-D variable (label, dim) one column per label,
-    `name[label][units]`; the attributes go to the header."""
+    1-D variable is one column `name[units]`, a variable with more dimensions one column per
+    label of the others, `name[label][label2][units]` (e.g. `Q[O-O][l=2][1]`); the attributes
+    go to the header."""
+    import itertools
+
     import numpy as np
 
     dim = dim or next(iter(ds.dims))
     columns, header = [], []
     for name, var in ds.variables.items():
+        if dim not in var.dims or var.dtype.kind not in "biuf":
+            continue
         units = var.attrs.get("units", "")
-        if var.dims == (dim,) and var.dtype.kind in "biuf":
-            columns.append(var.values)
-            header.append(f"{name}[{units}]")
-        elif var.ndim == 2 and dim in var.dims and var.dtype.kind in "biuf":
-            other = var.dims[0] if var.dims[1] == dim else var.dims[1]
-            labels = ds[other].values if other in ds.coords else range(var.sizes[other])
-            for k, label in enumerate(labels):
-                columns.append(var.isel({other: k}).values)
-                header.append(f"{name}[{label}][{units}]")
+        others = [d for d in var.dims if d != dim]
+        labels = [[f"{d}={v}" if np.issubdtype(np.asarray(v).dtype, np.number) else str(v)
+                   for v in (ds[d].values if d in ds.coords else range(var.sizes[d]))] for d in others]
+        for index in itertools.product(*(range(len(lab)) for lab in labels)):
+            columns.append(var.isel(dict(zip(others, index))).transpose(dim).values)
+            header.append(name + "".join(f"[{lab[k]}]" for lab, k in zip(labels, index)) + f"[{units}]")
     meta = "\n".join(f"{k}: {v}" for k, v in ds.attrs.items())
     np.savetxt(path, np.column_stack(columns), header=meta + "\n" + " ".join(header), fmt="%.10g")
 

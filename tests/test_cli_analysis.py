@@ -35,6 +35,23 @@ def test_rdf_writes_dataset_table_and_plot(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_table_holds_the_anisotropy(tmp_path):
+    """--dat with --anisotropy left out ylm and Q (pair, l or lm, r): every variable along r is a column."""
+    out, dat = tmp_path / "a.nc", tmp_path / "a.dat"
+    result = run(rdf, [EXAMPLE, "-o", out, "--dat", dat, "--stop", 10, "--anisotropy", "--pairs", "O-O,O-H", "-q"])
+    assert result.exit_code == 0, result.output
+    ds = xr.load_dataset(out)
+    header = [line for line in dat.read_text().splitlines() if line.startswith("#")][-1].lstrip("# ").split()
+    table = np.loadtxt(dat)
+    assert table.shape == (ds.sizes["r"], len(header))
+    np.testing.assert_allclose(table[:, header.index("Q[O-H][l=2][1]")], ds["Q"].sel(pair="O-H", l=2), rtol=1e-9)
+    np.testing.assert_allclose(table[:, header.index("ylm[O-O][2,-1][1]")], ds["ylm"].sel(pair="O-O", lm="2,-1"),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(table[:, header.index("g[O-O][1]")], ds["g"].sel(pair="O-O"), rtol=1e-9)
+    expected = sum(ds[v].size // ds.sizes["r"] for v in ds.variables if "r" in ds[v].dims)
+    assert len(header) == expected
+
+
 @pytest.mark.parametrize("suffix, magic", [(".pdf", b"%PDF"), (".svg", b"<?xml"), (".png", b"\x89PNG")])
 def test_plot_format_follows_the_suffix(tmp_path, suffix, magic):
     """--plot x.pdf wrote PNG data under a .pdf name."""
