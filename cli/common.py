@@ -18,7 +18,7 @@ import numpy as np
 from eqt_analysis.errors import InputError
 from eqt_analysis.trajectory import EqtWarning
 
-from . import outputs
+from . import AS_COMMAND, outputs
 from .outputs import atomic_output, claim  # noqa: F401  (the commands import them from here)
 
 
@@ -51,11 +51,12 @@ def eqt_command(**kwargs):
 
 
 def _freeze_imports():
-    """Start-up: a command imports ~10^5 long-lived objects (numpy, numba, xarray). Moved out of
-    the collector's reach (`gc.freeze`) once, before the first command runs and again when the
-    process ends, no collection walks them again: ~0.2 s less per command (benchmarks/
-    bench_structure.py, part 5). Objects created later are collected as usual."""
-    if not _freeze_imports.done:
+    """Start-up of an eqt-* process (AS_COMMAND): it imports ~10^5 long-lived objects (numpy,
+    numba, xarray). Moved out of the collector's reach (`gc.freeze`) before the command runs and
+    again when the process ends, no collection walks them again: ~0.2 s less per command
+    (benchmarks/bench_structure.py, part 5). Objects created later are collected as usual.
+    A command called in process (CliRunner, a notebook) leaves the caller's collector alone."""
+    if AS_COMMAND and not _freeze_imports.done:
         _freeze_imports.done = True
         gc.freeze()
         gc.enable()

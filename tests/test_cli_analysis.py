@@ -193,25 +193,70 @@ def test_every_result_type_follows_the_schema(tmp_path):
 
 def test_a_command_imports_neither_dask_nor_matplotlib_unless_asked(tmp_path):
     """Start-up (issue 15): an eqt-rdf process imports no dask (xarray imports it whenever it is
-    installed, ~0.45 s) and no matplotlib, and its result equals the in-process one; with --workers
-    (or --scheduler) dask stays importable."""
+    installed, ~0.45 s) and no matplotlib, collects garbage again once the command runs, and gives the
+    in-process result; with --workers dask is imported."""
+    import json
     import subprocess
     import sys
 
-    run_as_command = ("import atexit, sys; sys.argv = {argv!r}\n"
-                      "atexit.register(lambda: print(sorted(m for m, v in sys.modules.items() if v is not None and "
-                      "m.split('.')[0] in ('dask', 'distributed', 'matplotlib')), 'dask' in sys.modules and "
-                      "sys.modules['dask'] is None, file=sys.stderr))\n"
-                      "from eqt_cli.rdf import main\nmain()")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "sitecustomize.py").write_text(
+        "import atexit, gc, json, os, sys\n"
+        "def report():\n"
+        "    loaded = sorted(m for m, v in sys.modules.items() if v is not None and m.split('.')[0] in "
+        "('dask', 'distributed', 'matplotlib'))\n"
+        "    with open(os.environ['EQT_PROBE'] + f'.{os.getpid()}', 'w') as out:\n"
+        "        json.dump({'loaded': loaded, 'gc': gc.isenabled(), 'frozen': gc.get_freeze_count()}, out)\n"
+        "atexit.register(report)\n")
     args = [str(EXAMPLE), "--stop", "3", "--pairs", "O-O", "-q"]
-    for extra, blocked in (([], True), (["--workers", "1"], False)):
-        out = tmp_path / f"{len(extra)}.nc"
-        proc = subprocess.run([sys.executable, "-c", run_as_command.format(argv=["eqt-rdf", *args, *extra, "-o", str(out)])],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        loaded, state = proc.stderr.strip().splitlines()[-1].rsplit(" ", 1)
-        assert state == str(blocked) and (loaded == "[]") == blocked, proc.stderr[-300:]
+    seen = {}
+    for extra in ([], ["--workers", "1"]):
+        out, record = tmp_path / f"{len(extra)}.nc", tmp_path / f"{len(extra)}.json"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(probe), os.environ.get("PYTHONPATH", "")]),
+                   EQT_PROBE=str(record))
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "eqt-rdf"), *args, *extra, "-o", str(out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.wait() == 0, proc.stderr.read()
+        seen[len(extra)] = json.loads(Path(f"{record}.{proc.pid}").read_text())  # the command's process
+    assert seen[0]["loaded"] == [] and seen[0]["gc"] and seen[0]["frozen"] > 10000, seen[0]
+    assert "dask.distributed" in seen[2]["loaded"] and seen[2]["gc"], seen[2]["gc"]
     assert CliRunner().invoke(rdf.main, [*args, "-o", str(tmp_path / "in.nc")]).exit_code == 0
     for name in ("0.nc", "2.nc"):
         xr.testing.assert_identical(xr.load_dataset(tmp_path / name).drop_attrs(),
                                     xr.load_dataset(tmp_path / "in.nc").drop_attrs())
+
+
+def test_only_an_eqt_process_itself_tunes_its_garbage_collector(tmp_path):
+    """A worker process that imports the command's script again (multiprocessing spawn, as dask's
+    LocalCluster does) and a command called in process leave garbage collection as they found it."""
+    import gc
+    import subprocess
+    import sys
+
+    script = tmp_path / "eqt-probe"
+    script.write_text(
+        "import gc, multiprocessing as mp, sys\n"
+        "import eqt_cli\n"
+        "def child(queue):\n"
+        "    queue.put((eqt_cli.AS_COMMAND, gc.isenabled()))\n"
+        "if __name__ == '__main__':\n"
+        "    print(eqt_cli.AS_COMMAND, gc.isenabled(), sys.modules.get('dask', 'importable') is None)\n"
+        "    queue = mp.get_context('spawn').Queue()\n"
+        "    process = mp.get_context('spawn').Process(target=child, args=(queue,))\n"
+        "    process.start()\n"
+        "    print(*queue.get())\n"
+        "    process.join()\n")
+    for extra, blocked in (([], "True"), (["--workers", "2"], "False")):
+        proc = subprocess.run([sys.executable, str(script), *extra], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["True", "False", blocked, "False", "True"], proc.stdout
+    frozen, enabled = gc.get_freeze_count(), gc.isenabled()
+    gc.disable()
+    try:
+        assert CliRunner().invoke(rdf.main, [str(EXAMPLE), "--stop", "2", "--pairs", "O-O", "-q", "-o",
+                                             str(tmp_path / "r.nc")]).exit_code == 0
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        if enabled:
+            gc.enable()
