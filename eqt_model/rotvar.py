@@ -137,11 +137,12 @@ def plan(evaluate, structures, grids, n_random, l_max):
     per_structure = n_random + sum(len(g) for g in grids) + ((2 * l_max + 1) ** 2 * (l_max + 1) if l_max else 0)
     total = len(structures) * per_structure
     programs = len({len(s[0]) for s in structures}) * (len(grids) + bool(n_random) + bool(l_max))
-    compile_s = max(first - each, 0.0) * programs
+    compile_each = max(first - each, 0.0)
+    compile_s = compile_each * programs
     return [f"grid {g.name:>4}: {len(g):4d} rotation{'s' if len(g) > 1 else ''}" for g in grids] + [
         f"{len(structures)} structures x {per_structure} evaluations = {total}; about {total * each + compile_s:.0f} s: "
         f"{total * each:.0f} s at {each * 1e3:.1f} ms each (batching makes eqt models faster than this) and "
-        f"{compile_s:.0f} s compiling ({programs} programs x {first - each:.1f} s)"]
+        f"{compile_s:.0f} s compiling ({programs} programs x {compile_each:.1f} s)"]
 
 
 # ------------------------------------------------------------------ errors
