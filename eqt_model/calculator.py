@@ -83,6 +83,12 @@ class Potential:
         forces[:, order] = f
         return e.astype(np.float64), forces
 
+    @property
+    def dtype(self):
+        """'float32' or 'float64': the precision the model computes in (JAX's x64 setting when it was
+        loaded); results are returned as float64 either way."""
+        return str(jax.tree_util.tree_leaves(self.params)[0].dtype)
+
     def energy_and_forces(self, positions, cell, numbers, pbc=(True, True, True)):
         """(energy eV, forces (N, 3) eV/Å) as NumPy float64, averaged and rotated as configured."""
         return self._energy_and_forces(positions, cell, numbers, pbc)

@@ -13,8 +13,8 @@ positions), and compares E and F with what exact symmetry requires:
     rotation     E(xR^T) = E(x),    F(xR^T) = F(x) R^T
 A check passes when its largest error is within a dtype-aware tolerance: rtol times the
 scale of the quantity (|E| per structure, max |F|), rtol = 1e-5 for float32 models and
-1e-10 for float64 ones (dtype: by default float32 when the function returns float32 forces,
-else float64). The report says which check failed and by how much, and when every failure is
+1e-10 for float64 ones (dtype: by default an eqt Potential's own precision, else float32 when
+the function returns float32 forces, else float64). The report says which check failed and by how much, and when every failure is
 within float32 rounding, that the potential may compute in float32 (pass dtype='float32').
 """
 from dataclasses import dataclass, field
@@ -61,7 +61,8 @@ class Report:
 def check_symmetries(energy_and_forces, positions, cell=None, numbers=None, n_rotations=32, seed=0,
                      dtype=None, rtol=None):
     """Run the translation, permutation, inversion and rotation checks; returns a Report. dtype:
-    'float32' or 'float64' (the tolerances); None: float32 when the forces come back as float32."""
+    'float32' or 'float64' (the tolerances); None: `Potential.dtype` for an eqt Potential's
+    energy_and_forces, else float32 when the forces come back as float32."""
     from scipy.spatial.transform import Rotation
 
     rng = np.random.default_rng(seed)
@@ -69,8 +70,9 @@ def check_symmetries(energy_and_forces, positions, cell=None, numbers=None, n_ro
     cell = None if cell is None else np.asarray(cell, dtype=np.float64)
     numbers = np.asarray(numbers) if numbers is not None else np.zeros(len(x), int)
     e0, f0 = energy_and_forces(x, cell, numbers)
-    if dtype is None:
-        dtype = "float32" if np.asarray(f0).dtype == np.float32 else "float64"
+    if dtype is None:  # an eqt Potential's method says; else the forces' own precision
+        dtype = getattr(getattr(energy_and_forces, "__self__", None), "dtype", None) or \
+            ("float32" if np.asarray(f0).dtype == np.float32 else "float64")
     rtol = rtol if rtol is not None else RTOL[str(dtype)]
 
     def ef(pos, box, nums):

@@ -448,6 +448,22 @@ def _lennard_jones_float32(x):
     return energy, forces.astype(np.float32)
 
 
+def test_equivariance_harness_takes_a_float32_potential_at_its_precision(system):
+    """eqt's Potential computes in float32 unless JAX's x64 is on, but returns float64 arrays: the harness
+    asks it (Potential.dtype) instead of the arrays, so translation and permutation pass."""
+    from eqt_model.calculator import Potential
+    from eqt_model.testing import check_symmetries
+
+    pos, numbers, cell, _ = system
+    small = os.path.join(os.path.dirname(__file__), "..", "example_data", "model-small.pkl")
+    with jax.enable_x64(False):
+        potential = Potential(small)
+        assert potential.dtype == "float32"
+        report = check_symmetries(potential.energy_and_forces, pos, cell, numbers, n_rotations=2)
+    assert {"translation", "permutation"}.isdisjoint(report.failed()), report.summary()
+    assert report.checks[0].forces_tolerance > 1e-7  # float32 tolerances, not float64's
+
+
 def test_equivariance_harness_tolerances_follow_the_precision_of_the_forces(system):
     """A float32 potential gets float32 tolerances when its forces are float32; one that returns float64
     arrays fails the float64 tolerances, and the summary says the errors are float32 rounding."""
