@@ -124,13 +124,28 @@ QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, g
              msd_fit=("--fit-start", "0.01", "--fit-stop", "0.04"))
 
 
+def seconds_per_atom(config):
+    """Estimated seconds per atom of one float32 force evaluation of a model of this ModelConfig on a
+    2-core CPU like this project's: 2.1e-4 s for the small preset, scaled by the matrix-product work
+    per token (projections, feed-forward, attention over ~30 neighbours, every layer) to the power
+    0.65, fitted to the MD steps of the small and medium example models (2.1e-4 and 5.6-7.1e-4 s per
+    atom in the quick study) and the paper preset's evaluation (3.4e-3 s per atom)."""
+    def work(d, ff, layers):
+        return layers * (4 * d * d + 2 * d * ff + 60 * d)
+
+    mine = work(config.d_model, config.d_feedforward, config.n_message_layers * config.n_transformer_layers)
+    return 2.1e-4 * (mine / work(32, 64, 2)) ** 0.65
+
+
 def md_steps(plan, bulk):
     return round((plan.bulk_ps if bulk else plan.molecule_ps) * 1e3 / 0.5)
 
 
-def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=False):
-    """The study's steps in order, paths relative to the report folder (``runs`` may be elsewhere)."""
+def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=False, atom_s=2.1e-4):
+    """The study's steps in order, paths relative to the report folder (``runs`` may be elsewhere);
+    atom_s: seconds per atom of one force evaluation (seconds_per_atom), for the time estimates."""
     out = []
+    scale = atom_s / 2.1e-4  # the model's cost against the small preset's
     n_bulk = _atoms(bulk) if bulk else 0
     mol_steps, bulk_steps = md_steps(plan, False), md_steps(plan, True)
     runs_of = {}
@@ -142,55 +157,56 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                 model, molecule, "--time", f"{plan.molecule_ps:g}", "--timestep", "0.5", "--stride",
                 str(plan.molecule_stride), "--velocities", "thermal", "--temperature", "300", "--seed", "1",
                 "--float64", "--record", "2i", *extra, "-o", path, "-q"], [path],
-                mol_steps * (0.01 if not extra else 0.08) + 20, md_steps=mol_steps))
+                mol_steps * 0.003 * (scale ** 0.5 if not extra else 2.5 * scale) + 16 * scale ** 0.5,
+                md_steps=mol_steps))
     if bulk:
         for name, extra in BULK_VARIANTS.items():
             path = os.path.join(runs, f"bulk_{name}.nc")
             runs_of[("bulk", name)] = path
-            per_step = n_bulk * 4.5e-4 * (1 + 36 * 0.7 / 10 if name == "mts2i" else 1)
+            per_step = n_bulk * atom_s * (1 + 36 * 0.95 / 10 if name == "mts2i" else 1)  # MTS: 4.0-4.75x measured
             out.append(Step(f"md bulk {name}", "eqt-md", [
                 model, bulk, "--time", f"{plan.bulk_ps:g}", "--timestep", "0.5", "--stride", str(plan.bulk_stride),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", path, "-q"], [path],
-                bulk_steps * per_step + 30, md_steps=bulk_steps, alone=True))
+                bulk_steps * per_step + (32 if name == "mts2i" else 17), md_steps=bulk_steps, alone=True))
             if not out[-1].done(folder) or report_mod.rate_in_log(folder, f"md_bulk_{name}"):
                 continue  # its speed is (or will be) in its own log; a run made elsewhere gets a short run
             cost = f"cost/bulk_{name}.nc"
             out.append(Step(f"cost bulk {name}", "eqt-md", [
                 model, bulk, "--steps", str(plan.cost_steps), "--stride", str(max(10, plan.cost_steps // 10)),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", cost], [cost],
-                plan.cost_steps * per_step + 30, md_steps=plan.cost_steps, alone=True))
+                plan.cost_steps * per_step + (32 if name == "mts2i" else 17), md_steps=plan.cost_steps, alone=True))
     for (kind, name), traj in runs_of.items():
         stem = f"results/{kind}_{name}"
         if kind == "molecule":
             out += [Step(f"angmom molecule {name}", "eqt-angmom", [traj, "-o", f"{stem}.angmom.nc"],
-                         [f"{stem}.angmom.nc"], 10),
+                         [f"{stem}.angmom.nc"], 3),
                     Step(f"orient molecule {name}", "eqt-orient", [traj, "-o", f"{stem}.orient.nc", "-q"],
-                         [f"{stem}.orient.nc"], 15),
+                         [f"{stem}.orient.nc"], 3),
                     Step(f"tcf molecule {name}", "eqt-tcf", [traj, "-v", "potential_energy", "-o", f"{stem}.tcf.nc"],
-                         [f"{stem}.tcf.nc"], 8),
+                         [f"{stem}.tcf.nc"], 3),
                     Step(f"tcf_delta molecule {name}", "eqt-tcf", [traj, "-v", "energy_averaged", "--minus",
                                                                    "energy_plain", "-o", f"{stem}.tcf_delta.nc"],
-                         [f"{stem}.tcf_delta.nc"], 8),
+                         [f"{stem}.tcf_delta.nc"], 3),
                     Step(f"rotvar molecule {name}", "eqt-rotvar", ["--from-properties", traj, "-o",
                                                                    f"{stem}.rotvar.nc", "-q"],
-                         [f"{stem}.rotvar.nc"], 8, stdout=True)]
+                         [f"{stem}.rotvar.nc"], 3, stdout=True)]
         else:
             start = ["--start", str(_equilibration_frames(plan))]
             out += [Step(f"rdf bulk {name}", "eqt-rdf", [traj, *start, "--pairs", "O-O", "--bandwidth", "0.05",
                                                          "--dipole", "--rmax", "5.9", "--block-frames",
                                                          str(_block(plan)), "-o", f"{stem}.rdf.nc", "-q"],
-                         [f"{stem}.rdf.nc"], 15),
+                         [f"{stem}.rdf.nc"], 3),
                     Step(f"orient bulk {name}", "eqt-orient", [traj, *start, "--block-frames", str(_block(plan)),
                                                                "-o", f"{stem}.orient.nc", "-q"],
-                         [f"{stem}.orient.nc"], 15),
+                         [f"{stem}.orient.nc"], 3),
                     Step(f"msd bulk {name}", "eqt-msd", [traj, *start, "--species", "O", *plan.msd_fit, "-o",
-                                                         f"{stem}.msd.nc", "-q"], [f"{stem}.msd.nc"], 10),
+                                                         f"{stem}.msd.nc", "-q"], [f"{stem}.msd.nc"], 3),
                     Step(f"rotcorr bulk {name}", "eqt-rotcorr", [traj, *start, "-o", f"{stem}.rotcorr.nc", "-q"],
-                         [f"{stem}.rotcorr.nc"], 10),
+                         [f"{stem}.rotcorr.nc"], 3),
                     Step(f"tcf bulk {name}", "eqt-tcf", [traj, *start, "-v", "potential_energy", "-o",
-                                                         f"{stem}.tcf.nc"], [f"{stem}.tcf.nc"], 8),
+                                                         f"{stem}.tcf.nc"], [f"{stem}.tcf.nc"], 3),
                     Step(f"drift bulk {name}", "eqt-angmom", [traj, *start, "--drift-only", "-o",
-                                                              f"{stem}.angmom.nc"], [f"{stem}.angmom.nc"], 8)]
+                                                              f"{stem}.angmom.nc"], [f"{stem}.angmom.nc"], 3)]
     rotvar_sets = []
     if test_set:
         rotvar_sets.append(("test set", test_set, None))
@@ -206,7 +222,7 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                         + 1)
             out.append(Step(f"frames {label}", "eqt-convert", [
                 source, structures, "--start", str(n_frames // 2), "--stride",
-                str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], 5))
+                str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], 2))
         n_atoms = n_bulk if kind == "bulk" else 3 if kind else 200
         n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + plan.n_random
         if kind:
@@ -217,14 +233,17 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
         out.append(Step(f"rotvar {label}", "eqt-rotvar", [model, structures, "--grids", plan.grids, "--n-random",
                                                           str(plan.n_random), *flags,
                                                           "-o", f"{stem}.nc", "-q"], [f"{stem}.nc"],
-                        20 + (plan.rotvar_frames if kind else plan.test_structures) * n_rot * n_atoms * 4.5e-4,
+                        # compiling one program per grid and the random rotations (~9 s each, ~4 s for a
+                        # molecule), then the evaluations
+                        (4 if kind == "molecule" else 9) * (len(plan.grids.split(",")) + 1) + 3
+                        + (plan.rotvar_frames if kind else plan.test_structures) * n_rot * n_atoms * atom_s,
                         stdout=True))
     if ice:  # hours, like an MD run: its result (and checkpoint, while it runs) lives with the runs
         result = os.path.join(runs, "ice.opt.nc")
         out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", result,
                                                       "--structures-out", "results/ice.relaxed.xyz"],
                         [result], 5400, stdout=True))
-        out.append(Step("plot ice", "eqt-plot", [result, "-o", "figures/ice.png"], ["figures/ice.png"], 5))
+        out.append(Step("plot ice", "eqt-plot", [result, "-o", "figures/ice.png"], ["figures/ice.png"], 2))
     for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),
                                         ("molecule", MOLECULE_VARIANTS, MOLECULE_OBSERVABLES)):
         if (kind, "plain") not in runs_of:
@@ -234,17 +253,17 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
             for v in list(variants)[1:]:
                 target = f"compare/{kind}_{obs}_{v}_vs_plain.nc"
                 out.append(Step(f"compare {kind} {obs} {v}", "eqt-compare", [
-                    f"results/{kind}_{v}.{obs}.nc", f"results/{kind}_plain.{obs}.nc", "-o", target], [target], 3))
+                    f"results/{kind}_{v}.{obs}.nc", f"results/{kind}_plain.{obs}.nc", "-o", target], [target], 2))
             if obs == "rotvar":  # two grids (plain, 2i): the table says it; no curve to draw
                 continue
             figure = f"figures/{kind}_{obs}.png"
             labels = [a for v in variants for a in ("--label", v)]
-            out.append(Step(f"plot {kind} {obs}", "eqt-plot", [*files, *labels, "-o", figure], [figure], 5))
+            out.append(Step(f"plot {kind} {obs}", "eqt-plot", [*files, *labels, "-o", figure], [figure], 2))
     rotvar_files = ["results/rotvar_" + label.replace(" ", "_") + ".nc" for label, _, _ in rotvar_sets]
     if rotvar_files:
         labels = [a for label, _, _ in rotvar_sets for a in ("--label", label)]
         out.append(Step("plot rotvar", "eqt-plot", [*rotvar_files, *labels, "-o", "figures/rotvar.png"],
-                        ["figures/rotvar.png"], 5))
+                        ["figures/rotvar.png"], 2))
     return out
 
 
@@ -267,7 +286,8 @@ def _grid_size(name):
 def check_inputs(model, bulk, molecule, test_set, ice, test_split=False):
     """InputError (exit 2) before any step for what would make steps fail: an unreadable model, structures it
     cannot read or whose species the model does not know, a bulk structure that is not periodic, a
-    periodic molecule, a --test-set that is not the model's training file with --test-split."""
+    periodic molecule, a --test-set that is not the model's training file with --test-split. Returns the
+    model's ModelConfig."""
     from eqt_analysis import io
     from eqt_model import data, modelfile
     from eqt_model.calculator import held_out
@@ -301,6 +321,7 @@ def check_inputs(model, bulk, molecule, test_set, ice, test_split=False):
             species_known(np.concatenate([f.numbers for f in frames]), path)
             if path == test_set and test_split:
                 held_out(training, len(frames), path, model)
+    return config
 
 
 def _atoms(path):
@@ -462,7 +483,7 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
         raise InputError("exists and is not a folder", output)
     if runs is not None and os.path.exists(runs) and not os.path.isdir(runs):
         raise InputError("--runs must be a folder (of MD trajectories)", runs)
-    check_inputs(model, bulk, molecule, test_set, ice, test_split)
+    config = check_inputs(model, bulk, molecule, test_set, ice, test_split)
     plan = QUICK if quick else FULL
     folder = os.path.abspath(output)
     shown_runs = runs or os.path.join(output, "md-quick" if quick else "md")
@@ -485,7 +506,7 @@ def main(model, bulk, molecule, test_set, test_split, ice, runs, output, quick, 
             raise
         _save_json(os.path.join(folder, "logs", "study.json"), settings)
     todo = steps(_absolute(model), _absolute(bulk), _absolute(molecule), _absolute(test_set), _absolute(ice), runs,
-                 plan, folder, test_split)
+                 plan, folder, test_split, seconds_per_atom(config))
     timings = _timings(folder)
     for step in todo:
         step.estimate = timings.get(step.command_line(), step.estimate)

@@ -203,3 +203,19 @@ def test_report_tables_become_html_tables_that_may_wrap():
     assert out.startswith("<table") and out.count("<tr>") == 3 and out.count("<td>") == 6
     assert "<td>0.050214</td>" in out and "energy<wbr>_error<wbr>[meV]" in out
     assert html_table("a b\n1 2 3\n").startswith("<pre>")
+
+
+def test_time_estimates_follow_the_model_size():
+    """The plan's MD and rotvar estimates scale with the model: per atom and force evaluation, the small
+    preset's measured 2.1e-4 s, the medium's 5.6-7.1e-4 s (MD steps of the quick study) and the paper
+    preset's 3.4e-3 s (its evaluation of the 64-water box) on this project's 2-core CPU."""
+    from eqt_model.config import PRESETS, ModelConfig
+
+    cost = {name: study.seconds_per_atom(ModelConfig(species=(1, 8), **PRESETS[name])) for name in PRESETS}
+    assert cost["small"] == pytest.approx(2.1e-4)
+    assert 5.6e-4 / 1.2 < cost["medium"] < 7.1e-4 * 1.2
+    assert 3.4e-3 / 1.5 < cost["paper"] < 3.4e-3 * 1.5
+    small, medium = (study.steps(MODEL, BOX, None, None, None, "runs", study.QUICK, "report", atom_s=c)
+                     for c in (cost["small"], cost["medium"]))
+    for a, b in zip(small, medium):
+        assert (a.estimate < b.estimate) == (a.program in ("eqt-md", "eqt-rotvar")), a.name
