@@ -132,6 +132,8 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     """
     model_file, structure, n_steps = _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts,
                                                     replay, record)
+    if replay:
+        _refuse_dynamics_options(click.get_current_context())
     if (workers or scheduler) and not replay:
         raise InputError("--workers and --scheduler spread the frames of a --replay; an MD run is one sequence of steps")
     output = output or default_output(structure, "replay" if replay else "md")
@@ -178,6 +180,21 @@ def main(model_file, structure, calculator, fmt, frame, output, steps, ps, dt, s
     run = simulation.Run(settings, potentials, numbers, masses, positions, cell, pbc, v_start, saved)
     _simulate(run, output, n_steps, stride, restart, quiet)
     del lock
+
+
+REPLAY_IGNORES = ("frame", "steps", "ps", "dt", "stride", "thermostat", "temperature", "tau", "velocities", "fix_com",
+                  "average", "mts", "random_rotation", "skin", "seed", "restart")
+
+
+def _refuse_dynamics_options(ctx):
+    """InputError for options a --replay would ignore (it moves no atom and evaluates every frame)."""
+    from click.core import ParameterSource
+
+    given = ["/".join(p.opts + p.secondary_opts) for p in ctx.command.params
+             if p.name in REPLAY_IGNORES and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
+    if given:
+        raise InputError(f"{', '.join(given)} {'has' if len(given) == 1 else 'have'} no effect with --replay, which "
+                         "evaluates --record GRID on every frame of STRUCTURE as stored")
 
 
 def _check_request(model_file, structure, calculator, steps, ps, dt, stride, mts, replay, record):

@@ -248,7 +248,7 @@ def nan_later():
 
 
 @pytest.mark.parametrize("case", ["unknown species", "overlap", "dt", "temperature", "restart", "calculator",
-                                  "mts", "velocities", "foreign checkpoint"])
+                                  "mts", "velocities", "foreign checkpoint", "replay --average", "replay --stride"])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
     out = tmp_path / "out.nc"
     structure = cluster
@@ -273,6 +273,9 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
         args += ["--velocities", "input"]
     elif case == "foreign checkpoint":  # a user's file where the run's checkpoint would go
         Path(str(out) + ".ckpt").write_text("precious")
+    elif case.startswith("replay"):  # a replay moves no atom: dynamics options were silently ignored
+        args = [MODEL, structure, "--replay", "--record", "i", "-q", "-o", out,
+                *(["--average", "2"] if case.endswith("average") else ["--stride", "2", "--free-com"])]
     result = run(args)
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
