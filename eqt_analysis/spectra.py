@@ -54,10 +54,14 @@ class TCF:
                                  ds.encoding.get("source", self.source))
         xs = [x for x, _, _ in series]
         dt = self.dt
-        if dt is None:
-            if any("time" not in ds.coords for ds in runs):
-                raise InputError("the input has no time; pass --dt (ps)", self.source)
-            dt = timeseries.runs_time_step(runs, self.source)
+        if all("time" in ds.coords for ds in runs):
+            own = timeseries.runs_time_step(runs, self.source)
+            if dt is not None and abs(dt - own) > 1e-4 * own:
+                raise InputError(f"--dt {dt:g} ps, but the input's own time step is {own:g} ps: leave --dt out "
+                                 "(it is for inputs without time)", self.source)
+            dt = own
+        elif dt is None:
+            raise InputError("the input has no time; pass --dt (ps)", self.source)
         lengths = [len(x) for x in xs]
         blocks = LagBlocks(lengths, self.n_blocks, self.source)
         every = np.concatenate(xs)

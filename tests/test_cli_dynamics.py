@@ -117,6 +117,16 @@ def test_tcf_selects_frames(tmp_path):
     assert float(b["mean"]) != float(a["mean"])
 
 
+def test_tcf_dt_must_agree_with_the_input_s_own_time(tmp_path):
+    """--dt 0.5 on a file sampled every 0.01 ps had replaced its time axis (lags 50x off)."""
+    result = run(tcf, [EXAMPLE, "-v", "potential_energy", "--dt", "0.5", "-o", tmp_path / "a.nc"])
+    assert result.exit_code == 2 and "own time step is 0.01 ps" in result.output
+    assert not (tmp_path / "a.nc").exists()
+    result = run(tcf, [EXAMPLE, "-v", "potential_energy", "--stride", "2", "--dt", "0.02", "-o", tmp_path / "b.nc"])
+    assert result.exit_code == 0, result.output  # the same step as the file's, for the selected frames
+    assert xr.open_dataset(tmp_path / "b.nc").attrs["time_step_ps"] == pytest.approx(0.02)
+
+
 def test_mass_weighted_vdos_integrates_to_equipartition(tmp_path):
     """Rigid TIP3P at ~300 K: <m v^2> per atom is close to 3 kT minus the constrained share."""
     out = tmp_path / "v.nc"
