@@ -292,7 +292,7 @@ def _spool_stdin(fmt):
     return tmp
 
 
-STDIN_SUFFIX = {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz"}
+STDIN_SUFFIX = {"netcdf": ".nc", "extxyz": ".xyz", "ipi": ".xyz", "ipi-properties": ".out"}
 
 
 def result_options(func):
@@ -460,11 +460,18 @@ def whole_trajectory(path, fmt, topology, units, start=0, stop=None, stride=1):
     other formats are loaded whole), with the frame selection applied."""
     from eqt_analysis import io
 
+    with readable(path, fmt) as path:
+        yield io.open_trajectory(path, fmt, topology, units, start=start, stop=stop, stride=stride)
+
+
+@contextlib.contextmanager
+def readable(path, fmt):
+    """`path`, or for '-' a temporary copy of standard input (needs --format), removed at the end."""
     spooled = None
     try:
         if path == "-":
             spooled = path = _spool_stdin(fmt)
-        yield io.open_trajectory(path, fmt, topology, units, start=start, stop=stop, stride=stride)
+        yield path
     finally:
         if spooled:
             os.remove(spooled)

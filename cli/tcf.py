@@ -1,4 +1,6 @@
 """eqt-tcf: autocorrelation and power spectrum of a scalar time series."""
+import contextlib
+
 import click
 import xarray as xr
 
@@ -8,13 +10,14 @@ from eqt_analysis.io import ipi
 from eqt_analysis.spectra import TCF
 
 from . import plots
-from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, quiet_option,
+from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, quiet_option, readable,
                      result_options, trajectories, write_result)
 
 
-def _series(path, fmt, skip, start, stop, stride):
+def _series(path, fmt, skip, start, stop, stride, shown=None):
     """The per-frame series of an i-PI .out file or an eqt trajectory as one Dataset (frames
-    on `frame`, time as coordinate), the first `skip` frames dropped, then start:stop:stride."""
+    on `frame`, time as coordinate), the first `skip` frames dropped, then start:stop:stride.
+    shown: the name the user gave (for messages; '-' for a copy of stdin)."""
     if path.endswith(".out") or fmt == "ipi-properties":
         props = ipi.read_properties(path)
         ds = xr.Dataset({name: (("frame",) + tuple(f"{name}_dim{k}" for k in range(1, v.ndim)), v, {"units": unit})
@@ -27,8 +30,8 @@ def _series(path, fmt, skip, start, stop, stride):
     selected = rest.isel(frame=slice(start, stop, stride))
     if selected.sizes["frame"] == 0:
         raise InputError(f"after --skip {skip}: {io.no_frames_selected(rest.sizes['frame'], start, stop, stride)}",
-                         path)
-    selected.encoding["source"] = path
+                         shown or path)
+    selected.encoding["source"] = shown or path
     return selected
 
 
@@ -76,7 +79,9 @@ def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, b
     paths = trajectories(paths)
     where = claim_result(paths, "tcf", output, dat, plot)
     calc = TCF(name, minus, dt, window, fwhm, blocks, paths[0])
-    result = calc.compute([_series(path, fmt, skip, start, stop, stride) for path in paths])
+    with contextlib.ExitStack() as stack:  # '-': stdin copied to a file that lives until the result is made
+        result = calc.compute([_series(stack.enter_context(readable(path, fmt)), fmt, skip, start, stop, stride, path)
+                               for path in paths])
     a = result.attrs
     click.echo(f"{a['series']}: mean {float(result['mean']):.6g} +- {float(result['mean_err']):.2g} "
                f"{a['series_units']}, std {float(result['variance']) ** 0.5:.4g} {a['series_units']}, "

@@ -127,6 +127,24 @@ def test_tcf_dt_must_agree_with_the_input_s_own_time(tmp_path):
     assert xr.open_dataset(tmp_path / "b.nc").attrs["time_step_ps"] == pytest.approx(0.02)
 
 
+@pytest.mark.parametrize("fmt", ["netcdf", "ipi-properties"])
+def test_tcf_reads_standard_input(tmp_path, fmt):
+    """eqt-tcf refused '-' ("no such file"), unlike the other analyses."""
+    source = EXAMPLE if fmt == "netcdf" else tmp_path / "sim.out"
+    if fmt != "netcdf":
+        energies = xr.open_dataset(EXAMPLE)["potential_energy"].values / 27.211386245988  # hartree, as i-PI writes
+        source.write_text("# column   1     --> time{picosecond} : The elapsed simulation time.\n"
+                          "# column   2     --> potential{atomic_unit} : The physical system potential energy.\n"
+                          + "".join(f"{0.01 * k:.6f} {e:.12e}\n" for k, e in enumerate(energies)))
+    name = "potential_energy"  # i-PI's "potential", in eqt naming
+    a, b = tmp_path / "file.nc", tmp_path / "stdin.nc"
+    assert run(tcf, [source, "-v", name, "-o", a]).exit_code == 0
+    result = CliRunner().invoke(tcf.main, ["-", "-f", fmt, "-v", name, "-o", str(b)], input=source.read_bytes())
+    assert result.exit_code == 0, result.output
+    xr.testing.assert_allclose(xr.load_dataset(a).drop_attrs(), xr.load_dataset(b).drop_attrs())
+    assert xr.load_dataset(b).attrs["inputs"] == "-"
+
+
 def test_mass_weighted_vdos_integrates_to_equipartition(tmp_path):
     """Rigid TIP3P at ~300 K: <m v^2> per atom is close to 3 kT minus the constrained share."""
     out = tmp_path / "v.nc"
