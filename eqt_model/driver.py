@@ -19,6 +19,8 @@ a message, a message the protocol does not know) is an InputError with one line.
 import socket
 import time
 
+import numpy as np
+from ase import units
 from ase.calculators.socketio import SocketClient, SocketClosed, actualunixsocketname
 
 from eqt_analysis.errors import InputError
@@ -76,7 +78,8 @@ def connect(host="localhost", port=None, unixsocket=None, timeout=10.0):
     while True:
         left = deadline - time.monotonic()
         try:
-            socket.setdefaulttimeout(max(left, RETRY_S))  # bounds connect(); SocketClient then sets None
+            # bounds connect() (at most a day per try: sockets take no longer); SocketClient then sets None
+            socket.setdefaulttimeout(min(max(left, RETRY_S), 86400.0))
             return SocketClient(host=host, port=port, unixsocket=unixsocket, timeout=None)
         except socket.gaierror as err:
             _close_leaked_socket(err)
@@ -102,14 +105,17 @@ def serve(client, atoms):
     as many atoms as `atoms` has (InputError otherwise, before any work). The client's socket
     is closed when the generator ends, normally or not."""
     n_atoms = len(atoms)
-    receive = client.protocol.recvposdata
+    protocol = client.protocol
 
-    def checked():
-        cell, icell, positions = receive()
-        if len(positions) != n_atoms:
-            raise InputError(f"the server sent {len(positions)} atoms; the structure file has {n_atoms} "
+    def checked():  # ASE's IPIProtocol.recvposdata, with the atom count checked before the positions are read
+        cell = protocol.recv((3, 3), np.float64).T.copy()
+        icell = protocol.recv((3, 3), np.float64).T.copy()
+        sent = int(protocol.recv(1, np.int32)[0])
+        if sent != n_atoms:
+            raise InputError(f"the server sent {sent} atoms; the structure file has {n_atoms} "
                              "(the server and STRUCTURE must describe the same system)")
-        return cell, icell, positions
+        positions = protocol.recv((n_atoms, 3), np.float64)
+        return cell * units.Bohr, icell / units.Bohr, positions * units.Bohr
 
     client.protocol.recvposdata = checked
     steps = 0
