@@ -85,6 +85,13 @@ def command(func):
             except InputError as err:
                 click.echo(f"Error: {_as_typed(str(err))}", err=True)
                 raise click.exceptions.Exit(2) from None
+            except OSError as err:
+                if not outputs.is_out_of_space(err):
+                    raise
+                where = f"{_as_typed(err.filename)}: " if err.filename else ""
+                click.echo(f"Error: {where}{err.strerror or 'no space left on device'}"
+                           f"{'; no output written' if getattr(err, 'nothing_written', False) else ''}", err=True)
+                raise click.exceptions.Exit(1) from None
             except (outputs.Interrupted, KeyboardInterrupt) as err:
                 signum = getattr(err, "signum", signal.SIGINT)
                 click.echo(f"Error: interrupted by {signal.Signals(signum).name}; no output written", err=True)

@@ -17,7 +17,7 @@ from eqt_model.rotations import GridType
 from . import parallel
 from .common import (POSITIVE, ase_calculator, atomic_output, check_netcdf_name, claim, command, command_line,
                      default_output, eqt_command, format_option, quiet_option)
-from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, load_npz, save_npz
+from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, is_out_of_space, load_npz, save_npz
 
 
 def _structure(path, fmt, frame):
@@ -255,13 +255,21 @@ def _simulate(run, output, n_steps, stride, restart, quiet):
             held.enter_context(hold_lock(output))  # while the run writes (a restart holds it from the start)
         started = time.perf_counter()
         marks = []  # (time, step) at every frame from the first one on: compilation done by then
+        saved = first  # the checkpoint's step
         try:
             for ds in run.frames(n_steps, stride):
                 with deferred_signals():
                     writer.write(ds)
                     save_npz(run.checkpoint(), output + ".ckpt")
+                saved = int(run.state.step)
                 _progress(bar, ds, started, first, s.dt, len(run.numbers), run.start_conserved)
-                marks.append((time.perf_counter(), int(run.state.step)))
+                marks.append((time.perf_counter(), saved))
+        except (OSError, RuntimeError) as err:
+            if not is_out_of_space(err, os.path.dirname(os.path.abspath(output))):
+                raise
+            click.echo(f"Error: {output}: no space left on the device (or quota exceeded); it and its checkpoint "
+                       f"hold the run up to step {saved} (free space, then continue it with --restart)", err=True)
+            raise click.exceptions.Exit(1) from None
         except md.Unstable as err:
             raise click.ClickException(f"the dynamics blew up after step {int(err.state.step)}: {err}; {output} "
                                        f"and its checkpoint hold the run up to step {int(run.state.step)}") from None

@@ -15,6 +15,7 @@
 """
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
 import shutil
@@ -268,9 +269,33 @@ def atomic_output(target, suffix=""):
                 _fsync(folder)
         else:
             _copy_to_stream(tmp, target)
+    except (OSError, RuntimeError) as err:
+        if is_out_of_space(err, folder):
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target.path)
+            full.nothing_written = True  # the temporary file goes; the target is as it was
+            raise full from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+
+
+def is_out_of_space(err, folder=None):
+    """Whether an exception is a full disk or an exceeded quota: OSError ENOSPC or EDQUOT, or a NetCDF
+    library error (it says "HDF error") while the file system of `folder` is (nearly) full."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(err, RuntimeError) and str(err).startswith("NetCDF") and folder is not None and \
+        _nearly_full(folder)
+
+
+def _nearly_full(folder, margin=1 << 20):
+    """Whether the file system of `folder` has less than `margin` bytes left for this user."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < margin
 
 
 def _copy_to_stream(tmp, target):

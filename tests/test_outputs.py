@@ -209,3 +209,51 @@ def test_existing_file_keeps_its_mode(traj, tmp_path):
     os.chmod(out, 0o640)
     assert run(rdf, traj, "-o", out, *FAST).exit_code == 0
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+
+
+@pytest.mark.parametrize("failure", ["ENOSPC", "NetCDF library"])
+def test_a_full_disk_is_one_line_and_keeps_the_old_output(tmp_path, monkeypatch, failure):
+    """A full disk gave a traceback (the NetCDF library says "HDF error"); now one line, exit 1, the old file kept."""
+    import errno
+
+    out = tmp_path / "r.nc"
+    out.write_text("the previous result")
+    if failure == "ENOSPC":
+        def full(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(outputs, "_fsync", full)
+    else:
+        def hdf_error(self, *args, **kwargs):
+            raise RuntimeError("NetCDF: HDF error")
+        monkeypatch.setattr(xr.Dataset, "to_netcdf", hdf_error)
+        monkeypatch.setattr(outputs, "_nearly_full", lambda folder, margin=0: True)
+    result = run(rdf, EXAMPLE, "-o", out, *FAST)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [f"Error: {out}: No space left on device; no output written"]
+    assert out.read_text() == "the previous result" and os.listdir(tmp_path) == ["r.nc"]
+
+
+def test_a_full_disk_stops_md_where_restart_continues(tmp_path, monkeypatch):
+    from ase.build import molecule
+
+    from eqt_cli import md
+
+    ase_io = pytest.importorskip("ase.io")
+    ase_io.write(tmp_path / "w.xyz", molecule("H2O"))
+    saves = []
+
+    def save_twice(data, path):
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        saves.append(path)
+        outputs.save_npz(data, path)
+    monkeypatch.setattr(md, "save_npz", save_twice)
+    model = Path(__file__).resolve().parents[1] / "example_data" / "model-small.pkl"
+    args = [str(model), str(tmp_path / "w.xyz"), "--steps", "6", "--stride", "2", "-q", "-o", str(tmp_path / "m.nc")]
+    result = CliRunner().invoke(md.main, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "hold the run up to step 2 (free space, then continue it with --restart)")
+    monkeypatch.undo()
+    assert CliRunner().invoke(md.main, args + ["--restart"]).exit_code == 0
+    assert xr.open_dataset(tmp_path / "m.nc")["step"].values.tolist() == [0, 2, 4, 6]
