@@ -53,6 +53,9 @@ def _dof(ds, name=None):
     return float(n) - 1 if n is not None and float(n) > 1 else np.inf
 
 
+DEFINING = ("series", "normalization", "mass_weighted")  # attributes that say what a result measures
+
+
 def _check_comparable(a, b, names):
     """InputError unless a and b are of one result type with the same grids and units."""
     ta, tb = a.attrs.get("result_type"), b.attrs.get("result_type")
@@ -60,6 +63,10 @@ def _check_comparable(a, b, names):
         raise InputError("not an eqt analysis result (no result_type attribute)", names[0 if ta is None else 1])
     if ta != tb:
         raise InputError(f"cannot compare results of two types (result_type {ta} and {tb})", names[1])
+    for name in DEFINING:  # what was measured, beyond the type: the series of a tcf, the rdf's normalization
+        if str(a.attrs.get(name)) != str(b.attrs.get(name)):
+            raise InputError(f"{ta} results of different {name.replace('_', ' ')}: {a.attrs.get(name)!r} in one and "
+                             f"{b.attrs.get(name)!r} in the other", names[1])
     for name in sorted(set(a.coords) | set(b.coords)):
         if name not in a.coords or name not in b.coords:
             raise InputError(f"{ta} results with different grids: only one has coordinate {name!r}", names[1])

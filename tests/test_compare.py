@@ -149,6 +149,12 @@ def test_grids_types_and_variables_must_match():
         compare.compare(a, c)
     with pytest.raises(InputError, match="no value with a standard error named h"):
         compare.compare(a, curve(rng), variables=["h"])
+    e, f = curve(rng), curve(rng)  # two tcfs of different series had given "differs: mean by 8.9 sigma"
+    e.attrs.update(result_type="tcf", series="potential_energy")
+    f.attrs.update(result_type="tcf", series="kinetic_energy")
+    with pytest.raises(InputError, match="tcf results of different series: 'potential_energy' in one and "
+                                         "'kinetic_energy' in the other"):
+        compare.compare(e, f)
 
 
 @pytest.fixture(scope="module")
