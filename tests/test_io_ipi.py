@@ -113,6 +113,18 @@ def test_property_file_units_and_names(tmp_path):
     np.testing.assert_allclose(props["pot_component_raw_0"][0], np.array([[1, 2, 3], [4, 5, 6]]) * HARTREE)
 
 
+def test_header_without_rows_is_one_clear_error(tmp_path):
+    """A header-only file gave numpy's "input contained no data" warning and "rows have 1" columns."""
+    import warnings
+
+    header = "".join(line + "\n" for line in PROPS.splitlines() if line.startswith("#"))
+    (tmp_path / "h.out").write_text(header)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match="no data rows after the header"):
+            ipi.read_properties(tmp_path / "h.out")
+
+
 def test_properties_join_by_step_and_by_order(tmp_path):
     (tmp_path / "sim.out").write_text(PROPS)
     props = ipi.read_properties(tmp_path / "sim.out")

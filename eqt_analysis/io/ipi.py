@@ -18,6 +18,7 @@ conserved -> conserved_energy, kinetic_md -> kinetic_energy), otherwise kept und
 NetCDF-safe form of their name, e.g. `pot_component_raw(0)` -> `pot_component_raw_0`.
 """
 import re
+import warnings
 
 import numpy as np
 from ase.data import atomic_masses, atomic_numbers
@@ -243,13 +244,17 @@ def read_properties(path):
                     lo = int(match.group(1))
                     hi = int(match.group(2) or lo)
                     columns.append((lo - 1, hi, match.group(3)))
-        data = np.loadtxt(path, comments="#", ndmin=2)
+        with warnings.catch_warnings():  # an empty table is refused below, in one line
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            data = np.loadtxt(path, comments="#", ndmin=2)
     except OSError as err:
         raise InputError(f"cannot open ({err.strerror})", path) from None
     except ValueError as err:
         raise InputError(f"malformed property file ({err})", path) from None
     if not columns:
         raise InputError("no '# column N --> name' header: not an i-PI property file", path)
+    if data.size == 0:
+        raise InputError("no data rows after the header", path)
     if data.shape[1] < max(hi for _, hi, _ in columns):
         raise InputError(f"header names {max(hi for _, hi, _ in columns)} columns, rows have {data.shape[1]}", path)
     if not np.all(np.isfinite(data)):
