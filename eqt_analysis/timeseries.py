@@ -220,11 +220,17 @@ def linear_fit(x, y):
 
 def integrated_time(curve, dt):
     """Integral (ps) of a normalized correlation curve from 0 to its first zero crossing
-    (or to the end), by the trapezoid rule."""
+    (or to the end), by the trapezoid rule; the crossing is placed by linear interpolation
+    between the last positive sample and the first one at or below zero."""
     curve = np.asarray(curve, dtype=float)
     below = np.flatnonzero(curve <= 0)
-    stop = below[0] + 1 if below.size else len(curve)
-    return float(np.trapezoid(curve[:stop], dx=dt))
+    if not below.size:
+        return float(np.trapezoid(curve, dx=dt))
+    k = below[0]  # curve[k] <= 0 < curve[k - 1]
+    if k == 0:
+        return 0.0
+    last, first_below = curve[k - 1], curve[k]
+    return float(np.trapezoid(curve[:k], dx=dt) + 0.5 * last * dt * last / (last - first_below))
 
 
 def statistical_inefficiency(residuals):

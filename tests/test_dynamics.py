@@ -111,6 +111,17 @@ def _rotating_waters(omega, n_frames=500, dt=0.01, n=6):
     return trajectory.build(positions, np.tile([8, 1, 1], n), time=t), u, t
 
 
+def test_integrated_time_stops_at_the_interpolated_zero():
+    """Exact for a piecewise linear curve; the segment past the zero crossing was counted (0.15 % low on the
+    example molecule)."""
+    from eqt_analysis.timeseries import integrated_time
+
+    assert integrated_time([1, 0.7, 0.4, 0.1, -0.2, -0.5], 1.0) == pytest.approx(10 / 6)  # 1 - 0.3 t: zero at 10/3
+    assert integrated_time([1, 0.5, 0.0, -0.5], 2.0) == pytest.approx(2.0)  # zero on a sample
+    assert integrated_time([1, 1, 1], 0.5) == pytest.approx(1.0)  # no crossing: to the end
+    assert integrated_time([-0.1, 0.5], 1.0) == 0.0
+
+
 def test_rotational_correlation_of_steady_rotation_is_a_cosine():
     omega = 2.0  # rad/ps about z
     ds, u, t = _rotating_waters(omega)
