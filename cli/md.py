@@ -106,7 +106,8 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
               help="On every frame, also store the plain and the GRID-averaged energy (energy_plain, energy_averaged).")
 @click.option("--record-forces", is_flag=True, help="With --record: store both models' forces too.")
 @click.option("--replay", is_flag=True,
-              help="Do not move atoms: evaluate --record GRID on the frames of STRUCTURE (a trajectory).")
+              help="Do not move atoms: evaluate --record GRID on every frame of STRUCTURE (a trajectory); "
+                   "options of the dynamics (--steps, --stride, --average, --thermostat, ...) are refused.")
 @click.option("--skin", type=POSITIVE, default=1.0, show_default=True, metavar="Å",
               help="Neighbour-list skin: the list is rebuilt when an atom has moved half of it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of velocities, thermostat and rotations.")
