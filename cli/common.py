@@ -5,6 +5,7 @@ import dataclasses
 import functools
 import gc
 import importlib
+import itertools
 import os
 import math
 import shlex
@@ -441,10 +442,6 @@ def write_table(ds, path, dim=None):
     1-D variable is one column `name[units]`, a variable with more dimensions one column per
     label of the others, `name[label][label2][units]` (e.g. `Q[O-O][l=2][1]`); the attributes
     go to the header."""
-    import itertools
-
-    import numpy as np
-
     dim = dim or next(iter(ds.dims))
     columns, header = [], []
     for name, var in ds.variables.items():

@@ -124,6 +124,11 @@ QUICK = Plan(molecule_ps=0.25, bulk_ps=0.1, molecule_stride=5, bulk_stride=10, g
              msd_fit=("--fit-start", "0.01", "--fit-stop", "0.04"))
 
 
+SMALL_ATOM_S = 2.1e-4  # s per atom of one force evaluation of the small preset (its quick-study MD steps)
+ANALYSIS_S = 3  # s of one analysis step (1-2.5 s in the quick study)
+SMALL_STEP_S = 2  # s of a comparison, figure or frame conversion (1-2.4 s)
+
+
 def seconds_per_atom(config):
     """Estimated seconds per atom of one float32 force evaluation of a model of this ModelConfig on a
     2-core CPU like this project's: 2.1e-4 s for the small preset, scaled by the matrix-product work
@@ -134,18 +139,18 @@ def seconds_per_atom(config):
         return layers * (4 * d * d + 2 * d * ff + 60 * d)
 
     mine = work(config.d_model, config.d_feedforward, config.n_message_layers * config.n_transformer_layers)
-    return 2.1e-4 * (mine / work(32, 64, 2)) ** 0.65
+    return SMALL_ATOM_S * (mine / work(32, 64, 2)) ** 0.65
 
 
 def md_steps(plan, bulk):
     return round((plan.bulk_ps if bulk else plan.molecule_ps) * 1e3 / 0.5)
 
 
-def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=False, atom_s=2.1e-4):
+def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=False, atom_s=SMALL_ATOM_S):
     """The study's steps in order, paths relative to the report folder (``runs`` may be elsewhere);
     atom_s: seconds per atom of one force evaluation (seconds_per_atom), for the time estimates."""
     out = []
-    scale = atom_s / 2.1e-4  # the model's cost against the small preset's
+    scale = atom_s / SMALL_ATOM_S  # the model's cost against the small preset's
     n_bulk = _atoms(bulk) if bulk else 0
     mol_steps, bulk_steps = md_steps(plan, False), md_steps(plan, True)
     runs_of = {}
@@ -164,49 +169,50 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
             path = os.path.join(runs, f"bulk_{name}.nc")
             runs_of[("bulk", name)] = path
             per_step = n_bulk * atom_s * (1 + 36 * 0.95 / 10 if name == "mts2i" else 1)  # MTS: 4.0-4.75x measured
+            start_s = 32 if name == "mts2i" else 17  # start-up and compilation
             out.append(Step(f"md bulk {name}", "eqt-md", [
                 model, bulk, "--time", f"{plan.bulk_ps:g}", "--timestep", "0.5", "--stride", str(plan.bulk_stride),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", path, "-q"], [path],
-                bulk_steps * per_step + (32 if name == "mts2i" else 17), md_steps=bulk_steps, alone=True))
+                bulk_steps * per_step + start_s, md_steps=bulk_steps, alone=True))
             if not out[-1].done(folder) or report_mod.rate_in_log(folder, f"md_bulk_{name}"):
                 continue  # its speed is (or will be) in its own log; a run made elsewhere gets a short run
             cost = f"cost/bulk_{name}.nc"
             out.append(Step(f"cost bulk {name}", "eqt-md", [
                 model, bulk, "--steps", str(plan.cost_steps), "--stride", str(max(10, plan.cost_steps // 10)),
                 "--thermostat", "svr", "--tau", "100", *extra, "-o", cost], [cost],
-                plan.cost_steps * per_step + (32 if name == "mts2i" else 17), md_steps=plan.cost_steps, alone=True))
+                plan.cost_steps * per_step + start_s, md_steps=plan.cost_steps, alone=True))
     for (kind, name), traj in runs_of.items():
         stem = f"results/{kind}_{name}"
         if kind == "molecule":
             out += [Step(f"angmom molecule {name}", "eqt-angmom", [traj, "-o", f"{stem}.angmom.nc"],
-                         [f"{stem}.angmom.nc"], 3),
+                         [f"{stem}.angmom.nc"], ANALYSIS_S),
                     Step(f"orient molecule {name}", "eqt-orient", [traj, "-o", f"{stem}.orient.nc", "-q"],
-                         [f"{stem}.orient.nc"], 3),
+                         [f"{stem}.orient.nc"], ANALYSIS_S),
                     Step(f"tcf molecule {name}", "eqt-tcf", [traj, "-v", "potential_energy", "-o", f"{stem}.tcf.nc"],
-                         [f"{stem}.tcf.nc"], 3),
+                         [f"{stem}.tcf.nc"], ANALYSIS_S),
                     Step(f"tcf_delta molecule {name}", "eqt-tcf", [traj, "-v", "energy_averaged", "--minus",
                                                                    "energy_plain", "-o", f"{stem}.tcf_delta.nc"],
-                         [f"{stem}.tcf_delta.nc"], 3),
+                         [f"{stem}.tcf_delta.nc"], ANALYSIS_S),
                     Step(f"rotvar molecule {name}", "eqt-rotvar", ["--from-properties", traj, "-o",
                                                                    f"{stem}.rotvar.nc", "-q"],
-                         [f"{stem}.rotvar.nc"], 3, stdout=True)]
+                         [f"{stem}.rotvar.nc"], ANALYSIS_S, stdout=True)]
         else:
             start = ["--start", str(_equilibration_frames(plan))]
             out += [Step(f"rdf bulk {name}", "eqt-rdf", [traj, *start, "--pairs", "O-O", "--bandwidth", "0.05",
                                                          "--dipole", "--rmax", "5.9", "--block-frames",
                                                          str(_block(plan)), "-o", f"{stem}.rdf.nc", "-q"],
-                         [f"{stem}.rdf.nc"], 3),
+                         [f"{stem}.rdf.nc"], ANALYSIS_S),
                     Step(f"orient bulk {name}", "eqt-orient", [traj, *start, "--block-frames", str(_block(plan)),
                                                                "-o", f"{stem}.orient.nc", "-q"],
-                         [f"{stem}.orient.nc"], 3),
+                         [f"{stem}.orient.nc"], ANALYSIS_S),
                     Step(f"msd bulk {name}", "eqt-msd", [traj, *start, "--species", "O", *plan.msd_fit, "-o",
-                                                         f"{stem}.msd.nc", "-q"], [f"{stem}.msd.nc"], 3),
+                                                         f"{stem}.msd.nc", "-q"], [f"{stem}.msd.nc"], ANALYSIS_S),
                     Step(f"rotcorr bulk {name}", "eqt-rotcorr", [traj, *start, "-o", f"{stem}.rotcorr.nc", "-q"],
-                         [f"{stem}.rotcorr.nc"], 3),
+                         [f"{stem}.rotcorr.nc"], ANALYSIS_S),
                     Step(f"tcf bulk {name}", "eqt-tcf", [traj, *start, "-v", "potential_energy", "-o",
-                                                         f"{stem}.tcf.nc"], [f"{stem}.tcf.nc"], 3),
+                                                         f"{stem}.tcf.nc"], [f"{stem}.tcf.nc"], ANALYSIS_S),
                     Step(f"drift bulk {name}", "eqt-angmom", [traj, *start, "--drift-only", "-o",
-                                                              f"{stem}.angmom.nc"], [f"{stem}.angmom.nc"], 3)]
+                                                              f"{stem}.angmom.nc"], [f"{stem}.angmom.nc"], ANALYSIS_S)]
     rotvar_sets = []
     if test_set:
         rotvar_sets.append(("test set", test_set, None))
@@ -222,7 +228,7 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
                         + 1)
             out.append(Step(f"frames {label}", "eqt-convert", [
                 source, structures, "--start", str(n_frames // 2), "--stride",
-                str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], 2))
+                str(max(1, n_frames // 2 // plan.rotvar_frames))], [structures], SMALL_STEP_S))
         n_atoms = n_bulk if kind == "bulk" else 3 if kind else 200
         n_rot = sum(_grid_size(g) for g in plan.grids.split(",")) + plan.n_random
         if kind:
@@ -243,7 +249,7 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
         out.append(Step("ice relaxations", "eqt-opt", [model, ice, "--compare", "2i", "-o", result,
                                                       "--structures-out", "results/ice.relaxed.xyz"],
                         [result], 5400, stdout=True))
-        out.append(Step("plot ice", "eqt-plot", [result, "-o", "figures/ice.png"], ["figures/ice.png"], 2))
+        out.append(Step("plot ice", "eqt-plot", [result, "-o", "figures/ice.png"], ["figures/ice.png"], SMALL_STEP_S))
     for kind, variants, observables in (("bulk", BULK_VARIANTS, BULK_OBSERVABLES + ("angmom",)),
                                         ("molecule", MOLECULE_VARIANTS, MOLECULE_OBSERVABLES)):
         if (kind, "plain") not in runs_of:
@@ -253,17 +259,18 @@ def steps(model, bulk, molecule, test_set, ice, runs, plan, folder, test_split=F
             for v in list(variants)[1:]:
                 target = f"compare/{kind}_{obs}_{v}_vs_plain.nc"
                 out.append(Step(f"compare {kind} {obs} {v}", "eqt-compare", [
-                    f"results/{kind}_{v}.{obs}.nc", f"results/{kind}_plain.{obs}.nc", "-o", target], [target], 2))
+                    f"results/{kind}_{v}.{obs}.nc", f"results/{kind}_plain.{obs}.nc", "-o", target], [target],
+                    SMALL_STEP_S))
             if obs == "rotvar":  # two grids (plain, 2i): the table says it; no curve to draw
                 continue
             figure = f"figures/{kind}_{obs}.png"
             labels = [a for v in variants for a in ("--label", v)]
-            out.append(Step(f"plot {kind} {obs}", "eqt-plot", [*files, *labels, "-o", figure], [figure], 2))
+            out.append(Step(f"plot {kind} {obs}", "eqt-plot", [*files, *labels, "-o", figure], [figure], SMALL_STEP_S))
     rotvar_files = ["results/rotvar_" + label.replace(" ", "_") + ".nc" for label, _, _ in rotvar_sets]
     if rotvar_files:
         labels = [a for label, _, _ in rotvar_sets for a in ("--label", label)]
         out.append(Step("plot rotvar", "eqt-plot", [*rotvar_files, *labels, "-o", "figures/rotvar.png"],
-                        ["figures/rotvar.png"], 2))
+                        ["figures/rotvar.png"], SMALL_STEP_S))
     return out
 
 

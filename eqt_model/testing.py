@@ -14,8 +14,9 @@ positions), and compares E and F with what exact symmetry requires:
 A check passes when its largest error is within a dtype-aware tolerance: rtol times the
 scale of the quantity (|E| per structure, max |F|), rtol = 1e-5 for float32 models and
 1e-10 for float64 ones (dtype: by default an eqt Potential's own precision, else float32 when
-the function returns float32 forces, else float64). The report says which check failed and by how much, and when every failure is
-within float32 rounding, that the potential may compute in float32 (pass dtype='float32').
+the function returns float32 forces, else float64). The report says which check failed and by
+how much, and when every failure is within float32 rounding, that the potential may compute in
+float32 (pass dtype='float32').
 """
 from dataclasses import dataclass, field
 
