@@ -15,9 +15,11 @@ from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
 from . import parallel
-from .common import (POSITIVE, ase_calculator, atomic_output, check_netcdf_name, claim, command, command_line,
+from .common import (POSITIVE, FiniteFloat, ase_calculator, atomic_output, check_netcdf_name, claim, command, command_line,
                      default_output, eqt_command, format_option, quiet_option)
 from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, is_out_of_space, load_npz, save_npz
+
+MAX_TEMPERATURE_K = 1e6  # beyond it kT and the thermal velocities leave any meaning (and overflow near 1e300)
 
 
 def _structure(path, fmt, frame):
@@ -87,8 +89,9 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
                    "frames evenly spaced).")
 @click.option("--thermostat", type=click.Choice(["none", "svr", "langevin"]), default="none", show_default=True,
               help="none: NVE; svr: stochastic velocity rescaling (Bussi); langevin: BAOAB (OBABO with --mts).")
-@click.option("--temperature", type=POSITIVE, default=300.0, show_default=True, metavar="K",
-              help="Thermostat temperature, and of the Maxwell–Boltzmann start velocities.")
+@click.option("--temperature", type=FiniteFloat(min=0, max=MAX_TEMPERATURE_K, min_open=True), default=300.0,
+              show_default=True, metavar="K",
+              help="Thermostat temperature, and of the Maxwell–Boltzmann start velocities (at most 1e6 K).")
 @click.option("--tau", type=POSITIVE, default=100.0, show_default=True, metavar="FS",
               help="Thermostat time: SVR relaxation time; Langevin friction = 1/tau.")
 @click.option("--velocities", type=click.Choice(["auto", "input", "thermal"]), default="auto", show_default=True,

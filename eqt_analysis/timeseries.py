@@ -197,7 +197,8 @@ def spectrum(acf, dt, window_name="hann", fwhm=None):
     if fwhm:
         t = np.arange(n) * dt  # ps
         sigma_nu = fwhm / (2 * np.sqrt(2 * np.log(2))) * units.INV_CM  # in 1/ps
-        w = w * np.exp(-0.5 * (2 * np.pi * sigma_nu * t) ** 2)
+        with np.errstate(over="ignore"):  # a width beyond the float range damps every lag but 0 to zero
+            w = w * np.exp(-0.5 * (2 * np.pi * sigma_nu * t) ** 2)
     damped = acf * w.reshape((n,) + (1,) * (acf.ndim - 1))
     # even extension c(-m) = c(m): S(nu) = dt [c0 + 2 sum_m c(m) cos(2 pi nu m dt)]
     sym = np.concatenate([damped, damped[-1:0:-1]], axis=0)

@@ -247,7 +247,7 @@ def nan_later():
     return NaNLater()
 
 
-@pytest.mark.parametrize("case", ["unknown species", "overlap", "dt", "temperature", "restart", "calculator",
+@pytest.mark.parametrize("case", ["unknown species", "overlap", "dt", "temperature", "temperature 1e300", "restart", "calculator",
                                   "mts", "velocities", "foreign checkpoint", "replay --average", "replay --stride"])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
     out = tmp_path / "out.nc"
@@ -263,6 +263,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
         args += ["--timestep", "0"]
     elif case == "temperature":
         args += ["--temperature", "-5"]
+    elif case == "temperature 1e300":  # overflowed numpy before its one line (kT, thermal velocities)
+        args += ["--temperature", "1e300", "--velocities", "thermal"]
     elif case == "restart":
         args += ["--restart"]
     elif case == "calculator":

@@ -1,4 +1,6 @@
 """Spectra, rotational correlations and conservation laws against analytic answers."""
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -74,6 +76,15 @@ def test_fwhm_broadening_gives_the_requested_width():
     nu, spec = res["frequency"].values, res["vdos"].values
     above = nu[spec > spec.max() / 2]
     assert above.max() - above.min() == pytest.approx(40.0, abs=2 * (nu[1] - nu[0]))
+
+
+def test_broadening_wider_than_floats_is_a_flat_spectrum_without_warnings():
+    # a width whose Gaussian damping overflows: every lag but 0 damped to zero, S = c(0) dt at every frequency
+    acf = np.array([2.0, 1.0, 0.5, 0.25])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nu, s = timeseries.spectrum(acf, 0.01, "none", fwhm=1e308)
+    np.testing.assert_allclose(s[1:-1], 2 * 2.0 * 0.01 * units.INV_CM, rtol=1e-12)
 
 
 def test_series_spectrum_parseval_and_peak():
