@@ -95,11 +95,15 @@ def test_frame_selection(tmp_path, xyz):
     np.testing.assert_array_equal(ds["step"].values, [20, 60])
 
 
-@pytest.mark.parametrize("to, name", [("extxyz", "out.nc"), ("netcdf", "out.xyz"), ("netcdf", "out.dcd")])
+@pytest.mark.parametrize("to, name", [("extxyz", "out.nc"), ("netcdf", "out.xyz"), ("netcdf", "out.dcd"),
+                                      ("extxyz", "out.xyz.gz"), ("extxyz", "out.nc.gz"), ("netcdf", "out.nc.bz2"),
+                                      ("extxyz", "out.xz")])
 def test_to_must_agree_with_the_output_name(tmp_path, xyz, to, name):
-    """--to extxyz into b.nc wrote text that every reader then took for NetCDF."""
+    """--to extxyz into b.nc wrote text that every reader then took for NetCDF; into b.xyz.gz, plain text
+    that ASE and gzip then failed to decompress."""
     result = run(convert, [xyz, tmp_path / name, "--to", to, "-q"])
-    assert result.exit_code == 2 and "but the output is " + to in result.output
+    expected = "writes uncompressed" if name.endswith(("gz", "bz2", "xz")) else "but the output is " + to
+    assert result.exit_code == 2 and expected in result.output, result.output
     assert not (tmp_path / name).exists()
     assert run(convert, [xyz, tmp_path / "out.xyz", "--to", "extxyz", "-q"]).exit_code == 0
 

@@ -173,6 +173,9 @@ def writer_format(path, format=None):
             # every reader, eqt's too, would take the file for the format its name says
             raise InputError(f"the name ends in {ext}, but the output is {format}: give a "
                              f"{'.nc' if format == 'netcdf' else '.xyz'} name", path)
+        if ext.endswith((".gz", ".bz2", ".xz")):
+            raise InputError(f"eqt writes uncompressed files; give a name without {ext.rsplit('.', 1)[1]!r} "
+                             "(and compress the file afterwards)", path)
         return format
     for name, exts in WRITE_FORMATS.items():
         if ext in exts:
