@@ -18,7 +18,9 @@ With m points compared, the verdict holds the family-wise false-alarm rate at th
 p_level of `level` σ (2σ: 4.55 %): the curves differ when the smallest p-value is below Šidák's per-point
 threshold 1 - (1 - p_level)^(1/m), i.e. when the largest |z| exceeds the threshold z_m (3.68 for 200
 points at 2σ). Šidák's inequality keeps the rate at most nominal for correlated Gaussian points (neighbouring
-bins of a curve are correlated), so the test is conservative there.
+bins of a curve are correlated), so the test is conservative there. A value that re-expresses another's
+points (attribute `same_points_as`: the drift per molecule, F = -ln P, the Yeh-Hummer D) is reported but
+its points are counted once, with the value it re-expresses, when both are compared.
 """
 import numpy as np
 import xarray as xr
@@ -56,8 +58,8 @@ def _dof(ds, name=None):
 DEFINING = ("series", "normalization", "mass_weighted")  # attributes that say what a result measures
 
 
-def _check_comparable(a, b, names):
-    """InputError unless a and b are of one result type with the same grids and units."""
+def _check_same_type(a, b, names):
+    """InputError unless a and b are results of one type that measure the same thing."""
     ta, tb = a.attrs.get("result_type"), b.attrs.get("result_type")
     if ta is None or tb is None:
         raise InputError("not an eqt analysis result (no result_type attribute)", names[0 if ta is None else 1])
@@ -67,7 +69,15 @@ def _check_comparable(a, b, names):
         if str(a.attrs.get(name)) != str(b.attrs.get(name)):
             raise InputError(f"{ta} results of different {name.replace('_', ' ')}: {a.attrs.get(name)!r} in one and "
                              f"{b.attrs.get(name)!r} in the other", names[1])
-    for name in sorted(set(a.coords) | set(b.coords)):
+
+
+def _check_same_grids(a, b, dims, names):
+    """InputError unless the coordinates along `dims` (the dimensions of the compared values) are equal
+    in a and b, units included. Other grids may differ: the drift of runs of different lengths compares."""
+    ta = a.attrs["result_type"]
+    on_dims = [n for n in sorted(set(a.coords) | set(b.coords))
+               if set((a[n] if n in a.coords else b[n]).dims) <= dims]
+    for name in on_dims:
         if name not in a.coords or name not in b.coords:
             raise InputError(f"{ta} results with different grids: only one has coordinate {name!r}", names[1])
         ca, cb = a[name], b[name]
@@ -106,11 +116,13 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
     """A `comparison` result of a - b (xarray Datasets of one result type): for every compared value X,
     X_diff (± X_diff_err, X's units) and X_z (signed normal-equivalent score, see the module doc); attributes
     verdict (one line), differs (0/1), max_abs_z, threshold_z, n_points, level_sigma, location."""
-    _check_comparable(a, b, names)
+    _check_same_type(a, b, names)
     chosen = compared_variables(a, b, variables)
     if not chosen:
         raise InputError(f"{a.attrs['result_type']} results hold no values with standard errors to compare",
                          names[0])
+    dims = set().union(*(a[name].dims for name in chosen))
+    _check_same_grids(a, b, dims, names)
     for name in chosen:
         for err in ("", ERR):
             if name + err in a and name + err in b and \
@@ -118,7 +130,7 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
                 raise InputError(f"{name + err} is in {a[name + err].attrs.get('units')!r} in one and "
                                  f"{b[name + err].attrs.get('units')!r} in the other", names[1])
     nu_a, nu_b = _dof(a), _dof(b)
-    out = xr.Dataset(coords={c: a[c] for c in a.coords})
+    out = xr.Dataset(coords={c: a[c] for c in a.coords if set(a[c].dims) <= dims})
     worst, n_points = None, 0
     for name in chosen:
         va, vb = a[name].values.astype(float), b[name].values.astype(float)
@@ -143,7 +155,8 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
         dims, units, long = a[name].dims, a[name].attrs.get("units", "1"), a[name].attrs.get("long_name", name)
         out = out.assign(results.with_error(f"{name}_diff", dims, d, s, units, f"difference A - B of {long}"))
         out[f"{name}_z"] = results.variable(dims, z, "1", f"normal-equivalent score of the difference of {long} (signed as A - B)")
-        n_points += int(used.sum())
+        if a[name].attrs.get(results.SAME_POINTS) not in chosen:  # another view of points already counted
+            n_points += int(used.sum())
         if used.any():
             k = int(np.argmax(np.where(used, np.abs(z), -1.0)))
             if worst is None or abs(z.flat[k]) > worst[1]:
@@ -156,7 +169,7 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
     differs = max_z > threshold
     verdict = (f"differs: {name}{location} by {_sigma(max_z)}" if differs
                else f"indistinguishable at {level:g}σ: largest deviation {name}{location} {_sigma(max_z)}")
-    verdict += f" (threshold {threshold:.2f}σ for {n_points} points compared)"
+    verdict += f" (threshold {threshold:.2f}σ for {n_points} point{'s' if n_points != 1 else ''} compared)"
     return results.finish(out, "comparison", compared_type=a.attrs["result_type"], verdict=verdict,
                           differs=int(differs), max_abs_z=max_z, threshold_z=threshold, n_points=n_points,
                           level_sigma=float(level), worst_variable=name, location=location.strip(" ,"),

@@ -86,7 +86,8 @@ class Conservation:
             out.update(results.with_error("energy_drift", (), slope, err, "electronvolt/picosecond",
                                           "drift of the conserved energy"))
             out.update(results.with_error("energy_drift_per_molecule", (), per_mol, per_mol_err,
-                                          "electronvolt/picosecond", "drift of the conserved energy per molecule"))
+                                          "electronvolt/picosecond", "drift of the conserved energy per molecule",
+                                          same_points_as="energy_drift"))
             out.attrs["n_molecules"] = n_mol
         elif self.drift_only:
             raise InputError("no conserved_energy in the trajectory (attach the i-PI property file with "

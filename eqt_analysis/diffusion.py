@@ -343,7 +343,8 @@ class MSD:
         cells = np.concatenate([ds["cell"].values for ds in runs])
         corrected = yeh_hummer(out["D"].values, temperature, self.viscosity, cells, self.source)
         out.update(results.with_error("D_yeh_hummer", "group", corrected, out["D_err"].values,
-                                      "angstrom^2/picosecond", "Yeh-Hummer finite-size corrected D"))
+                                      "angstrom^2/picosecond", "Yeh-Hummer finite-size corrected D",
+                                      same_points_as="D"))
         return {"viscosity_mPas": self.viscosity, "temperature_K": temperature}
 
 

@@ -162,7 +162,7 @@ class Orientation:
         ds = xr.Dataset(
             {**results.with_error("P", grid2, value["P"], err["P"], "1",
                                   "probability density of dipole directions relative to uniform (1 = isotropic)"),
-             **results.with_error("F", grid2, value["F"], err["F"], "kT", "free energy -ln P"),
+             **results.with_error("F", grid2, value["F"], err["F"], "kT", "free energy -ln P", same_points_as="P"),
              **results.with_error("P_coarse", cells, value["P_coarse"], err["P_coarse"], "1",
                                   "P in coarse equal-area cells (for the chi-square)"),
              "chi2": results.variable((), chi2, "1", "chi-square of the coarse-cell P against 1"),

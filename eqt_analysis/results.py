@@ -11,6 +11,7 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 ERR = "_err"
+SAME_POINTS = "same_points_as"
 OPTIONAL_COORDINATES = {"edge", "frame", "molecule", "atom", "structure"}  # plain indices (r_edge spans edge)
 
 
@@ -31,6 +32,9 @@ def schema_problems(ds):
         for key in ("units", "long_name"):
             if key not in var.attrs:
                 problems.append(f"{name} has no {key}")
+        same = var.attrs.get(SAME_POINTS)
+        if same is not None and (same not in ds.data_vars or ds[same].dims != var.dims):
+            problems.append(f"{name} re-expresses {same}, which is not a value with its dimensions")
         if name.endswith(ERR):
             value = name[: -len(ERR)]
             if value not in ds.variables:
@@ -51,10 +55,14 @@ def variable(dims, values, units, long_name):
     return dims, np.asarray(values), {"units": units, "long_name": long_name}
 
 
-def with_error(name, dims, values, errors, units, long_name):
-    """{name: ..., name_err: ...} variables of a value and its standard error."""
-    return {name: variable(dims, values, units, long_name),
-            name + ERR: variable(dims, errors, units, f"standard error of {long_name}")}
+def with_error(name, dims, values, errors, units, long_name, same_points_as=None):
+    """{name: ..., name_err: ...} variables of a value and its standard error. same_points_as: the value
+    whose points this one re-expresses (a scaled copy, -ln P, a corrected D), recorded as the attribute
+    SAME_POINTS: eqt-compare reports both but counts those points once in its family-wise threshold."""
+    value = variable(dims, values, units, long_name)
+    if same_points_as is not None:
+        value[2][SAME_POINTS] = same_points_as
+    return {name: value, name + ERR: variable(dims, errors, units, f"standard error of {long_name}")}
 
 
 def load(path):

@@ -157,6 +157,29 @@ def test_grids_types_and_variables_must_match():
         compare.compare(e, f)
 
 
+def test_drifts_of_runs_of_different_lengths_compare_once_per_point(tmp_path):
+    """The conserved-energy series (no error) has its own time grid: runs of different lengths were refused.
+    The drift per molecule re-expresses the drift: one point, the one-point threshold (it counted two)."""
+    from cli import angmom as angmom_cli
+
+    run = os.path.join(os.path.dirname(__file__), "..", "example_data", "md", "bulk_plain.nc")
+    paths = [str(tmp_path / "a.nc"), str(tmp_path / "b.nc")]
+    for path, frames in zip(paths, (["--stop", "100"], ["--start", "100"])):
+        res = CliRunner().invoke(angmom_cli.main, [run, "--drift-only", *frames, "-q", "-o", path])
+        assert res.exit_code == 0, res.output
+    a, b = (results.load(p) for p in paths)
+    assert a.sizes["time"] != b.sizes["time"]
+    assert a["energy_drift_per_molecule"].attrs[results.SAME_POINTS] == "energy_drift"
+    ds = compare.compare(a, b)
+    assert ds.attrs["n_points"] == 1 and ds.attrs["threshold_z"] == pytest.approx(2.0)
+    assert "time" not in ds.coords
+    for name in ("energy_drift", "energy_drift_per_molecule"):
+        assert float(ds[name + "_diff"]) == pytest.approx(float(a[name] - b[name]), rel=1e-12)
+    assert float(ds["energy_drift_z"]) == pytest.approx(float(ds["energy_drift_per_molecule_z"]), rel=1e-9)
+    # asked for alone, the copy is compared as a value of its own
+    assert compare.compare(a, b, variables=["energy_drift_per_molecule"]).attrs["n_points"] == 1
+
+
 @pytest.fixture(scope="module")
 def tip3p_halves(tmp_path_factory):
     """O-O/O-H/H-H RDFs of the two halves (2 ps each) of the TIP3P example run, blocks of 0.25 ps."""
