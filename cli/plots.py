@@ -317,10 +317,12 @@ def draw_rotcorr(fig, datasets, labels):
 
 
 def _spectrum_panel(ax, curves, xlabel, ylabel, log=None):
-    """Spectra [(x, y, colour, name)] on ax, log y where they span decades."""
-    for x, y, colour, name in curves:
+    """Spectra [(x, y, colour, name[, error])] on ax (error bands where a spectrum has errors: --max-lag),
+    log y where they span decades."""
+    for x, y, colour, name, *err in curves:
         ax.plot(x, y, color=colour, lw=1.1, label=name)
-    ys = [y for _, y, _, _ in curves]
+        _band(ax, x, y, err[0] if err else None, colour)
+    ys = [curve[1] for curve in curves]
     if log if log is not None else _spans_decades(ys):
         for line in ax.get_lines():
             line.set_ydata(_positive(line.get_ydata()))
@@ -328,7 +330,7 @@ def _spectrum_panel(ax, curves, xlabel, ylabel, log=None):
     else:
         ax.axhline(0, color="grey", lw=0.6, zorder=0)
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.set_xlim(0, max(float(np.nanmax(x)) for x, _, _, _ in curves))
+    ax.set_xlim(0, max(float(np.nanmax(curve[0])) for curve in curves))
 
 
 def draw_vdos(fig, datasets, labels):
@@ -343,8 +345,9 @@ def draw_vdos(fig, datasets, labels):
         a.plot(t, y, color=_colour(k), lw=1.2, label=_legend_name(label, species))
         err = _err(ds, "vacf")
         _band(a, t, y, None if err is None else _values(err.sel(species=species)), _colour(k))
+        spec_err = _err(ds, "vdos")
         spectra.append((_values(ds["frequency"]), _values(ds["vdos"].sel(species=species)), _colour(k),
-                        _legend_name(label, species)))
+                        _legend_name(label, species), None if spec_err is None else _values(spec_err.sel(species=species))))
     ds0 = datasets[0]
     a.axhline(0, color="grey", lw=0.6, zorder=0)
     a.set(xlabel=axis_label("lag time", ds0["lag_time"]), ylabel=axis_label("VACF", ds0["vacf"]))
@@ -367,7 +370,9 @@ def draw_tcf(fig, datasets, labels):
         a.plot(t, y, color=_colour(k), lw=1.2, label=name)
         _band(a, t, y, _values(_err(ds, "acf")), _colour(k))
         f, s = _values(ds["frequency"]), _values(ds["spectrum"])
-        spectra.append((f[1:], s[1:], _colour(k), name))  # the zero-frequency bin holds the mean's leftovers
+        spec_err = _err(ds, "spectrum")
+        spectra.append((f[1:], s[1:], _colour(k), name,  # the zero-frequency bin holds the mean's leftovers
+                        None if spec_err is None else _values(spec_err)[1:]))
     ds0 = datasets[0]
     series = sorted({str(ds.attrs.get("series", "")) for ds in datasets})
     a.axhline(0, color="grey", lw=0.6, zorder=0)

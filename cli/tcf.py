@@ -10,7 +10,7 @@ from eqt_analysis.io import ipi
 from eqt_analysis.spectra import TCF
 
 from . import plots
-from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, quiet_option, readable,
+from .common import (POSITIVE, blocks_option, max_lag_option, claim_result, command, eqt_command, quiet_option, readable,
                      result_options, trajectories, write_result)
 
 
@@ -56,11 +56,13 @@ def _series(path, fmt, skip, start, stop, stride, shown=None):
               help="Window on the correlation before the transform (hann, blackman, none, ...: scipy's names).")
 @click.option("--fwhm", type=POSITIVE, default=None,
               help="Extra Gaussian broadening, full width at half maximum (cm^-1).")
+@max_lag_option
 @blocks_option
 @result_options
 @quiet_option
 @command
-def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, blocks, output, dat, plot, quiet):
+def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, max_lag, blocks, output, dat, plot,
+         quiet):
     """Autocorrelation of a scalar series minus its mean, over all origins (block errors at every
     lag up to half the run), and its one-sided power spectrum in cm^-1 (integral = variance;
     units of the series squared per cm^-1); the mean with its block error. Energies from i-PI
@@ -78,7 +80,7 @@ def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, b
     """
     paths = trajectories(paths)
     where = claim_result(paths, "tcf", output, dat, plot)
-    calc = TCF(name, minus, dt, window, fwhm, blocks, paths[0])
+    calc = TCF(name, minus, dt, window, fwhm, blocks, paths[0], max_lag)
     with contextlib.ExitStack() as stack:  # '-': stdin copied to a file that lives until the result is made
         result = calc.compute([_series(stack.enter_context(readable(path, fmt)), fmt, skip, start, stop, stride, path)
                                for path in paths])

@@ -20,18 +20,23 @@ class TCF:
 
     variable: its name; minus: a variable (same units) subtracted first; dt: time step (ps)
     when the Dataset has no time; window, fwhm (cm^-1): as `timeseries.spectrum`; n_blocks:
-    blocks of consecutive frames for the errors; source: the file, for messages.
+    blocks of consecutive frames for the errors; max_lag (ps): the spectrum from the correlation up
+    to this lag only (window over it), with block errors (None: the whole run, no spectrum errors);
+    source: the file, for messages.
     """
 
-    def __init__(self, variable, minus=None, dt=None, window="hann", fwhm=None, n_blocks=5, source=None):
+    def __init__(self, variable, minus=None, dt=None, window="hann", fwhm=None, n_blocks=5, source=None,
+                 max_lag=None):
         self.source = source
         if dt is not None:
             dt = timeseries.check_positive(dt, "the time step (ps)", source)
         if fwhm is not None:
             fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", source)
         timeseries.window(window, 2)  # an unknown window is refused before any work
-        self.variable, self.minus, self.dt, self.window, self.fwhm, self.n_blocks = (
-            variable, minus, dt, window, fwhm, n_blocks)
+        if max_lag is not None:
+            max_lag = timeseries.check_positive(max_lag, "the correlation window --max-lag (ps)", source)
+        self.variable, self.minus, self.dt, self.window, self.fwhm, self.n_blocks, self.max_lag = (
+            variable, minus, dt, window, fwhm, n_blocks, max_lag)
 
     def _series(self, ds, name, where):
         if name not in ds or ds[name].dims != ("frame",):
@@ -75,14 +80,23 @@ class TCF:
                                       for x, n in zip(xs, blocks.per_run[0])])
         mean_err = standard_error(block_means)
         dx = every - mean
-        freq, spec = timeseries.spectrum(acf, dt, self.window, self.fwhm)
+        n_lags = len(acf)
+        if self.max_lag is not None:
+            n_lags, k = timeseries.spectrum_lags(self.max_lag, dt, blocks, self.source)
+        freq, spec = timeseries.spectrum(acf[:n_lags], dt, self.window, self.fwhm)
         squared = f"({unit})^2" if unit else "1"
+        long = f"power spectrum of {label} (integral over cm^-1 = variance)"
+        if self.max_lag is None:
+            spectrum = {"spectrum": results.variable("frequency", spec, f"{squared} cm", long)}
+        else:
+            spec_err, n_spec = timeseries.block_spectrum_error(per_block[k], n_lags, dt, self.window, self.fwhm)
+            spectrum = {**results.with_error("spectrum", "frequency", spec, spec_err, f"{squared} cm", long),
+                        "spectrum_blocks": results.variable((), n_spec, "1", "blocks behind the spectrum's errors")}
         out = xr.Dataset(
             {**results.with_error("acf", "lag_time", acf, err, squared, f"autocorrelation of {label} minus its mean"),
              "error_blocks": results.variable("lag_time", used, "1", "blocks of consecutive frames behind the "
                                               "errors at this lag (0: none hold it, errors NaN)"),
-             "spectrum": results.variable("frequency", spec, f"{squared} cm", f"power spectrum of {label} "
-                                          "(integral over cm^-1 = variance)"),
+             **spectrum,
              **results.with_error("mean", (), mean, mean_err, unit or "1", f"mean of {label}"),
              "variance": results.variable((), dx.var(), squared, f"variance of {label}")},
             coords={"lag_time": ("lag_time", np.arange(len(acf)) * dt, {"units": "picosecond", "long_name": "lag time"}),
@@ -90,6 +104,7 @@ class TCF:
                     "frequency_THz": ("frequency", freq * units.INV_CM, {"units": "THz", "long_name": "frequency"})})
         return results.finish(out, "tcf", series=label, series_units=unit, time_step_ps=dt, window=self.window,
                               broadening_fwhm_cm=float(self.fwhm or 0.0), n_blocks=self.n_blocks,
+                              max_lag_ps=float((n_lags - 1) * dt) if self.max_lag is not None else 0.0,
                               n_frames=sum(lengths), n_runs=len(runs))
 
     def _difference(self, ds):

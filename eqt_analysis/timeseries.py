@@ -211,6 +211,33 @@ def spectrum(acf, dt, window_name="hann", fwhm=None):
     return freq / units.INV_CM, one_sided * units.INV_CM
 
 
+def spectrum_lags(max_lag, dt, blocks, source=None):
+    """Lags (frames 0..m) of the correlation behind a spectrum with a correlation window of max_lag ps,
+    and the index in blocks.layout (a LagBlocks) of the blocking whose blocks hold them all. InputError
+    when max_lag is under 4 time steps or no two blocks are longer than it."""
+    max_lag = check_positive(max_lag, "the correlation window --max-lag (ps)", source)
+    m = int(round(max_lag / dt))
+    if m < 4:
+        raise InputError(f"--max-lag {max_lag:g} ps is under 4 time steps of {dt:g} ps", source)
+    k = blocks.blocking_for(m)
+    if k is None:
+        longest = (blocks.layout[-1][1] - 1) * dt
+        raise InputError(f"--max-lag {max_lag:g} ps needs blocks longer than it: at most {longest:g} ps "
+                         f"with these runs (or fewer --blocks)", source)
+    return m + 1, k
+
+
+def block_spectrum_error(per_block, n_lags, dt, window_name="hann", fwhm=None):
+    """(standard error of the spectrum, blocks behind it) from per-block correlation curves (B, ..., T_block)
+    of one blocking, each cut to n_lags lags and transformed as `spectrum` does: the Welch-Bartlett error of a
+    spectrum computed with the same window from the whole run's correlation over those lags."""
+    from .blocks import standard_error
+
+    curves = np.moveaxis(np.asarray(per_block, dtype=float)[..., :n_lags], -1, 0)  # (n_lags, B, ...)
+    _, spectra = spectrum(curves, dt, window_name, fwhm)
+    return standard_error(spectra, axis=1), curves.shape[1]
+
+
 def linear_fit(x, y):
     """Least-squares slope and intercept of y(x) (last axis of y may be batched as columns)."""
     x = np.asarray(x, dtype=float)

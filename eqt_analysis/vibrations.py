@@ -37,10 +37,13 @@ class VDOS:
     groups: a species selection ('O,H'), {name: atom indices}, or None (every species and
     'total'); mass_weighted: <m v.v> in eV; window: on the correlation before the transform
     (hann, blackman, none, ... scipy's names); fwhm: extra Gaussian broadening (cm^-1) or None;
-    n_blocks: blocks of consecutive frames for the errors; chunk: atoms per FFT pass (memory).
+    n_blocks: blocks of consecutive frames for the errors; chunk: atoms per FFT pass (memory);
+    max_lag (ps): the VDOS from the VACF up to this lag only (window over it), with block errors
+    (None: the whole run, no VDOS errors).
     """
 
-    def __init__(self, system, groups=None, mass_weighted=False, window="hann", fwhm=None, n_blocks=5, chunk=256):
+    def __init__(self, system, groups=None, mass_weighted=False, window="hann", fwhm=None, n_blocks=5, chunk=256,
+                 max_lag=None):
         self.source = system.source
         self.summed_total = groups is None  # "total": the species' sums added, not a second pass over every atom
         if isinstance(groups, dict):
@@ -52,8 +55,10 @@ class VDOS:
         if fwhm is not None:
             fwhm = timeseries.check_positive(fwhm, "the broadening fwhm (cm^-1)", self.source)
         timeseries.window(window, 2)  # an unknown window is refused before any work
-        self.mass_weighted, self.window, self.fwhm, self.n_blocks, self.chunk = (
-            mass_weighted, window, fwhm, n_blocks, chunk)
+        if max_lag is not None:
+            max_lag = timeseries.check_positive(max_lag, "the correlation window --max-lag (ps)", self.source)
+        self.mass_weighted, self.window, self.fwhm, self.n_blocks, self.chunk, self.max_lag = (
+            mass_weighted, window, fwhm, n_blocks, chunk, max_lag)
 
     def compute(self, runs, progress=None, mapper=map):
         """The `vdos` result of the trajectory `runs` (an eqt Dataset, or a list of runs of one
@@ -68,6 +73,8 @@ class VDOS:
         check_sampling(dt, self.source)
         lengths = [ds.sizes["frame"] for ds in runs]
         blocks = LagBlocks(lengths, self.n_blocks, self.source)
+        n_lags, k = (max(lengths), None) if self.max_lag is None else \
+            timeseries.spectrum_lags(self.max_lag, dt, blocks, self.source)  # refused before any work
         for name, atoms in self.groups.items():
             if len(atoms) == 0:
                 raise InputError(f"no atoms in group {name}", self.source)
@@ -86,7 +93,7 @@ class VDOS:
                 parts = [sums[(r, name)] for name in computed]
                 sums[(r, "total")] = (sum(p[0] for p in parts), [sum(b) for b in zip(*(p[1] for p in parts))],
                                       sum(p[2] for p in parts))
-        vacf, err = [], []
+        vacf, err, spec_err = [], [], []
         for name, atoms in self.groups.items():
             per_run = [(sums[(r, name)][0] / len(atoms), [b / len(atoms) for b in sums[(r, name)][1]])
                        for r in range(len(runs))]
@@ -94,9 +101,13 @@ class VDOS:
             vacf.append(curve)
             e, used = blocks.errors(per_block)
             err.append(e)
-        spectra = [timeseries.spectrum(c, dt, self.window, self.fwhm) for c in vacf]
-        return self._result(np.array(vacf), np.array(err), used, spectra[0][0], np.array([s for _, s in spectra]), dt,
-                            "stored" if stored else "central differences of positions", sum(lengths), len(runs))
+            if k is not None:
+                spec_err.append(timeseries.block_spectrum_error(per_block[k], n_lags, dt, self.window, self.fwhm))
+        spectra = [timeseries.spectrum(c[:n_lags], dt, self.window, self.fwhm) for c in vacf]
+        vdos_err = (np.array([e for e, _ in spec_err]), spec_err[0][1]) if spec_err else None
+        return self._result(np.array(vacf), np.array(err), used, spectra[0][0], np.array([s for _, s in spectra]),
+                            vdos_err, dt, "stored" if stored else "central differences of positions", sum(lengths),
+                            len(runs), (n_lags - 1) * dt)
 
     def _chunk(self, item):
         """(VACF summed over the chunk's atoms (T,), per-block sums, atoms) of one chunk of one
@@ -116,16 +127,21 @@ class VDOS:
 
         return summed(v), blocks.curves(summed, v, run), len(part)
 
-    def _result(self, vacf, err, used, freq, spec, dt, velocities, n_frames, n_runs):
+    def _result(self, vacf, err, used, freq, spec, spec_err, dt, velocities, n_frames, n_runs, max_lag):
         unit = "electronvolt" if self.mass_weighted else "angstrom^2/picosecond^2"
+        long = "vibrational density of states per atom (integral over cm^-1 = vacf at lag 0)"
+        if spec_err is None:
+            vdos = {"vdos": results.variable(("species", "frequency"), spec, f"{unit} cm", long)}
+        else:
+            vdos = {**results.with_error("vdos", ("species", "frequency"), spec, spec_err[0], f"{unit} cm", long),
+                    "vdos_blocks": results.variable((), spec_err[1], "1", "blocks behind the VDOS errors")}
         ds = xr.Dataset(
             {**results.with_error("vacf", ("species", "lag_time"), vacf, err, unit,
                                   "mass-weighted velocity autocorrelation <m v(0).v(t)>" if self.mass_weighted
                                   else "velocity autocorrelation <v(0).v(t)>"),
              "error_blocks": results.variable("lag_time", used, "1", "blocks of consecutive frames behind the "
                                               "errors at this lag (0: none hold it, errors NaN)"),
-             "vdos": results.variable(("species", "frequency"), spec, f"{unit} cm", "vibrational density of "
-                                      "states per atom (integral over cm^-1 = vacf at lag 0)")},
+             **vdos},
             coords={"species": ("species", list(self.groups), {"units": "1", "long_name": "atom group: a species, "
                                                                "or total for all atoms"}),
                     "lag_time": ("lag_time", np.arange(vacf.shape[1]) * dt, {"units": "picosecond",
@@ -136,5 +152,6 @@ class VDOS:
             ds, "vdos", window=self.window, broadening_fwhm_cm=float(self.fwhm or 0.0),
             mass_weighted=int(self.mass_weighted), time_step_ps=dt, nyquist_cm=float(0.5 / dt / units.INV_CM),
             n_blocks=self.n_blocks, velocities=velocities, n_frames=n_frames, n_runs=n_runs,
+            max_lag_ps=float(max_lag) if self.max_lag is not None else 0.0,
             normalization="one-sided spectrum per atom; integral over frequency (cm^-1) equals vacf at lag 0 "
                           "(<v^2>, or <m v^2> = 3 kT when mass-weighted)")

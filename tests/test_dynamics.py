@@ -261,3 +261,52 @@ def test_msd_of_the_whole_run_from_its_halves(frames):
                                    rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError):
         timeseries.msd_fft_halves(walk[:-1] if frames > 2 else walk[:1])
+
+
+def _ar1(rng, shape, a=0.9):
+    """AR(1) noise x_t = a x_(t-1) + e_t along axis 0 (correlation time ~ 1/(1 - a) frames), stationary start."""
+    e = rng.normal(size=shape)
+    x = np.empty(shape)
+    x[0] = e[0] / np.sqrt(1 - a * a)
+    for t in range(1, shape[0]):
+        x[t] = a * x[t - 1] + e[t]
+    return x
+
+
+def test_windowed_spectrum_errors_match_the_scatter_of_independent_runs():
+    """--max-lag: the spectrum from the correlation up to max-lag, and its block error, against the spread
+    of the same spectrum over 150 independent runs of correlated noise (tcf and vdos)."""
+    rng = np.random.default_rng(5)
+    n_frames, runs, max_lag = 4000, 150, 40 * DT
+    tcf_spec, tcf_err, vdos_spec, vdos_err = [], [], [], []
+    for _ in range(runs):
+        x = _ar1(rng, (n_frames,))
+        series = xr.Dataset({"E": ("frame", x, {"units": "electronvolt"})},
+                            coords={"time": ("frame", np.arange(n_frames) * DT)})
+        res = TCF("E", n_blocks=10, max_lag=max_lag).compute(series)
+        tcf_spec.append(res["spectrum"].values)
+        tcf_err.append(res["spectrum_err"].values)
+        v = _ar1(rng, (n_frames, 2, 3))
+        res_v = vdos(v, n_blocks=10, max_lag=max_lag)
+        vdos_spec.append(res_v["vdos"].values)
+        vdos_err.append(res_v["vdos_err"].values)
+    assert int(res["spectrum_blocks"]) == 10 and res.attrs["max_lag_ps"] == pytest.approx(max_lag)
+    assert res.sizes["frequency"] == 41 and res.sizes["lag_time"] == n_frames  # the correlation stays whole
+    # the spectrum is the transform of the correlation's first 41 lags, windowed over them
+    np.testing.assert_allclose(res["spectrum"], timeseries.spectrum(res["acf"].values[:41], DT)[1], rtol=1e-12)
+    np.testing.assert_allclose(res_v["vdos"], timeseries.spectrum(res_v["vacf"].values[:41], DT)[1], rtol=1e-12)
+    for spectra, errors in ((tcf_spec, tcf_err), (vdos_spec, vdos_err)):
+        scatter = np.std(spectra, axis=0, ddof=1)
+        ratio = np.mean(errors, axis=0)[1:-1] / scatter[1:-1]  # every frequency but the two edges
+        assert 0.8 < np.median(ratio) < 1.2, np.median(ratio)
+        assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio
+
+
+def test_max_lag_needs_blocks_longer_than_it():
+    x = np.random.default_rng(0).normal(size=1000)
+    series = xr.Dataset({"E": ("frame", x, {"units": "electronvolt"})}, coords={"time": ("frame", np.arange(1000) * DT)})
+    with pytest.raises(InputError, match="needs blocks longer than it: at most 0.998 ps"):
+        TCF("E", n_blocks=5, max_lag=1.5).compute(series)  # the longest blocks: two of 500 frames
+    with pytest.raises(InputError, match="under 4 time steps"):
+        TCF("E", max_lag=0.005).compute(series)
+    assert int(TCF("E", n_blocks=5, max_lag=0.9).compute(series)["spectrum_blocks"]) == 2
