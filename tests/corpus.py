@@ -820,8 +820,6 @@ def _results(add, valid, bad, badd, oddbad):
     add("result-no-bins.nc", "result", "incomplete result", edited(lambda ds: ds.isel(r=slice(0, 0))))
     add("result-attributes-only.nc", "result", "incomplete result",
         lambda p: xr.Dataset(attrs=dict(base.attrs)).to_netcdf(p, format="NETCDF3_64BIT"))
-    add("result-g-only.nc", "result", "incomplete result",
-        edited(lambda ds: ds[["g"]]), commands=("eqt-compare",))  # no standard errors to compare
     # ---- damaged NetCDF-4 (HDF5) bytes
     for label, cut in (("magic", 4), ("superblock", 60), ("half", len(data) // 2), ("last-byte", len(data) - 1)):
         add(f"result-truncated-{label}.nc", "result", "truncated NetCDF", data[:cut])

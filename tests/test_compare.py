@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import xarray as xr
+from scipy import stats
 from click.testing import CliRunner
 
 from cli import compare as compare_cli
@@ -192,6 +193,25 @@ def tip3p_halves(tmp_path_factory):
         assert res.exit_code == 0, res.output
         paths.append(path)
     return paths
+
+
+def test_a_reference_without_errors_compares_against_the_other_results_errors(tip3p_halves, tmp_path):
+    """A g(r) kept as a bare reference (g alone, no errors, no other variables): A - B over B's error alone
+    (it had been refused because its other coordinates were gone)."""
+    a, b = (results.load(p) for p in tip3p_halves)
+    reference = a[["g"]]
+    assert set(reference.coords) < set(b.coords)
+    ds = compare.compare(reference, b)
+    d, s = (a["g"] - b["g"]).values, b["g_err"].values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = d / s
+    exact = (s == 0) & (d != 0)  # B exact there, A not: an exact difference (infinite score)
+    used = (s > 0) & np.isfinite(t)
+    assert ds.attrs["n_points"] == used.sum() + exact.sum()
+    np.testing.assert_allclose(ds["g_diff_err"].values[used], b["g_err"].values[used], rtol=1e-12)
+    nu = np.asarray(b["g_blocks"] if "g_blocks" in b else b.attrs["n_blocks"], float) - 1
+    z = stats.norm.isf(stats.t.sf(np.abs(t), np.broadcast_to(nu, t.shape)))  # Student t with B's blocks, as normal
+    np.testing.assert_allclose(np.abs(ds["g_z"].values[used]), z[used], rtol=1e-6)
 
 
 def test_two_halves_of_an_equilibrium_run_are_indistinguishable(tip3p_halves, tmp_path):
