@@ -116,6 +116,19 @@ def test_extxyz_unit_hints(tmp_path):
     assert ds["time"].values[0] == pytest.approx(2.5 * 1e-3 / ase.units.fs)
 
 
+def test_extxyz_info_series_with_eqt_names_carry_eqt_units(tmp_path):
+    """conserved_energy in info had no units (eqt-angmom then took it as eV whatever energy_units said)."""
+    lines = ["1", 'conserved_energy=-2.0 temperature=300.0 other=3.0 energy_units=kcal/mol', "O 0 0 0",
+             "1", 'conserved_energy=-1.0 temperature=310.0 other=4.0 energy_units=kcal/mol', "O 0 0 0", ""]
+    (tmp_path / "e.xyz").write_text("\n".join(lines))
+    ds = _read(tmp_path / "e.xyz")
+    np.testing.assert_allclose(ds["conserved_energy"].values, [-2.0 * ase.units.kcal / ase.units.mol,
+                                                               -1.0 * ase.units.kcal / ase.units.mol], rtol=1e-6)
+    assert ds["conserved_energy"].attrs["units"] == "electronvolt"
+    assert ds["temperature"].attrs["units"] == "kelvin" and ds["temperature"].values.tolist() == [300.0, 310.0]
+    assert ds["other"].attrs["units"] == ""
+
+
 def test_cell_orientation_warning(tmp_path, water_frames):
     from scipy.spatial.transform import Rotation
 

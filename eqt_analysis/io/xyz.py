@@ -6,6 +6,8 @@ and forces in eV/Å; `info['time']` in ASE time units (10.18 fs). Unit hints on 
 line override: `time_units=fs|ps|ase|atomic_unit`, `velocity_units=Angstrom/fs|...` for a
 `velocities` column, `energy_units=...`, `force_units=...`. Files written by i-PI's ASE
 mode (with `ipi_comment`) give `Step:` as the step; their position unit tag must be Å.
+Per-frame `info` keys with eqt's names carry eqt's units (`conserved_energy`, `kinetic_energy` in eV,
+scaled by `energy_units=`; `temperature` in K); other keys have no units.
 
 Writing stores velocities as ASE `momenta`, energy and forces as ASE calculator results,
 `time` in ps with `time_units=ps`, and every per-frame and per-atom series.
@@ -124,10 +126,16 @@ def frames_to_dataset(frames, schema, numbers=None):
             values = values * np.array([_hint(a.info, "energy_units", "energy", 1.0, src) for a in frames])
         frame_data[traj.safe_name(name)] = (values, traj.UNITS.get(name, ""))
     for key in schema.info:
+        name = traj.safe_name(key)
         try:
-            frame_data[traj.safe_name(key)] = (np.array([a.info[key] for a in frames]), "")
+            values = np.array([a.info[key] for a in frames])
         except KeyError:
             raise InputError(f"info key {key!r} is missing in some frames", src) from None
+        unit = traj.UNITS.get(name, "")  # eqt's own series (conserved_energy, temperature, ...) in eqt's units
+        if unit == "electronvolt":
+            values = values.astype(float) * np.array([_hint(a.info, "energy_units", "energy", 1.0, src)
+                                                      for a in frames])
+        frame_data[name] = (values, unit)
     atom_data = {}
     for key in schema.arrays:
         atom_data[traj.safe_name(key)] = (np.stack([a.arrays[key] for a in frames]), "")
