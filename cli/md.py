@@ -15,8 +15,8 @@ from eqt_analysis.errors import InputError
 from eqt_model.rotations import GridType
 
 from . import parallel
-from .common import (POSITIVE, FiniteFloat, ase_calculator, atomic_output, check_netcdf_name, claim, command, command_line,
-                     default_output, eqt_command, format_option, quiet_option)
+from .common import (POSITIVE, FiniteFloat, ase_calculator, atomic_output, check_netcdf_name, claim, command,
+                     command_line, default_output, eqt_command, format_option, quiet_option)
 from .outputs import Interrupted, deferred_signals, file_checksum, hold_lock, is_out_of_space, load_npz, save_npz
 
 MAX_TEMPERATURE_K = 1e6  # beyond it kT and the thermal velocities leave any meaning (and overflow near 1e300)

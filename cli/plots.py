@@ -346,8 +346,9 @@ def draw_vdos(fig, datasets, labels):
         err = _err(ds, "vacf")
         _band(a, t, y, None if err is None else _values(err.sel(species=species)), _colour(k))
         spec_err = _err(ds, "vdos")
+        spec_err = None if spec_err is None else _values(spec_err.sel(species=species))
         spectra.append((_values(ds["frequency"]), _values(ds["vdos"].sel(species=species)), _colour(k),
-                        _legend_name(label, species), None if spec_err is None else _values(spec_err.sel(species=species))))
+                        _legend_name(label, species), spec_err))
     ds0 = datasets[0]
     a.axhline(0, color="grey", lw=0.6, zorder=0)
     a.set(xlabel=axis_label("lag time", ds0["lag_time"]), ylabel=axis_label("VACF", ds0["vacf"]))

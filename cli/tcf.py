@@ -10,8 +10,8 @@ from eqt_analysis.io import ipi
 from eqt_analysis.spectra import TCF
 
 from . import plots
-from .common import (POSITIVE, blocks_option, max_lag_option, claim_result, command, eqt_command, quiet_option, readable,
-                     result_options, trajectories, write_result)
+from .common import (POSITIVE, blocks_option, claim_result, command, eqt_command, max_lag_option, quiet_option,
+                     readable, result_options, trajectories, write_result)
 
 
 def _series(path, fmt, skip, start, stop, stride, shown=None):

@@ -247,8 +247,8 @@ def nan_later():
     return NaNLater()
 
 
-@pytest.mark.parametrize("case", ["unknown species", "overlap", "dt", "temperature", "temperature 1e300", "restart", "calculator",
-                                  "mts", "velocities", "foreign checkpoint", "replay --average", "replay --stride"])
+@pytest.mark.parametrize("case", ["unknown species", "overlap", "dt", "temperature", "temperature 1e300", "restart",
+                                  "calculator", "mts", "velocities", "foreign checkpoint", "replay --average", "replay --stride"])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, cluster, case):
     out = tmp_path / "out.nc"
     structure = cluster

@@ -304,7 +304,8 @@ def test_windowed_spectrum_errors_match_the_scatter_of_independent_runs():
 
 def test_max_lag_needs_blocks_longer_than_it():
     x = np.random.default_rng(0).normal(size=1000)
-    series = xr.Dataset({"E": ("frame", x, {"units": "electronvolt"})}, coords={"time": ("frame", np.arange(1000) * DT)})
+    series = xr.Dataset({"E": ("frame", x, {"units": "electronvolt"})},
+                        coords={"time": ("frame", np.arange(1000) * DT)})
     with pytest.raises(InputError, match="needs blocks longer than it: at most 0.998 ps"):
         TCF("E", n_blocks=5, max_lag=1.5).compute(series)  # the longest blocks: two of 500 frames
     with pytest.raises(InputError, match="under 4 time steps"):
