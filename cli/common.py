@@ -453,7 +453,9 @@ def write_table(ds, path, dim=None):
     go to the header."""
     dim = dim or next(iter(ds.dims))
     columns, header = [], []
-    for name, var in ds.variables.items():
+    first = [dim] if dim in ds.coords else []  # the x values first, as gnuplot and xmgrace read a table
+    for name in first + [n for n in ds.variables if n not in first]:
+        var = ds[name]
         if dim not in var.dims or var.dtype.kind not in "biuf":
             continue
         units = var.attrs.get("units", "")

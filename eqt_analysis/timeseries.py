@@ -135,7 +135,13 @@ def msd_fft(positions):
     """
     r = np.asarray(positions, dtype=float)
     r = r - r.mean(axis=0)  # the MSD does not see a constant shift; small values keep S1 - 2 S2 precise
-    return _running_term(r) - 2 * summed_autocorrelation(r)
+    return _zero_at_lag_0(_running_term(r) - 2 * summed_autocorrelation(r))
+
+
+def _zero_at_lag_0(msd):
+    """The MSD with its lag-0 value exactly 0, as defined (S1 - 2 S2 leaves ~1e-15 of rounding there)."""
+    msd[0] = 0.0
+    return msd
 
 
 def msd_fft_halves(positions):
@@ -165,8 +171,9 @@ def msd_fft_halves(positions):
     lags = np.arange(n)
     whole = between[(lags - half) % size] * (lags > 0)
     whole[:half] += own.sum(axis=0)
-    halves = [_running_term(r[k * half:(k + 1) * half]) - 2 * own[k] / (half - np.arange(half)) for k in (0, 1)]
-    return _running_term(r) - 2 * whole / (n - lags), halves
+    halves = [_zero_at_lag_0(_running_term(r[k * half:(k + 1) * half]) - 2 * own[k] / (half - np.arange(half)))
+              for k in (0, 1)]
+    return _zero_at_lag_0(_running_term(r) - 2 * whole / (n - lags)), halves
 
 
 def window(name, n):

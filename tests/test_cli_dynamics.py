@@ -33,7 +33,13 @@ def test_commands_write_their_results(tmp_path, cmd, extra, names):
     assert names <= set(ds.variables)
     assert results.schema_problems(ds) == [] and ds.attrs["result_type"] == cmd.__name__.split(".")[-1]
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
-    assert np.loadtxt(tmp_path / "t.dat").ndim == 2
+    table = np.loadtxt(tmp_path / "t.dat")
+    assert table.ndim == 2
+    header = [line for line in (tmp_path / "t.dat").read_text().splitlines() if line.startswith("#")][-1]
+    x = header.split()[1].split("[")[0]  # the x values are the first column (gnuplot, xmgrace)
+    assert x in ("lag_time", "time", "frequency") and np.all(np.diff(table[:, 0]) > 0), header
+    if "msd" in names:  # exactly 0 at lag 0, as defined (it was -1e-15 of FFT rounding, with an error)
+        assert np.all(ds["msd"].isel(lag_time=0).values == 0) and np.all(ds["msd_err"].isel(lag_time=0).values == 0)
     assert "%|" not in result.stderr  # -q: no progress bar
 
 
