@@ -12,7 +12,9 @@ MSD: down to 2), else the result's `n_blocks`. The combined ν is Welch and Satt
 counts as ν = ∞). Each point's two-sided p-value comes from Student's t with ν, and is reported as
 its normal-equivalent score z = Φ⁻¹(1 - p/2) ("σ"). Points where a value is not finite or s = 0 with d = 0
 are left out, as are points where both the difference and its error are rounding noise (below 1e-10 of the
-largest |value|: the MSD at lag 0, say).
+largest |value|: the MSD at lag 0, say), and points whose error is zero on both sides and whose difference is
+below 1e-6 of the largest |value| (the float32 rounding of a stored result: a density tail of 2e-9 against 0
+was "an exact difference").
 
 With m points compared, the verdict holds the family-wise false-alarm rate at the nominal two-sided rate
 p_level of `level` σ (2σ: 4.55 %): the curves differ when the smallest p-value is below Šidák's per-point
@@ -55,6 +57,7 @@ def _dof(ds, name=None):
     return float(n) - 1 if n is not None and float(n) > 1 else np.inf
 
 
+STORED_DIGITS = 1e-6  # below this fraction of a curve's scale, exact (zero-error) values differ by rounding only
 DEFINING = ("series", "normalization", "mass_weighted")  # attributes that say what a result measures
 
 
@@ -146,7 +149,8 @@ def compare(a, b, level=2.0, variables=None, names=("A", "B")):
                            + np.where(eb > 0, eb ** 4 / _dof(b, name), 0))
             t = np.abs(d) / s
         used = (np.isfinite(va) & np.isfinite(vb) & np.isfinite(ea) & np.isfinite(eb)
-                & ~((s <= tiny) & (np.abs(d) <= tiny)))
+                & ~((s <= tiny) & (np.abs(d) <= tiny))
+                & ~((s == 0) & (np.abs(d) <= STORED_DIGITS * finite.max())))
         t = np.where(s == 0, np.inf, t)
         normal = ~np.isfinite(nu)  # exact errors on both sides, or no block counts: z is t itself
         p = 2 * stats.t.sf(t, np.where(normal, 1.0, nu))
