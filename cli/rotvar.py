@@ -26,6 +26,11 @@ def _show(ds, style, where):
     """The grid table on stdout (stderr when the result goes to stdout), the ratios on stderr."""
     from eqt_model import rotvar
 
+    if int(ds.attrs.get("n_structures", 2)) == 1:
+        from eqt_analysis.trajectory import warn
+
+        warn("one structure: the standard errors (±) need several and are NaN; give more structures "
+             "(or a larger --max-structures)")
     click.echo(rotvar.format_table(*rotvar.grid_table(ds), style), err=where.output.kind == "stdout")
     if "rotational_over_test_energy" in ds:
         click.echo(f"rotational/test error of the plain model: energy {float(ds['rotational_over_test_energy']):.3g}, "

@@ -146,6 +146,10 @@ def test_rotvar_command(tmp_path, shared_data):
                                            "--max-structures", "3", "-q", "-o", str(tmp_path / "s.nc")])
     assert result.exit_code == 0, result.output
     assert xr.open_dataset(tmp_path / "s.nc")["structure"].values.tolist() == [0, 2, 4]  # evenly spread
+    assert "warning" not in result.stderr
+    result = CliRunner().invoke(cli.main, ["--calculator", "ase.calculators.tip3p:TIP3P", str(five), "--grids", "1,i",
+                                           "--max-structures", "1", "-o", str(tmp_path / "one.nc")])
+    assert result.exit_code == 0 and "warning: one structure: the standard errors" in result.stderr  # ± columns NaN
     for args in (["--calculator", "nonexistent.module:make", str(path)], ["--calculator", "ase", str(path)],
                  ["--from-properties", str(shared_data / "ipi" / "molecule-delta.out"), "--max-structures", "2"],
                  ["--calculator", "ase.calculators.tip3p:TIP3P", str(path), "--grids", "1,fancy"],
