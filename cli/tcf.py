@@ -65,7 +65,9 @@ def main(paths, name, minus, fmt, skip, start, stop, stride, dt, window, fwhm, m
          quiet):
     """Autocorrelation of a scalar series minus its mean, over all origins (block errors at every
     lag up to half the run), and its one-sided power spectrum in cm^-1 (integral = variance;
-    units of the series squared per cm^-1); the mean with its block error. Energies from i-PI
+    units of the series squared per cm^-1); the mean with its block error. The spectrum of the whole
+    run can dip slightly below zero where it is near zero (noisy long lags, the window's side lobes):
+    --max-lag gives a smoother one with errors. Energies from i-PI
     are converted to eV.
 
     \b
