@@ -6,23 +6,23 @@ from eqt_analysis.system import System
 
 from . import plots
 from .common import (command, claim_result, eqt_command, quiet_option, result_options,
-                     whole_trajectory_options, whole_trajectory, write_result)
+                     selection_options, whole_trajectory, write_result)
 
 
 @eqt_command()
 @click.argument("path", metavar="TRAJ")
-@whole_trajectory_options
+@selection_options
 @click.option("--drift-only", is_flag=True,
               help="Only the drift of the conserved energy (any system, periodic bulk included).")
 @result_options
 @quiet_option
 @command
-def main(path, fmt, topology, units, start, stop, stride, memory, drift_only, output, dat, plot, quiet):
+def main(path, fmt, topology, units, start, stop, stride, drift_only, output, dat, plot, quiet):
     """For an isolated molecule or cluster: total linear momentum P(t) (amu Å/ps), angular
     momentum about the centre of mass L(t) (amu Å^2/ps), torque tau(t) = sum r x F (eV, needs
     forces) and mean |tau|; for any run: the drift of the conserved energy (eV/ps, and per
     molecule) and of |L|, with standard errors that account for correlated samples. The whole
-    selection is loaded (--memory does not apply).
+    selection is loaded.
 
     \b
     Examples:

@@ -181,6 +181,11 @@ def trajectory_options(func):
         help="Frames held in memory at a time.")], func)
 
 
+def selection_options(func):
+    """Input and frame selection options of a command that loads its whole selection (eqt-angmom)."""
+    return _apply(_selection, func)
+
+
 def whole_trajectory_options(func):
     """Options of the commands that need every frame of an atom at once (time correlations)."""
     return _apply(_selection + [click.option(
