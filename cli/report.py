@@ -5,6 +5,9 @@ import html
 import os
 import re
 
+COST_CAVEAT = ("Timed while the study ran: other work on the machine at the same time slows the runs unevenly "
+               "and distorts these ratios (compare them only from a run on an otherwise idle machine).")
+
 FIXES = {"bulk": {"mts2i": "MTS, 2i average every 10th step", "random": "random rotation every step"},
          "molecule": {"2i": "2i average every step"}}
 OBSERVABLES = {"rdf": "g_OO(r), c_L, c_T", "orient": "−ln P(cos θ, φ)", "msd": "MSD of O", "rotcorr": "dipole C(t)",
@@ -176,7 +179,7 @@ def write(folder, steps, plan, quick):
                                      for label, cells in rows for f, c in cells.items() if c) + "</ul>")
     if cost:
         base = cost.get("plain")
-        md += ["## Cost of each fix (64-water box, eqt-md, this machine)", "", "| run | ns/day | cost vs plain |",
+        md += ["## Cost of each fix (the bulk box, eqt-md, this machine)", "", "| run | ns/day | cost vs plain |",
                "|---|---|---|"]
         body += ["<h2>Cost of each fix (eqt-md, this machine)</h2>",
                  "<table><tr><th>run</th><th>ns/day</th><th>cost vs plain</th></tr>"]
@@ -186,7 +189,8 @@ def write(folder, steps, plan, quick):
             md.append(f"| {name} | {rate:.4g} | {ratio} |")
             body.append(f"<tr><td>{html.escape(name)}</td><td>{rate:.4g}</td><td>{ratio}</td></tr>")
         body.append("</table>")
-        md.append("")
+        md += ["", COST_CAVEAT, ""]
+        body.append(f"<p>{html.escape(COST_CAVEAT)}</p>")
     notes = warnings(folder)
     if notes:
         md += ["## Warnings of the steps", ""] + [f"- {step}: {line}" for step, line in notes] + [""]
