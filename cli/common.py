@@ -138,15 +138,6 @@ blocks_option = click.option(
     help="Number of blocks of consecutive frames for the standard errors.")
 
 
-def max_lag_option(func):
-    """--max-lag of the spectra (eqt-vdos, eqt-tcf)."""
-    return click.option(
-        "--max-lag", type=POSITIVE, default=None, metavar="PS",
-        help="Correlation window (ps): the spectrum from the correlation up to this lag only (--window over it; "
-             "resolution ~1/max-lag), with block standard errors (Welch-Bartlett: blocks longer than it). "
-             "Default: the whole run, without spectrum errors.")(func)
-
-
 def output_option(what="Result file (NetCDF)", default="the input's name with .<command>.nc in the current folder"):
     """-o/--output of a command that writes one file."""
     return click.option("--output", "-o", default=None, metavar="PATH",
@@ -345,6 +336,12 @@ class FiniteFloat(click.FloatRange):
 FINITE = FiniteFloat()
 POSITIVE = FiniteFloat(min=0, min_open=True)
 NON_NEGATIVE = FiniteFloat(min=0)
+
+max_lag_option = click.option(  # of the spectra (eqt-vdos, eqt-tcf)
+    "--max-lag", type=POSITIVE, default=None, metavar="PS",
+    help="Correlation window (ps): the spectrum from the correlation up to this lag only (--window over it; "
+         "resolution ~1/max-lag), with block standard errors (Welch-Bartlett: blocks longer than it). "
+         "Default: the whole run, without spectrum errors.")
 
 
 @contextlib.contextmanager

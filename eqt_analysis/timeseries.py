@@ -8,6 +8,7 @@ from scipy import fft as sp_fft
 from scipy import signal
 
 from . import units
+from .blocks import standard_error
 from .errors import InputError
 
 
@@ -238,8 +239,6 @@ def block_spectrum_error(per_block, n_lags, dt, window_name="hann", fwhm=None):
     """(standard error of the spectrum, blocks behind it) from per-block correlation curves (B, ..., T_block)
     of one blocking, each cut to n_lags lags and transformed as `spectrum` does: the Welch-Bartlett error of a
     spectrum computed with the same window from the whole run's correlation over those lags."""
-    from .blocks import standard_error
-
     curves = np.moveaxis(np.asarray(per_block, dtype=float)[..., :n_lags], -1, 0)  # (n_lags, B, ...)
     _, spectra = spectrum(curves, dt, window_name, fwhm)
     return standard_error(spectra, axis=1), curves.shape[1]
