@@ -22,8 +22,8 @@ Approximate: PET's heads have two hidden layers of d_head (eqt's: one of d_model
 go through a 'compress' MLP (2 or 3 d_pet -> d_pet -> d_pet) where eqt has a geometry MLP plus one
 dense layer for the reversed edge, and its attention masks by log(cutoff) in the scores where
 eqt multiplies the weights. Parameters: small 33.5k (eqt 28.4k), paper 2.10M (eqt 1.92M). PET
-pads each atom's tokens to the largest neighbour count (37 in the 64-water frame), eqt to the next
-multiple of 4 (40 there; 48 before 2026-12-02), so eqt runs ~1.1x more tokens through the same layers.
+pads each atom's tokens to the largest neighbour count (37 in the 64-water frame); eqt sorts the atoms by
+neighbour count into blocks, each padded to the fewest slots that make its token count a multiple of 4.
 
 Environment (kept apart from the project venv; torch 2.13.0+cpu is a local wheel here):
     python3 -m venv /tmp/mtt-venv

@@ -43,10 +43,11 @@ class Potential:
 
     def graph(self, positions, cell, numbers, pbc):
         """(Graph, order): the structure as the model's input, its atoms sorted by neighbour count in
-        blocks of their own slot counts (data.block_neighbors, data.BLOCKS: 1.3-1.8x faster than one block
-        padded to the most crowded atom), and the input index of every graph atom (graph forces f give the
+        blocks of their own slot counts (data.block_neighbors, data.fractions_for: 1.3-1.8x faster than one
+        block padded to the most crowded atom), and the input index of every graph atom (graph forces f give the
         input's forces[order] = f). Structures of fewer than data.BLOCK_FROM_ATOMS atoms are one block. For each
-        atom count the blocks' slots only grow (rounded up to multiples of 4), so jit recompiles rarely."""
+        atom count the blocks' slots only grow (neighbors.slots_for: tokens in multiples of 4), so jit
+        recompiles rarely."""
         known = {z: i for i, z in enumerate(self.config.species)}
         unknown = sorted(set(int(z) for z in numbers) - set(known))
         if unknown:

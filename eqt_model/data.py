@@ -157,19 +157,30 @@ def trim(ds):
     return ds._replace(neighbors=cut)
 
 
-# Structures of at least BLOCK_FROM_ATOMS atoms are evaluated in blocks of these fractions of their atoms,
-# sorted by neighbour count (calculator.Potential.graph; forcefield.compact in MD). Measured on this 2-core
-# CPU (water, 4 Å cutoff, at most 37 neighbours), compile s / evaluation ms for one block, then 2, 3 and 4:
-# 192 atoms, small preset 2.5/61, 5.3/45, 7.6/53, 11.4/47; 1536 atoms 3.0/621, 5.2/482, 6.8/344, 10.0/339;
-# 192 atoms, paper preset 4.9/1070, 6.9/689, 11.3/598, 15.1/588. Small structures keep one block: they gain
-# little and would pay the longer compilation.
+# Structures of at least BLOCK_FROM_ATOMS atoms are evaluated in blocks of atoms sorted by neighbour count
+# (calculator.Potential.graph; forcefield.compact in MD): BLOCKS, these fractions of their atoms, or, beyond
+# len(BLOCKS) * BLOCK_ATOMS atoms, equal blocks of at most BLOCK_ATOMS atoms (at most MAX_BLOCKS blocks).
+# Water, 4 Å cutoff, at most 37 neighbours. On a 2-core AMD EPYC, compile s / evaluation ms for one block, then
+# 2, 3 and 4: 192 atoms, small preset 2.5/61, 5.3/45, 7.6/53, 11.4/47; 1536 atoms 3.0/621, 5.2/482, 6.8/344,
+# 10.0/339; 192 atoms, paper preset 4.9/1070, 6.9/689, 11.3/598, 15.1/588. Small structures keep one block:
+# they gain little and would pay the longer compilation. On a 2-core Intel Xeon (2026-12-05), 1536 atoms:
+# paper preset in 3 or 4 blocks 8.3-10.4 s, in 6 to 16 blocks 3.8-5.3 s (blocks of at most ~256 atoms keep a
+# layer's arrays cache-sized); small preset in 3 blocks 276 ms, in 8 or 16 blocks 223 ms. Compilation grows
+# with the blocks (paper: 31 s for 3 blocks, 34 s for 8, 45 s for 12, 63 s for 16), hence the cap.
 BLOCKS = (0.5, 0.3, 0.2)
 BLOCK_FROM_ATOMS = 96
+BLOCK_ATOMS = 192
+MAX_BLOCKS = 12
 
 
 def fractions_for(n_atoms):
-    """The blocks (fractions of the atoms) a structure of n_atoms is evaluated in: BLOCKS, or one block."""
-    return BLOCKS if n_atoms >= BLOCK_FROM_ATOMS else (1.0,)
+    """The blocks (fractions of the atoms) a structure of n_atoms is evaluated in: one block below
+    BLOCK_FROM_ATOMS, BLOCKS up to len(BLOCKS) * BLOCK_ATOMS atoms, else equal blocks of about BLOCK_ATOMS
+    atoms, at most MAX_BLOCKS of them."""
+    if n_atoms < BLOCK_FROM_ATOMS:
+        return (1.0,)
+    count = min(MAX_BLOCKS, -(-n_atoms // BLOCK_ATOMS))
+    return BLOCKS if count <= len(BLOCKS) else (1.0 / count,) * count
 
 
 def block_starts(n_atoms, fractions):

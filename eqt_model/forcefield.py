@@ -6,8 +6,8 @@ it stays valid while no atom has moved more than half the skin from there. It is
 O(N) search (eqt_model.neighbors) at the capacity its pairs need. At every evaluation the model keeps only the
 pairs within the cutoff (:func:`compact`: the model's cost grows with the square of the slots per atom, and
 the skin would double them); from data.BLOCK_FROM_ATOMS atoms on, the atoms are sorted by those pairs and cut
-into blocks (data.BLOCKS) of their own slot counts, as calculator.Potential evaluates structures. More pairs
-than a block's slots is an overflow. md.stale asks
+into blocks (data.fractions_for) of their own slot counts, as calculator.Potential evaluates structures. More
+pairs than a block's slots is an overflow. md.stale asks
 :meth:`NeighborList.invalid` inside the jitted loop, and the host rebuilds the list, with more slots after an
 overflow: nothing is ever truncated.
 """

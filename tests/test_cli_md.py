@@ -80,6 +80,28 @@ def test_model_potential_equals_the_host_evaluation(x64, box_frame, grid):
     assert np.abs(f_ref).max() > 0.5
 
 
+def test_model_potential_in_many_blocks_equals_the_host_evaluation(x64, box_frame, tmp_path):
+    """A 768-atom box (2 x 2 x 1 copies of the 64-water box) is compacted into four equal blocks of 192
+    atoms, the calculator's blocks; the jitted potential equals Potential there too (a small random model)."""
+    from eqt_model import forcefield, model, modelfile
+    from eqt_model.calculator import Potential
+    from eqt_model.config import ModelConfig
+
+    numbers, positions, cell = box_frame
+    positions = np.concatenate([positions + i * cell[0] + j * cell[1] for i in (0, 1) for j in (0, 1)])
+    numbers, cell = np.tile(numbers, 4), cell * np.array([[2], [2], [1]])
+    config = ModelConfig(species=(1, 8), d_model=8, n_message_layers=2, n_heads=2, d_feedforward=8)
+    params = model.init(jax.random.PRNGKey(3), config, zero_heads=False)
+    modelfile.save(tmp_path / "m.pkl", config, params)
+    nb = forcefield.neighbor_list(positions, cell, [True] * 3, config.cutoff, skin=1.0)
+    assert len(forcefield.slot_counts(nb)) == 4
+    pot = jax.jit(forcefield.model_potential(params, config, np.searchsorted(config.species, numbers)))
+    e, f = pot(jax.numpy.asarray(positions), nb, jax.random.PRNGKey(0))
+    e_ref, f_ref = Potential(tmp_path / "m.pkl").energy_and_forces(positions, cell, numbers, [True] * 3)
+    assert float(e) == pytest.approx(e_ref, abs=1e-8) and np.abs(f_ref).max() > 0.1
+    np.testing.assert_allclose(np.asarray(f), f_ref, atol=1e-9)
+
+
 def test_float32_stays_float32_with_x64_enabled(x64, box_frame):
     """A float32 run in a process where float64 is on (another command ran with --float64) stays float32:
     the model promotes nothing (a NumPy float64 scalar in it did)."""

@@ -251,6 +251,40 @@ def test_potential_in_blocks_of_atoms_matches_one_padded_block(tmp_path, system)
     assert len(small.mask) == 1 and small.mask[0].shape[0] == 24
 
 
+def test_block_fractions_for_structure_sizes():
+    """One block for small structures, BLOCKS up to 3 x BLOCK_ATOMS atoms, then equal blocks of at most
+    BLOCK_ATOMS atoms (block_starts sizes them), capped at MAX_BLOCKS."""
+    assert datamod.fractions_for(datamod.BLOCK_FROM_ATOMS - 1) == (1.0,)
+    assert datamod.fractions_for(3 * datamod.BLOCK_ATOMS) == datamod.BLOCKS
+    for n in (3 * datamod.BLOCK_ATOMS + 1, 1536, 2000):
+        sizes = np.diff(datamod.block_starts(n, datamod.fractions_for(n)))
+        assert len(sizes) > len(datamod.BLOCKS) and sizes.max() <= datamod.BLOCK_ATOMS
+        assert sizes.sum() == n and sizes.max() - sizes.min() <= 1
+    assert len(datamod.fractions_for(100 * datamod.BLOCK_ATOMS)) == datamod.MAX_BLOCKS
+
+
+def test_potential_in_many_equal_blocks_matches_one_padded_block(tmp_path, system):
+    """A 768-atom box (four copies of the 64-water frame) goes in four equal blocks of 192 atoms sorted by
+    neighbour count; energy and forces equal one block padded to the most crowded atom."""
+    from eqt_analysis import io
+
+    params = system[3]
+    modelfile.save(tmp_path / "m.pkl", CONFIG, params)
+    frame = io.open_trajectory(os.path.join(os.path.dirname(__file__), "..", "example_data", "water64_tip3p.nc"))
+    frame = frame.isel(frame=0).load()
+    pos, cell, numbers = (frame[k].values.astype(float) for k in ("positions", "cell", "atomic_number"))
+    pos = wrap(pos, cell)
+    pos = np.concatenate([pos + i * cell[0] + j * cell[1] for i in (0, 1) for j in (0, 1)])
+    numbers, cell = np.tile(numbers, 4), cell * np.array([[2], [2], [1]])
+    pot = Potential(tmp_path / "m.pkl")
+    graph, order = pot.graph(pos, cell, numbers, [True] * 3)
+    assert [m.shape[0] for m in graph.mask] == [192] * 4 and sorted(order) == list(range(len(numbers)))
+    e, f = _ef(params, _graph(pos, numbers, cell, capacity=64))
+    e_b, f_b = pot.energy_and_forces(pos, cell, numbers)
+    assert e_b == pytest.approx(float(e), rel=1e-12)
+    np.testing.assert_allclose(f_b, f, rtol=0, atol=1e-10)
+
+
 def test_eval_command_and_bad_input(tmp_path, system):
     import json
 
