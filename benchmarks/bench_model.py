@@ -92,7 +92,8 @@ def main():
     import tempfile
     print(f"eqt model evaluation (energy + forces), {os.cpu_count()} CPUs, jax {jax.__version__} {jax.devices()[0].platform}")
     print(f"  float32 matrix product (6400, 128) @ (128, 512): {matmul_rate():.0f} GFLOP/s")
-    print(f"  {'preset':<7} {'system':<26} {'compile s':>10} {'eval ms':>10} {'us/atom':>9} {'mm GFLOP':>9} {'GFLOP/s':>8}")
+    print(f"  {'preset':<7} {'system':<26} {'blocks':>6} {'compile s':>10} {'eval ms':>10} {'us/atom':>9} {'mm GFLOP':>9}"
+          f" {'GFLOP/s':>8}")
     averaged = {}
     for name in ("small", "paper"):
         config = preset(name, [1, 8])
@@ -113,7 +114,8 @@ def main():
                 best = min(times)
                 traced = jax.make_jaxpr(lambda p, g: model.energy_and_forces(p, pot.config, g))(pot.params, graph)
                 gflop = matmul_flops(traced.jaxpr) / 1e9
-                print(f"  {name:<7} {label:<26} {compile_s:10.2f} {best * 1e3:10.1f} {best / len(atoms) * 1e6:9.1f}"
+                print(f"  {name:<7} {label:<26} {len(graph.mask):6d} {compile_s:10.2f} {best * 1e3:10.1f}"
+                      f" {best / len(atoms) * 1e6:9.1f}"
                       f" {gflop:9.2f} {gflop / best:8.1f}")
                 if name == "small":
                     averaged[label] = (best, *time_averaged(pot, graph, args.repeats))

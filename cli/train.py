@@ -1,5 +1,4 @@
 """eqt-train: fit an eqt transformer potential to energies and forces, with rotational augmentation."""
-import functools
 import os
 import signal
 import sys
@@ -103,33 +102,49 @@ def main(data, output, preset, cutoff, epochs, batch_size, learning_rate, energy
             modelfile.save(tmp, config, params, meta)
         saved.append(meta["epochs"])
 
+    progress = _Progress(epochs, quiet)
     try:
-        with tqdm(total=epochs, unit="epoch", disable=quiet, file=sys.stderr, desc="train") as bar:
-            err = training.run(data, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, not no_augment,
-                               inversion, n_test, val_fraction, seed, energy_key, forces_key, resume, memory, save,
-                               functools.partial(_progress, bar), {"command": command_line(), "float64": float64},
-                               init)
+        err = training.run(data, preset, cutoff, epochs, batch_size, learning_rate, energy_weight, not no_augment,
+                           inversion, n_test, val_fraction, seed, energy_key, forces_key, resume, memory, save,
+                           progress, {"command": command_line(), "float64": float64}, init)
     except (Interrupted, KeyboardInterrupt) as stop:
+        progress.close()
         if not saved:
             raise
         signum = getattr(stop, "signum", signal.SIGINT)
         click.echo(f"Error: interrupted by {signal.Signals(signum).name}; {output} holds the best model so far and "
                    f"{output}.ckpt the state after epoch {saved[-1]} (continue with --resume {output}.ckpt)", err=True)
         raise click.exceptions.Exit(128 + signum) from None
+    finally:
+        progress.close()
     if err:
         click.echo(f"test ({n_test} structures): energy MAE {err['energy_mae'] * 1e3:.1f} meV/structure "
                    f"({err['energy_per_atom_mae'] * 1e3:.2f} meV/atom), force MAE {err['forces_mae'] * 1e3:.1f} meV/Å "
                    f"(RMSE {err['forces_rmse'] * 1e3:.1f})", err=True)
 
 
-def _progress(bar, news):
-    """A message line, or an epoch record on the progress bar (meV, meV/Å)."""
-    if isinstance(news, str):
-        bar.write(news, file=sys.stderr)
-        return
-    bar.n = int(news["epoch"])
-    bar.set_postfix(F_mae=f"{news['forces_mae'] * 1e3:.1f}meV/A", E_mae=f"{news['energy_per_atom_mae'] * 1e3:.2f}meV/at",
-                    rot_F=f"{news['rot_std_forces'] * 1e3:.2f}meV/A")
+class _Progress:
+    """training.run's reports: message lines, and epoch records on a bar (meV, meV/Å) opened at the first
+    report, so that input refused before training starts leaves no empty bar above its error line."""
+
+    def __init__(self, epochs, quiet):
+        self.epochs, self.quiet, self.bar = epochs, quiet, None
+
+    def __call__(self, news):
+        if self.bar is None:
+            self.bar = tqdm(total=self.epochs, unit="epoch", disable=self.quiet, file=sys.stderr, desc="train")
+        if isinstance(news, str):
+            self.bar.write(news, file=sys.stderr)
+            return
+        self.bar.n = int(news["epoch"])
+        self.bar.set_postfix(F_mae=f"{news['forces_mae'] * 1e3:.1f}meV/A",
+                             E_mae=f"{news['energy_per_atom_mae'] * 1e3:.2f}meV/at",
+                             rot_F=f"{news['rot_std_forces'] * 1e3:.2f}meV/A")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _check_replaceable_checkpoint(path, named):

@@ -363,6 +363,7 @@ def test_train_command_writes_model_and_resumes(tmp_path):
     assert (out.read_bytes(), (tmp_path / "m.pkl.ckpt").read_bytes()) == before
     result = CliRunner().invoke(train_cli.main, [str(tmp_path / "d.xyz"), "--energy-key", "nope", "-o", str(tmp_path / "x.pkl")])
     assert result.exit_code == 2 and "no energy label" in result.stderr and not (tmp_path / "x.pkl").exists()
+    assert "train" not in result.stderr.split("Error")[0]  # no empty progress bar above the error line
 
 
 def test_interrupted_training_says_what_it_kept(tmp_path, monkeypatch):
@@ -379,19 +380,19 @@ def test_interrupted_training_says_what_it_kept(tmp_path, monkeypatch):
     ase.io.write(tmp_path / "d.xyz", frames)
     out = tmp_path / "m.pkl"
     args = [str(tmp_path / "d.xyz"), "-o", str(out), "--n-test", "1", "--val-fraction", "0.2", "--cutoff", "3.0", "-q"]
-    progress = train_cli._progress
+    report = train_cli._Progress.__call__
 
-    def stop_in_epoch_2(bar, news):
+    def stop_in_epoch_2(self, news):
         if isinstance(news, dict) and news["epoch"] == 2:
             raise outputs.Interrupted(signal.SIGTERM)
-        progress(bar, news)
+        report(self, news)
 
-    monkeypatch.setattr(train_cli, "_progress", stop_in_epoch_2)
+    monkeypatch.setattr(train_cli._Progress, "__call__", stop_in_epoch_2)
     result = CliRunner().invoke(train_cli.main, args + ["--epochs", "3"])
     assert result.exit_code == 128 + signal.SIGTERM
     assert f"{out} holds the best model so far and {out}.ckpt the state after epoch 1" in result.stderr
     assert modelfile.load(out)[2]["epochs"] == 1
-    monkeypatch.setattr(train_cli, "_progress", progress)
+    monkeypatch.setattr(train_cli._Progress, "__call__", report)
     result = CliRunner().invoke(train_cli.main, args + ["--epochs", "3", "--resume", str(out) + ".ckpt"])
     assert result.exit_code == 0, result.output
     assert [r["epoch"] for r in modelfile.load(out)[2]["history"]] == [1, 2, 3]
