@@ -83,13 +83,14 @@ def test_model_potential_equals_the_host_evaluation(x64, box_frame, grid):
 def test_model_potential_in_many_blocks_equals_the_host_evaluation(x64, box_frame, tmp_path):
     """A 768-atom box (2 x 2 x 1 copies of the 64-water box) is compacted into four equal blocks of 192
     atoms, the calculator's blocks; the jitted potential equals Potential there too (a small random model)."""
+    from ase import Atoms
+
     from eqt_model import forcefield, model, modelfile
     from eqt_model.calculator import Potential
     from eqt_model.config import ModelConfig
 
-    numbers, positions, cell = box_frame
-    positions = np.concatenate([positions + i * cell[0] + j * cell[1] for i in (0, 1) for j in (0, 1)])
-    numbers, cell = np.tile(numbers, 4), cell * np.array([[2], [2], [1]])
+    box = Atoms(numbers=box_frame[0], positions=box_frame[1], cell=box_frame[2], pbc=True).repeat((2, 2, 1))
+    numbers, positions, cell = box.numbers, box.positions, box.cell.array
     config = ModelConfig(species=(1, 8), d_model=8, n_message_layers=2, n_heads=2, d_feedforward=8)
     params = model.init(jax.random.PRNGKey(3), config, zero_heads=False)
     modelfile.save(tmp_path / "m.pkl", config, params)

@@ -266,6 +266,8 @@ def test_block_fractions_for_structure_sizes():
 def test_potential_in_many_equal_blocks_matches_one_padded_block(tmp_path, system):
     """A 768-atom box (four copies of the 64-water frame) goes in four equal blocks of 192 atoms sorted by
     neighbour count; energy and forces equal one block padded to the most crowded atom."""
+    from ase import Atoms
+
     from eqt_analysis import io
 
     params = system[3]
@@ -273,9 +275,8 @@ def test_potential_in_many_equal_blocks_matches_one_padded_block(tmp_path, syste
     frame = io.open_trajectory(os.path.join(os.path.dirname(__file__), "..", "example_data", "water64_tip3p.nc"))
     frame = frame.isel(frame=0).load()
     pos, cell, numbers = (frame[k].values.astype(float) for k in ("positions", "cell", "atomic_number"))
-    pos = wrap(pos, cell)
-    pos = np.concatenate([pos + i * cell[0] + j * cell[1] for i in (0, 1) for j in (0, 1)])
-    numbers, cell = np.tile(numbers, 4), cell * np.array([[2], [2], [1]])
+    box = Atoms(numbers=numbers, positions=wrap(pos, cell), cell=cell, pbc=True).repeat((2, 2, 1))
+    pos, numbers, cell = box.positions, box.numbers, box.cell.array
     pot = Potential(tmp_path / "m.pkl")
     graph, order = pot.graph(pos, cell, numbers, [True] * 3)
     assert [m.shape[0] for m in graph.mask] == [192] * 4 and sorted(order) == list(range(len(numbers)))
