@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import model
+from . import compiled, model
 from .rotations import random_rotations
 
 
@@ -32,7 +32,7 @@ def _rotated_energy_and_forces(params, config, graph, rotation):
     return e, f @ rotation
 
 
-@functools.partial(jax.jit, static_argnums=(1, 4))
+@functools.partial(compiled.jit, static_argnums=(1, 4))
 def _batch(params, config, graph, rotations, batch):
     """All rotations in one call: a loop (lax.map) over groups of `batch` rotations evaluated together
     (vmapped). On a 2-core CPU this costs 23-27 plain evaluations for the 36 rotations of grid 2i
@@ -41,7 +41,7 @@ def _batch(params, config, graph, rotations, batch):
     return jax.lax.map(lambda r: _rotated_energy_and_forces(params, config, graph, r), rotations, batch_size=batch)
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(compiled.jit, static_argnums=1)
 def _single(params, config, graph, rotation):
     """One rotation without vmap's batch axis (~15 % faster on CPUs than a batch of one)."""
     e, f = _rotated_energy_and_forces(params, config, graph, rotation)

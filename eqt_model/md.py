@@ -26,6 +26,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from . import compiled
+
 KB = 8.617333262e-5
 """Boltzmann constant, eV/K."""
 
@@ -239,7 +241,7 @@ def integrator(potential, dt, thermostat=None, slow=None, k=1):
     return init_fn, step_fn
 
 
-@partial(jax.jit, static_argnums=0)
+@partial(compiled.jit, static_argnums=0)
 def advance(step_fn, state, neighbors, key, n_steps):
     """Up to n_steps (outer) steps of ``step_fn`` in one ``lax.while_loop``; stops early on a stale neighbour
     list or unstable dynamics, keeping the last good state. Returns (state, steps done, status): status OK,

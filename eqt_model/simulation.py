@@ -16,7 +16,7 @@ import numpy as np
 from eqt_analysis import trajectory
 from eqt_analysis.errors import InputError
 
-from . import averaging, forcefield, md, rotations
+from . import averaging, compiled, forcefield, md, rotations
 
 
 
@@ -135,8 +135,8 @@ class Run:
                 velocities = md.maxwell_boltzmann(jax.random.fold_in(self.key, -1 % 2**31), masses, kT, s.fix_com)
             elif s.fix_com:
                 velocities = md.remove_com_velocity(jnp.asarray(velocities, dtype), masses)
-            self.state = jax.jit(self.init_fn)(positions, velocities, masses, self.neighbors, self.key)  # compiled: op by op it cost ~800 small compilations
-        self._record = None if record is None else jax.jit(lambda x, nb: (record[0](x, nb, self.key),
+            self.state = compiled.jit(self.init_fn)(positions, velocities, masses, self.neighbors, self.key)  # compiled: op by op it cost ~800 small compilations
+        self._record = None if record is None else compiled.jit(lambda x, nb: (record[0](x, nb, self.key),
                                                                           record[1](x, nb, self.key)))
         self.start_conserved = float(md.conserved(self.state)) if checkpoint is None else float(checkpoint["start_conserved"])
 
@@ -220,7 +220,7 @@ def replayer(record_potentials, cutoff, dtype):
     (jitted, in dtype; a fresh list per frame, no skin; its shapes only grow, so it recompiles rarely)."""
     plain, averaged = record_potentials
     key = jax.random.PRNGKey(0)
-    both = jax.jit(lambda x, nb: (plain(x, nb, key), averaged(x, nb, key)))
+    both = compiled.jit(lambda x, nb: (plain(x, nb, key), averaged(x, nb, key)))
     shapes = {"capacity": 0, "slots": 0}
 
     def evaluate(positions, cell, pbc):

@@ -21,7 +21,7 @@ import optax
 
 from eqt_analysis.errors import InputError
 
-from . import averaging, model
+from . import averaging, compiled, model
 from .data import block_slots, blocked, slots_needed, subset, trim
 from .rotations import random_rotations
 
@@ -57,7 +57,7 @@ def _predict(params, config, graph, atom_mask):
     return e, -grad
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(compiled.jit, static_argnums=1)
 def predict(params, config, graph, atom_mask):
     """Batched (energies (S,), forces (S, N, 3)) of padded structures."""
     return jax.vmap(_predict, in_axes=(None, None, 0, 0))(params, config, graph, atom_mask)
@@ -94,7 +94,7 @@ def make_optimizer(learning_rate, steps, warmup):
     return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 8, 9))
+@functools.partial(compiled.jit, static_argnums=(1, 2, 8, 9))
 def train_step(params, config, optimizer, opt_state, key, batch, energy_weight, norms, inversion, augment):
     graph, atom_mask, energy, forces, n_atoms = batch
     if augment:

@@ -286,6 +286,40 @@ def test_potential_in_many_equal_blocks_matches_one_padded_block(tmp_path, syste
     np.testing.assert_allclose(f_b, f, rtol=0, atol=1e-10)
 
 
+def test_compiled_model_gives_the_jit_numbers_and_reuses_its_work_space():
+    """compiled.jit gives jax.jit's energy and forces; where glibc takes the settings, a call no longer
+    page-faults its work space afresh (jax.jit's calls each fault all of it: eqt_model.compiled)."""
+    import resource
+
+    from eqt_analysis import io
+    from eqt_model import compiled
+    from eqt_model.config import preset
+
+    frame = io.open_trajectory(os.path.join(os.path.dirname(__file__), "..", "example_data", "water64_tip3p.nc"))
+    frame = frame.isel(frame=0).load()
+    pos, cell, numbers = (frame[k].values.astype(float) for k in ("positions", "cell", "atomic_number"))
+    config = preset("small", (1, 8))
+    params = model.init(jax.random.PRNGKey(2), config, zero_heads=False)
+    graph = _graph(wrap(pos, cell), numbers, cell, config=config, capacity=44)
+    functions = {"jit": jax.jit(model.energy_and_forces, static_argnums=1),
+                 "compiled": compiled.jit(model.energy_and_forces, static_argnums=1)}
+    results, faults = {}, {}
+    for name, function in functions.items():
+        results[name] = jax.block_until_ready(function(params, config, graph))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            jax.block_until_ready(function(params, config, graph))
+        faults[name] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
+    np.testing.assert_allclose(results["compiled"][0], results["jit"][0], rtol=1e-12)
+    np.testing.assert_allclose(results["compiled"][1], results["jit"][1], rtol=0, atol=1e-12)
+    if not compiled.keep_freed_memory():
+        pytest.skip("this C library has no mallopt")
+    work = functions["jit"].lower(params, config, graph).compile().memory_analysis().temp_size_in_bytes
+    assert work > 64 * 2**20  # above glibc's largest mmap threshold: the case that page-faulted
+    pages = work / resource.getpagesize()
+    assert faults["compiled"] < 0.1 * pages, (faults, pages)
+
+
 def test_eval_command_and_bad_input(tmp_path, system):
     import json
 
