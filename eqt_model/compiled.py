@@ -7,8 +7,8 @@ call page-faulted its whole work space afresh, and the kernel took a quarter of 
 (`perf`: 130 000 page faults per evaluation). Here XLA splits the work space into heaps of at most
 HEAP_BYTES (or the largest single value of the function, if larger: XLA warns about every value
 above the limit), and glibc serves blocks up to 32 MiB from its own heaps and keeps what is freed,
-so the next call reuses the same memory: the same numbers, bit for bit, 1.3-2.3x faster on a 2-core
-CPU (benchmarks/README.md). The price: a process keeps the memory of its largest call until it exits.
+so the next call reuses the same memory: the same numbers, 1.2-1.5x faster per evaluation on a
+2-core CPU (benchmarks/README.md). The price: a process keeps the memory of its largest call until it exits.
 """
 import collections
 import ctypes
