@@ -35,9 +35,9 @@ def _rotated_energy_and_forces(params, config, graph, rotation):
 @functools.partial(compiled.jit, static_argnums=(1, 4))
 def _batch(params, config, graph, rotations, batch):
     """All rotations in one call: a loop (lax.map) over groups of `batch` rotations evaluated together
-    (vmapped). On a 2-core CPU this costs 23-27 plain evaluations for the 36 rotations of grid 2i
-    (64 and 512 waters), against 41-52 for vmapped calls of as many rotations as fit the memory
-    budget and 38 for one call per rotation (benchmarks/bench_model.py)."""
+    (vmapped). On a 2-core CPU the 36 rotations of grid 2i cost 27-42 plain evaluations (64 and 512
+    waters; one call per rotation 29-44), since plain calls no longer page-fault their work space
+    (eqt_model.compiled; benchmarks/README.md)."""
     return jax.lax.map(lambda r: _rotated_energy_and_forces(params, config, graph, r), rotations, batch_size=batch)
 
 
