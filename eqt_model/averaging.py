@@ -3,8 +3,8 @@
 A model enters as `evaluate(positions, cell, numbers, pbc, rotations) -> (energies (n,) eV,
 forces (n, N, 3) eV/Å)`: its values on the structure rotated by each R_k (positions and cell
 x R_k^T), the forces rotated back (F R_k). `over_rotations` is that for eqt models, in one jitted call
-that loops over groups of MAP_BATCH rotations (fewer when a memory budget, `per_call`, does not
-hold them; default 1024 MB of work space: 4 rotations for 192 water atoms in float64, 1 for 1536); calculator.ase_evaluator for any ASE
+that loops over the rotations (`rotated`), several at a time for structures of fewer than
+ATOMS_PER_STEP atoms (as many as a memory budget, `per_call`, holds); calculator.ase_evaluator for any ASE
 calculator. The transforms:
 
     average(evaluate, grid) -> energy_and_forces(positions, cell, numbers, pbc) -> (E, F)
@@ -32,24 +32,32 @@ def _rotated_energy_and_forces(params, config, graph, rotation):
     return e, f @ rotation
 
 
-@functools.partial(compiled.jit, static_argnums=(1, 4))
-def _batch(params, config, graph, rotations, batch):
-    """All rotations in one call: a loop (lax.map) over groups of `batch` rotations evaluated together
-    (vmapped). On a 2-core CPU the 36 rotations of grid 2i cost 27-42 plain evaluations (64 and 512
-    waters; one call per rotation 29-44), since plain calls no longer page-fault their work space
-    (eqt_model.compiled; benchmarks/README.md)."""
-    return jax.lax.map(lambda r: _rotated_energy_and_forces(params, config, graph, r), rotations, batch_size=batch)
+def rotated(params, config, graph, rotations, batch=1):
+    """Energies (n,) and back-rotated forces (n, N, 3) under each of the rotations (n, 3, 3), in a loop
+    (lax.map) that evaluates `batch` rotations together (vmapped) at each step; batch=1: one at a
+    time, without vmap. Traceable (the MD potential calls it inside its own jit)."""
+    def one(rotation):
+        return _rotated_energy_and_forces(params, config, graph, rotation)
+    return jax.lax.map(one, rotations, batch_size=None if batch == 1 else batch)
+
+
+_batch = compiled.jit(rotated, static_argnums=(1, 4))
 
 
 @functools.partial(compiled.jit, static_argnums=1)
 def _single(params, config, graph, rotation):
-    """One rotation without vmap's batch axis (~15 % faster on CPUs than a batch of one)."""
+    """One rotation, without the loop of `rotated` (the plain or a randomly rotated model)."""
     e, f = _rotated_energy_and_forces(params, config, graph, rotation)
     return e[None], f[None]
 
 
 DEFAULT_MEMORY_MB = 1024  # work space (MB = 2**20 bytes) of one batched call, without the process itself
-MAP_BATCH = 2  # rotations evaluated together inside the loop of _batch: the fastest on CPUs (1, 2 and 4 measured)
+# Rotations evaluated together at each step of `rotated`: about ATOMS_PER_STEP atoms' worth. On a 2-core CPU,
+# the 36 rotations of grid 2i (small preset, float32) cost so many plain evaluations, one rotation per
+# step / b rotations per step: 1 water 4.8 / 3.5 (b 4-12), 4 waters 10.6 / 9.5 (b 36), 16 waters
+# 23.5 / 17.3-18.7 (b 4-18), 64 waters 30.6 / 31.3-34.4 (b 2-9), 512 waters 34.9 / 36.0 (b 2)
+# (benchmarks/README.md).
+ATOMS_PER_STEP = 192
 
 # Work space of one evaluation with forces, in values kept per token (one token per atom and
 # per neighbour slot or central slot: N x (K + 1) of them), d = d_model, H = n_heads, M message
@@ -77,6 +85,13 @@ def per_call(memory_mb, config, n_atoms, n_slots, itemsize=8, factor=1):
     return max(1, int(memory_mb * 2**20 // (factor * itemsize * tokens * values)))
 
 
+def rotations_per_step(n_atoms, n_rotations, most):
+    """Rotations of a structure of n_atoms atoms to evaluate together at each step of `rotated`:
+    ATOMS_PER_STEP atoms' worth, at least 1, at most `most` (what the memory budget holds, per_call)
+    and n_rotations."""
+    return max(1, min(n_rotations, ATOMS_PER_STEP // n_atoms, most))
+
+
 def rotations_per_call(graph, config, memory=DEFAULT_MEMORY_MB):
     """Rotations of one structure (a Graph) per batched call within `memory` MB of work space (for a
     Graph in blocks of atoms, as if every atom had the most slots of any block: an upper bound)."""
@@ -87,14 +102,14 @@ def rotations_per_call(graph, config, memory=DEFAULT_MEMORY_MB):
 
 def over_rotations(params, config, graph, rotations, chunk=None, memory=DEFAULT_MEMORY_MB):
     """Energies (n,) and back-rotated forces (n, N, 3) of the structure under each rotation, in one
-    call that evaluates `chunk` rotations at a time (default: MAP_BATCH, fewer if `memory` MB of
-    work space does not hold them). The numbers do not depend on the chunking. One compilation per
-    number of rotations."""
+    call that evaluates `chunk` rotations at a time (default: rotations_per_step within `memory` MB
+    of work space). The numbers do not depend on the chunking. One compilation per number of rotations."""
     rotations = jnp.asarray(rotations, dtype=graph.positions.dtype)
     if len(rotations) == 1:  # the plain or a randomly rotated model
         e, f = _single(params, config, graph, rotations[0])
         return np.asarray(e), np.asarray(f)
-    batch = min(len(rotations), chunk or min(MAP_BATCH, rotations_per_call(graph, config, memory)))
+    n_atoms = len(graph.positions)
+    batch = min(len(rotations), chunk or rotations_per_step(n_atoms, len(rotations), rotations_per_call(graph, config, memory)))
     e, f = _batch(params, config, graph, rotations, batch)
     return np.asarray(e), np.asarray(f)
 

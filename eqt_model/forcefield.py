@@ -122,15 +122,9 @@ def _graph(x, neighbors, species):
 def model_potential(params, config, species, grid=None, random_rotation=False, per_call=1):
     """An eqt model as an MD potential. species (N,) indices into config.species. grid: a rotations.Grid to
     average over (None: plain); random_rotation: rotate the structure by a fresh random rotation drawn from the
-    step's key at every evaluation (with grid: the grid turned by it). per_call: rotations per vmapped batch
-    (averaging.per_call); the batches run one after the other (lax.map)."""
+    step's key at every evaluation (with grid: the grid turned by it). per_call: rotations evaluated together
+    at each step of the loop over the grid (averaging.rotated, averaging.rotations_per_step)."""
     species = jnp.asarray(species)
-    if grid is not None:
-        n = len(grid.rotations)
-        per_call = -(-n // -(-n // per_call))  # as many batches as per_call needs, evened out (less padding)
-        pad = -n % per_call  # identity rotations of weight 0 fill the last batch
-        rots = np.concatenate([np.asarray(grid.rotations, float), np.broadcast_to(np.eye(3), (pad, 3, 3))])
-        weights = np.concatenate([np.asarray(grid.weights, float), np.zeros(pad)])
 
     def in_graph_order(x, neighbors, key):
         graph, inverse = _graph(x, neighbors, species)
@@ -139,17 +133,12 @@ def model_potential(params, config, species, grid=None, random_rotation=False, p
             if q is None:
                 return model.energy_and_forces(params, config, graph), inverse
             return averaging._rotated_energy_and_forces(params, config, graph, q), inverse
-        r = jnp.asarray(rots, x.dtype)
+        r = jnp.asarray(grid.rotations, x.dtype)
         if q is not None:
             r = r @ q
-        batches = r.reshape(-1, per_call, 3, 3)
-
-        def one_batch(rb):
-            return jax.vmap(averaging._rotated_energy_and_forces, in_axes=(None, None, None, 0))(
-                params, config, graph, rb)
-        e, f = jax.lax.map(one_batch, batches)
-        w = jnp.asarray(weights, x.dtype)
-        return (jnp.sum(w * e.reshape(-1)), jnp.einsum("k,kad->ad", w, f.reshape(-1, *x.shape))), inverse
+        e, f = averaging.rotated(params, config, graph, r, per_call)
+        w = jnp.asarray(grid.weights, x.dtype)
+        return (jnp.sum(w * e), jnp.einsum("k,kad->ad", w, f)), inverse
 
     def potential(x, neighbors, key):
         (e, f), inverse = in_graph_order(x, neighbors, key)

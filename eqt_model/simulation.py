@@ -77,7 +77,8 @@ def model_potentials(params, config, numbers, positions, cell, pbc, settings, so
     def potential(grid_name=None, random_rotation=False):
         grid = None if grid_name is None else rotations.grid(grid_name)
         return forcefield.model_potential(params, config, species, grid, random_rotation,
-                                          min(per_call, len(grid.rotations)) if grid else 1)
+                                          averaging.rotations_per_step(len(numbers), len(grid.rotations), per_call)
+                                          if grid else 1)
     return _modes(potential, settings) + (config.cutoff,)
 
 

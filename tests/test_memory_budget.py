@@ -55,17 +55,28 @@ def test_rotations_per_call_follows_the_budget(system):
     assert counts[0] == 1 and all(a <= b for a, b in zip(counts, counts[1:])) and counts[-1] > 100
 
 
+def test_small_structures_evaluate_several_rotations_per_step_large_ones_one():
+    assert averaging.rotations_per_step(3, 36, 1000) == 36  # one water: the whole grid 2i at once
+    assert averaging.rotations_per_step(24, 36, 1000) == averaging.ATOMS_PER_STEP // 24
+    assert averaging.rotations_per_step(24, 36, 3) == 3  # what the memory budget holds
+    assert averaging.rotations_per_step(192, 36, 1000) == 1
+    assert averaging.rotations_per_step(1536, 36, 1000) == 1
+    assert averaging.rotations_per_step(3, 1, 1000) == 1
+
+
 def test_over_rotations_do_not_depend_on_the_budget(system):
     pos, numbers, path = system
     pot = Potential(path)
     graph = pot.graph(pos, TRICLINIC, numbers, [True] * 3)[0]
-    rots = rotations.grid("2").rotations  # 18 rotations: 18 calls of 1, or one call of 18
+    rots = rotations.grid("2").rotations  # 18 rotations: 18 steps of 1, 3 of 8 (the last of 2), or one of 18
     assert averaging.rotations_per_call(graph, CONFIG, TINY) == 1
+    assert averaging.rotations_per_step(len(numbers), len(rots), averaging.rotations_per_call(graph, CONFIG)) == 8
     e_one, f_one = averaging.over_rotations(pot.params, CONFIG, graph, rots, memory=TINY)
-    e_all, f_all = averaging.over_rotations(pot.params, CONFIG, graph, rots, memory=HUGE)
-    e_some, f_some = averaging.over_rotations(pot.params, CONFIG, graph, rots, chunk=5)  # padded last call
+    e_default, f_default = averaging.over_rotations(pot.params, CONFIG, graph, rots)
+    e_all, f_all = averaging.over_rotations(pot.params, CONFIG, graph, rots, chunk=18)
+    e_some, f_some = averaging.over_rotations(pot.params, CONFIG, graph, rots, chunk=5)  # 3 steps of 5, then 3
     assert e_one.shape == (18,) and f_one.shape == (18, len(numbers), 3)
-    for e, f in ((e_all, f_all), (e_some, f_some)):
+    for e, f in ((e_default, f_default), (e_all, f_all), (e_some, f_some)):
         np.testing.assert_allclose(e, e_one, rtol=0, atol=1e-10)
         np.testing.assert_allclose(f, f_one, rtol=0, atol=1e-10)
 
