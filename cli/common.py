@@ -535,6 +535,7 @@ def model_options(verb, random_help, float64_help="(default: float32)", memory_h
         click.option("--float64", is_flag=True, help=f"Evaluate in double precision {float64_help}."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --random-rotation rotations."),
         click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
-                     help="Work space of the batched model calls: rotations per call are sized to fit it"
+                     help="Work space of an averaged evaluation: structures under 192 atoms evaluate as many rotations "
+                          "at a time as fit it (larger ones one at a time)"
                           + (f" ({memory_help})" if memory_help else "") + "."),
     ], func)

@@ -21,8 +21,8 @@ from .common import (claim_result, command, eqt_command, json_option, model_opti
 @click.option("--forces-key", default="forces", show_default=True, help="Name of the forces label (eV/Å) in DATA.xyz.")
 @click.option("--test-split", is_flag=True, help="Only the structures the model held out for testing "
                                                  "(when DATA is its training file).")
-@model_options("Evaluate", "per structure", memory_help="about 100 MB each for 192 atoms of the example model in "
-                                                         "float32; Python, JAX and the compiled programs take about "
+@model_options("Evaluate", "per structure", memory_help="about 0.5 MB per atom and rotation for the example model "
+                                                         "in float32; Python, JAX and the compiled programs take about "
                                                          "0.4 GB more")
 @parallel.options
 @json_option

@@ -116,7 +116,8 @@ def _progress(bar, ds, started, first_step, dt_fs, n_atoms, start_conserved):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of velocities, thermostat and rotations.")
 @click.option("--float64", is_flag=True, help="Double precision (default: float32).")
 @click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
-              help="Work space of one batch of rotations in an averaged evaluation.")
+              help="Work space of an averaged evaluation: structures under 192 atoms evaluate as many rotations "
+                   "at a time as fit it (larger ones one at a time).")
 @click.option("--restart", is_flag=True, help="Continue the run in --output from its checkpoint (bit for bit).")
 @parallel.options
 @quiet_option

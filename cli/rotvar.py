@@ -119,9 +119,9 @@ def _recorded(path, need_grids=True):
                    "values, not reference labels): no test errors.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations.")
 @click.option("--memory", type=click.IntRange(min=16), default=1024, show_default=True, metavar="MB",
-              help="Work space of the batched model calls: rotations per call are sized to fit it (about "
-                   "200 MB per rotation of 192 atoms for the example model); Python, JAX and the compiled "
-                   "programs take about 0.4 GB more.")
+              help="Work space of the model calls: structures under 192 atoms evaluate as many rotations at a "
+                   "time as fit it (about 1 MB per atom and rotation for the example model in float64; larger "
+                   "structures one rotation at a time); Python, JAX and the compiled programs take about 0.4 GB more.")
 @parallel.options
 @output_option("NetCDF result", "the input's name with .rotvar.nc in the current folder")
 @quiet_option
