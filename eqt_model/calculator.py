@@ -22,7 +22,7 @@ class Potential:
     ('2i', 'lebedev50', ...) or a rotations.Grid: the rotational average over it.
     random_rotation: a fresh uniformly random rotation (seeded by `seed`) at every call, the
     paper's "rnd" model (with `average`: the grid turned by it). memory: MB of work space for
-    the batched rotations of one call (averaging.per_call). The model file is loaded once; its
+    the rotations evaluated together (averaging.rotations_per_step). The model file is loaded once; its
     training record (split, errors, ...) is `training`. The neighbour list is rebuilt at every
     call (ASE's O(N) search, outside jit), the atoms in blocks of their own slot counts (graph).
     """
