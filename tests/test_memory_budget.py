@@ -68,7 +68,7 @@ def test_over_rotations_do_not_depend_on_the_budget(system):
     pos, numbers, path = system
     pot = Potential(path)
     graph = pot.graph(pos, TRICLINIC, numbers, [True] * 3)[0]
-    rots = rotations.grid("2").rotations  # 18 rotations: 18 steps of 1, 3 of 8 (the last of 2), or one of 18
+    rots = rotations.grid("2").rotations  # 18 rotations: 18 steps of 1, 2 of 8 and the remaining 2, or one of 18
     assert averaging.rotations_per_call(graph, CONFIG, TINY) == 1
     assert averaging.rotations_per_step(len(numbers), len(rots), averaging.rotations_per_call(graph, CONFIG)) == 8
     e_one, f_one = averaging.over_rotations(pot.params, CONFIG, graph, rots, memory=TINY)
