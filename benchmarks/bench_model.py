@@ -25,17 +25,14 @@ def matmul_flops(jaxpr):
     """Floating-point operations (2 m n k each) of the matrix products in a jaxpr, sub-jaxprs included."""
     import numpy as np
 
+    from eqt_model.compiled import equations
+
     total = 0
-    for eqn in jaxpr.eqns:
+    for eqn in equations(jaxpr):
         if eqn.primitive.name == "dot_general":
             (contracting, _), _ = eqn.params["dimension_numbers"]
             k = int(np.prod([eqn.invars[0].aval.shape[i] for i in contracting]))
             total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * k
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (tuple, list)) else [value]:
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    total += matmul_flops(inner)
     return total
 
 

@@ -38,19 +38,21 @@ def keep_freed_memory():
     return all([mallopt(parameter, value) == 1 for parameter, value in _MALLOC_SETTINGS.items()])
 
 
-def largest_value_bytes(jaxpr):
-    """Bytes of the largest array that a jaxpr (its sub-jaxprs included) computes."""
-    largest = 0
+def equations(jaxpr):
+    """Every equation of a jaxpr, those of its sub-jaxprs (loops, conditionals, custom rules) included."""
     for eqn in jaxpr.eqns:
-        for var in eqn.outvars:
-            if hasattr(var.aval, "shape"):
-                largest = max(largest, int(np.prod(var.aval.shape)) * var.aval.dtype.itemsize)
+        yield eqn
         for value in eqn.params.values():
             for sub in value if isinstance(value, (tuple, list)) else [value]:
                 inner = getattr(sub, "jaxpr", sub)
                 if hasattr(inner, "eqns"):
-                    largest = max(largest, largest_value_bytes(inner))
-    return largest
+                    yield from equations(inner)
+
+
+def largest_value_bytes(jaxpr):
+    """Bytes of the largest array that a jaxpr (its sub-jaxprs included) computes."""
+    return max([int(np.prod(var.aval.shape)) * var.aval.dtype.itemsize
+                for eqn in equations(jaxpr) for var in eqn.outvars if hasattr(var.aval, "shape")], default=0)
 
 
 def jit(fun=None, *, static_argnums=()):
