@@ -306,10 +306,12 @@ def test_compiled_model_gives_the_jit_numbers_and_reuses_its_work_space():
     results, faults = {}, {}
     for name, function in functions.items():
         results[name] = jax.block_until_ready(function(params, config, graph))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(3):
+        per_call = []
+        for _ in range(5):  # the median call: one in a few may still fault (a worker thread's new glibc arena)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             jax.block_until_ready(function(params, config, graph))
-        faults[name] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
+            per_call.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        faults[name] = float(np.median(per_call))
     np.testing.assert_allclose(results["compiled"][0], results["jit"][0], rtol=1e-12)
     np.testing.assert_allclose(results["compiled"][1], results["jit"][1], rtol=0, atol=1e-12)
     if not compiled.keep_freed_memory():
